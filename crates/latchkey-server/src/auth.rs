@@ -1,0 +1,227 @@
+//! Who is calling: the bearer-token check every API endpoint uses, and the page session.
+//!
+//! [`Caller`] is built at the top of each API handler. It accepts an access token
+//! (`Authorization: Bearer`) or, for the pages' own calls, the session cookie; a
+//! state-changing call with the session cookie must also carry the session's CSRF token
+//! in `X-CSRF-Token`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use latchkey_core::secret::tokens_match;
+use latchkey_core::{Scope, Scopes, SecretDigest};
+use latchkey_store::UserRow;
+
+use crate::error::{AppError, AuthFailure};
+use crate::state::AppState;
+use crate::tokens::{ACCESS_TOKEN_TYPE, Claims};
+
+pub const SESSION_COOKIE: &str = "latchkey_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The credential behind an access token.
+#[derive(Debug, Clone)]
+pub struct TokenCredential {
+    pub client_id: String,
+    pub name: String,
+    /// The token's scopes: the credential's, or the narrower set it asked for.
+    pub scopes: Scopes,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Token(TokenCredential),
+    Session,
+}
+
+/// An authenticated caller of the API.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub email: String,
+    pub name: String,
+    pub via: Via,
+}
+
+impl Caller {
+    /// A token must carry `scope`; a signed-in person has every scope over their own
+    /// account.
+    pub fn require_scope(&self, scope: Scope, action: &str) -> Result<(), AppError> {
+        match &self.via {
+            Via::Token(credential) if !credential.scopes.contains(scope) => {
+                Err(AppError::Forbidden {
+                    code: "missing_scope",
+                    message: format!(
+                        "Your credential '{}' ({}) has the scopes `{}`; {action} needs the \
+                         scope {scope}. Generate a credential with {scope} under API \
+                         Credentials...",
+                        credential.name, credential.client_id, credential.scopes
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+                AppError::Unauthorized(AuthFailure::MalformedToken(
+                    "the Authorization header must be `Bearer <token>`".to_owned(),
+                ))
+            })?;
+            return verify_access_token(state, token)
+                .await
+                .map_err(AppError::Unauthorized);
+        }
+        let Some(session) = load_session(&parts.headers, state).await? else {
+            return Err(AppError::Unauthorized(AuthFailure::MissingToken));
+        };
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            let sent = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if !tokens_match(sent, &session.csrf_token) {
+                return Err(AppError::Forbidden {
+                    code: "csrf_failed",
+                    message: "This request uses your sign-in session but lacks the page's CSRF \
+                              token (X-CSRF-Token). Reload the page and try again."
+                        .to_owned(),
+                });
+            }
+        }
+        Ok(Caller {
+            user_id: session.user.id,
+            email: session.user.email,
+            name: session.user.name,
+            via: Via::Session,
+        })
+    }
+}
+
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The bearer check: signature, type, issuer, audience, expiry, revocation, and that
+/// the credential still exists and has not expired.
+pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Caller, AuthFailure> {
+    let now = state.now();
+    let claims = state
+        .keys
+        .verify(token, ACCESS_TOKEN_TYPE, &state.public_url, now)?;
+    let credential = live_credential(state, &claims, now).await?;
+    let scopes = Scopes::parse(&claims.scope)
+        .map_err(|_| AuthFailure::MalformedToken("the `scope` claim is invalid".to_owned()))?;
+    Ok(Caller {
+        user_id: credential.user_id,
+        email: credential.user_email.clone(),
+        name: credential.user_name.clone(),
+        via: Via::Token(TokenCredential {
+            client_id: credential.client_id.clone(),
+            name: credential.name.clone(),
+            scopes,
+            expires_at: credential.expires_at,
+        }),
+    })
+}
+
+/// The credential a verified token was issued to, if it still may be used.
+pub async fn live_credential(
+    state: &AppState,
+    claims: &Claims,
+    now: DateTime<Utc>,
+) -> Result<std::sync::Arc<crate::directory::CachedCredential>, AuthFailure> {
+    if state.revocations.is_revoked(&claims.jti) {
+        return Err(AuthFailure::TokenRevoked);
+    }
+    let credential = match state.credentials.get(&state.store, &claims.client_id).await {
+        Ok(Some(credential)) => credential,
+        Ok(None) => return Err(AuthFailure::UnknownCredential),
+        Err(error) => {
+            // Fail closed: without the database we cannot tell a deleted credential.
+            tracing::error!(error = %error, "could not load a credential to check a token");
+            return Err(AuthFailure::UnknownCredential);
+        }
+    };
+    if credential.deleted_at.is_some() {
+        return Err(AuthFailure::CredentialDeleted {
+            client_id: credential.client_id.clone(),
+            name: credential.name.clone(),
+        });
+    }
+    if credential.expires_at.is_some_and(|at| at <= now) {
+        return Err(AuthFailure::CredentialExpired {
+            client_id: credential.client_id.clone(),
+            name: credential.name.clone(),
+        });
+    }
+    Ok(credential)
+}
+
+/// A signed-in person's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: UserRow,
+    pub csrf_token: String,
+    pub token_digest: String,
+}
+
+/// The value of a cookie in the request, if sent.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+pub async fn load_session(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<Session>, AppError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let digest = SecretDigest::of(token).to_hex();
+    Ok(state
+        .store
+        .session(&digest, state.now())
+        .await?
+        .map(|(session, user)| Session {
+            user,
+            csrf_token: session.csrf_token,
+            token_digest: digest,
+        }))
+}
+
+/// A page that needs a signed-in person; anyone else is sent to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct PageSession(pub Session);
+
+impl FromRequestParts<AppState> for PageSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match load_session(&parts.headers, state).await {
+            Ok(Some(session)) => Ok(PageSession(session)),
+            Ok(None) => Err(Redirect::to("/login").into_response()),
+            Err(error) => Err(error.into_response()),
+        }
+    }
+}

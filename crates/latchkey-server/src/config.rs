@@ -1,0 +1,86 @@
+//! The service's configuration: every knob with its default. Parsing flags and
+//! environment variables is the binary's job; this is the resolved value.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// The first administrator, from `LATCHKEY_ADMIN_EMAIL` and `LATCHKEY_ADMIN_PASSWORD`.
+#[derive(Debug, Clone)]
+pub struct AdminBootstrap {
+    pub email: String,
+    pub password: SecretString,
+}
+
+/// How many token requests one client id may make before it gets 429.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRateLimit {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Holds the SQLite database when no `database_url` is given.
+    pub data_dir: PathBuf,
+    /// Port 0 picks a free port; [`crate::Application::port`] tells which.
+    pub listen: SocketAddr,
+    /// Issuer and base of every link; `http://<bound address>` when unset.
+    pub public_url: Option<String>,
+    /// `postgres://…` or `sqlite://…`; the SQLite file in `data_dir` when unset.
+    pub database_url: Option<String>,
+    pub admin: Option<AdminBootstrap>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub session_ttl: Duration,
+    /// How stale a replica's view of a credential may be: bounds how long a deleted
+    /// credential's tokens keep working on another replica.
+    pub credential_cache_ttl: Duration,
+    /// How often revocations made by other replicas are fetched.
+    pub revocation_poll_interval: Duration,
+    /// How often "last used" times are written to the database.
+    pub usage_flush_interval: Duration,
+    /// `None` turns the token endpoint's flood protection off (benchmarks).
+    pub token_rate_limit: Option<TokenRateLimit>,
+    /// Failed sign-ins per email within `login_lockout` before sign-in is refused.
+    pub max_failed_logins: u32,
+    pub login_lockout: Duration,
+}
+
+impl Config {
+    /// The zero-configuration defaults, with data under `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: None,
+            admin: None,
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_ttl: Duration::from_secs(12 * 3600),
+            credential_cache_ttl: Duration::from_millis(500),
+            revocation_poll_interval: Duration::from_millis(500),
+            usage_flush_interval: Duration::from_secs(10),
+            token_rate_limit: Some(TokenRateLimit {
+                per_second: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
+                burst: NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),
+            }),
+            max_failed_logins: 5,
+            login_lockout: Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("latchkey.db").display()
+            )
+        })
+    }
+}

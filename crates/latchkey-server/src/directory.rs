@@ -1,0 +1,280 @@
+//! The in-memory view of credentials, revocations and usage that keeps the token path
+//! and the bearer check off the database.
+//!
+//! * [`CredentialCache`]: each credential is read at most once per `ttl` per replica, so
+//!   a deletion on any replica is seen everywhere within `ttl` (and at once locally).
+//! * [`RevocationList`]: revoked token ids, refreshed from the database by polling.
+//! * [`UsageTracker`]: "last used" times gathered in memory and written in batches.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use latchkey_core::{Scopes, SecretDigest};
+use latchkey_store::{Store, StoreError};
+
+/// What the token endpoint and the bearer check need to know about a credential.
+#[derive(Debug, Clone)]
+pub struct CachedCredential {
+    pub client_id: String,
+    pub name: String,
+    pub digest: SecretDigest,
+    pub scopes: Scopes,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub user_id: i64,
+    pub user_email: String,
+    pub user_name: String,
+}
+
+struct CacheEntry {
+    loaded: Instant,
+    credential: Option<Arc<CachedCredential>>,
+}
+
+#[derive(Default)]
+pub struct CredentialCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<String, CacheEntry>>,
+}
+
+impl std::fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialCache")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredentialCache {
+    pub fn new(ttl: Duration) -> Self {
+        CredentialCache {
+            ttl,
+            entries: RwLock::default(),
+        }
+    }
+
+    /// The credential (deleted ones included), from memory when fresh enough.
+    pub async fn get(
+        &self,
+        store: &Store,
+        client_id: &str,
+    ) -> Result<Option<Arc<CachedCredential>>, StoreError> {
+        {
+            let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(entry) = entries.get(client_id)
+                && entry.loaded.elapsed() < self.ttl
+            {
+                return Ok(entry.credential.clone());
+            }
+        }
+        let loaded = Instant::now();
+        let credential = load(store, client_id).await?.map(Arc::new);
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                client_id.to_owned(),
+                CacheEntry {
+                    loaded,
+                    credential: credential.clone(),
+                },
+            );
+        Ok(credential)
+    }
+
+    /// Forgets a credential so the next use reads the database.
+    pub fn invalidate(&self, client_id: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(client_id);
+    }
+
+    /// Drops stale entries so memory follows the set of credentials in use.
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, entry| entry.loaded.elapsed() < ttl);
+    }
+}
+
+async fn load(store: &Store, client_id: &str) -> Result<Option<CachedCredential>, StoreError> {
+    let Some(row) = store.credential(client_id).await? else {
+        return Ok(None);
+    };
+    let Some(user) = store.user_by_id(row.user_id).await? else {
+        return Ok(None);
+    };
+    let (Some(digest), Ok(scopes)) = (
+        SecretDigest::from_hex(&row.secret_digest),
+        Scopes::parse(&row.scopes),
+    ) else {
+        tracing::error!(credential.id = %row.client_id, "stored credential is corrupt; refusing it");
+        return Ok(None);
+    };
+    Ok(Some(CachedCredential {
+        expires_at: row.expires_at(),
+        deleted_at: row.deleted_at(),
+        client_id: row.client_id,
+        name: row.name,
+        digest,
+        scopes,
+        user_id: user.id,
+        user_email: user.email,
+        user_name: user.name,
+    }))
+}
+
+/// Revoked token ids (`jti`) until the tokens would have expired anyway.
+#[derive(Debug, Default)]
+pub struct RevocationList {
+    revoked: RwLock<HashMap<String, DateTime<Utc>>>,
+    last_poll: Mutex<Option<DateTime<Utc>>>,
+}
+
+/// How far back each poll looks again, so a revocation whose transaction committed a
+/// little after its `revoked_at` time is still picked up.
+const REVOCATION_POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
+
+impl RevocationList {
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(jti)
+    }
+
+    pub fn insert(&self, jti: String, expires_at: DateTime<Utc>) {
+        self.revoked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(jti, expires_at);
+    }
+
+    /// Fetches revocations made since the last poll (by any replica) and forgets
+    /// expired ones. The first poll loads every unexpired revocation.
+    pub async fn poll(&self, store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let since = self
+            .last_poll
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map_or(DateTime::<Utc>::MIN_UTC, |last| {
+                last - REVOCATION_POLL_OVERLAP
+            });
+        let fresh = store.revoked_tokens_since(since, now).await?;
+        let mut revoked = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+        revoked.extend(fresh);
+        revoked.retain(|_, expires_at| *expires_at > now);
+        *self
+            .last_poll
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now);
+        Ok(())
+    }
+}
+
+/// "Last used" times not yet written to the database.
+#[derive(Debug, Default)]
+pub struct UsageTracker {
+    pending: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl UsageTracker {
+    pub fn record(&self, client_id: &str, at: DateTime<Utc>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        match pending.get_mut(client_id) {
+            Some(time) => *time = (*time).max(at),
+            None => {
+                pending.insert(client_id.to_owned(), at);
+            }
+        }
+    }
+
+    /// The newest unwritten use of a credential on this replica.
+    pub fn pending(&self, client_id: &str) -> Option<DateTime<Utc>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(client_id)
+            .copied()
+    }
+
+    /// Writes the gathered times in one transaction; on failure they are kept for the
+    /// next attempt.
+    pub async fn flush(&self, store: &Store) -> Result<(), StoreError> {
+        let batch: Vec<(String, DateTime<Utc>)> = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, at)| (id.clone(), *at))
+            .collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        store.record_last_used(&batch).await?;
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for (client_id, at) in batch {
+            if pending.get(&client_id) == Some(&at) {
+                pending.remove(&client_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Failed sign-ins per email address, to slow down password guessing.
+#[derive(Debug)]
+pub struct LoginThrottle {
+    max_failures: u32,
+    window: Duration,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginThrottle {
+    pub fn new(max_failures: u32, window: Duration) -> Self {
+        LoginThrottle {
+            max_failures,
+            window,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// `Some(wait)` when this email is locked out for `wait`.
+    pub fn locked_for(&self, email: &str) -> Option<Duration> {
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let (count, first) = failures.get(email)?;
+        let elapsed = first.elapsed();
+        (*count >= self.max_failures && elapsed < self.window).then(|| self.window - elapsed)
+    }
+
+    pub fn record_failure(&self, email: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = failures
+            .entry(email.to_owned())
+            .or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= self.window {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    pub fn record_success(&self, email: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(email);
+    }
+
+    pub fn prune(&self) {
+        let window = self.window;
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, (_, first)| first.elapsed() < window);
+    }
+}

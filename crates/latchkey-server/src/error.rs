@@ -1,0 +1,227 @@
+//! The one error type of the API and the pages, rendered as our one JSON shape.
+//!
+//! Handlers return [`AppError`]; its `IntoResponse` picks the status from an exhaustive
+//! match and attaches the body as a response extension. The `request_context`
+//! middleware then adds the request id to the body and logs internal errors once.
+//! The OAuth endpoints speak RFC 6749 §5.2 instead: see [`crate::routes::oauth`].
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_types::ErrorBody;
+
+/// Why a bearer token or session was not accepted (401).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    MissingToken,
+    MalformedToken(String),
+    BadSignature,
+    TokenExpired,
+    TokenRevoked,
+    WrongTokenType,
+    UnknownCredential,
+    CredentialDeleted { client_id: String, name: String },
+    CredentialExpired { client_id: String, name: String },
+}
+
+impl AuthFailure {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthFailure::MissingToken => "missing_token",
+            AuthFailure::MalformedToken(_) => "malformed_token",
+            AuthFailure::BadSignature => "invalid_signature",
+            AuthFailure::TokenExpired => "token_expired",
+            AuthFailure::TokenRevoked => "token_revoked",
+            AuthFailure::WrongTokenType => "wrong_token_type",
+            AuthFailure::UnknownCredential => "unknown_credential",
+            AuthFailure::CredentialDeleted { .. } => "credential_deleted",
+            AuthFailure::CredentialExpired { .. } => "credential_expired",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            AuthFailure::MissingToken => "This endpoint needs an access token: send \
+                `Authorization: Bearer <token>`. Get a token from POST /v1/auth/oauth/token \
+                with your client id and secret."
+                .to_owned(),
+            AuthFailure::MalformedToken(why) => {
+                format!(
+                    "The access token is not a well-formed JWT ({why}). Send the `access_token` value of the token response as is."
+                )
+            }
+            AuthFailure::BadSignature => "The access token's signature does not verify: it was \
+                not issued by this server, or it was altered. Request a new token from this \
+                server's /v1/auth/oauth/token."
+                .to_owned(),
+            AuthFailure::TokenExpired => "The access token has expired. Request a new one \
+                (access tokens are short-lived; clients refresh them before they expire)."
+                .to_owned(),
+            AuthFailure::TokenRevoked => {
+                "The access token was revoked. Request a new one.".to_owned()
+            }
+            AuthFailure::WrongTokenType => "This is a refresh token; send it to \
+                /v1/auth/oauth/token with grant_type=refresh_token, and use the access token \
+                you get back."
+                .to_owned(),
+            AuthFailure::UnknownCredential => "The credential this token was issued to no \
+                longer exists."
+                .to_owned(),
+            AuthFailure::CredentialDeleted { client_id, name } => format!(
+                "The credential '{name}' ({client_id}) was deleted, so its tokens no longer \
+                 work. Generate new credentials under API Credentials..."
+            ),
+            AuthFailure::CredentialExpired { client_id, name } => format!(
+                "The credential '{name}' ({client_id}) has expired, so its tokens no longer \
+                 work. Generate new credentials under API Credentials..."
+            ),
+        }
+    }
+}
+
+/// Every way an API call or page can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("unauthorized: {}", .0.code())]
+    Unauthorized(AuthFailure),
+    #[error("forbidden: {code}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("not found")]
+    NotFound { message: String },
+    #[error("bad request: {code}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType { message: String },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("service unavailable")]
+    Unavailable { message: String },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> AppError {
+        AppError::NotFound {
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body a client sees; never the internal error's text.
+    pub fn body(&self) -> ErrorBody {
+        let (error, message) = match self {
+            AppError::Unauthorized(failure) => (failure.code(), failure.message()),
+            AppError::Forbidden { code, message } | AppError::BadRequest { code, message } => {
+                (*code, message.clone())
+            }
+            AppError::NotFound { message } => ("not_found", message.clone()),
+            AppError::PayloadTooLarge => (
+                "payload_too_large",
+                "The request body is too large.".to_owned(),
+            ),
+            AppError::UnsupportedMediaType { message } => {
+                ("unsupported_media_type", message.clone())
+            }
+            AppError::MethodNotAllowed => (
+                "method_not_allowed",
+                "This path does not support this HTTP method.".to_owned(),
+            ),
+            AppError::Unavailable { message } => ("unavailable", message.clone()),
+            AppError::Internal(_) => (
+                "internal_error",
+                "Something went wrong on our side. It has been logged with the request id; \
+                 retrying may help."
+                    .to_owned(),
+            ),
+        };
+        ErrorBody {
+            message,
+            error: error.to_owned(),
+            request_id: None,
+        }
+    }
+}
+
+/// Attached to error responses so the middleware can log an internal error once, with
+/// the request id, without the client ever seeing it.
+#[derive(Debug, Clone)]
+pub struct InternalErrorDetail(pub String);
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let mut response = (self.status(), Json(body.clone())).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            AppError::Unauthorized(failure) => {
+                let description = failure.message().replace(['"', '\\'], "'");
+                if let Ok(value) = HeaderValue::from_str(&format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{description}\""
+                )) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            AppError::Internal(error) => {
+                response
+                    .extensions_mut()
+                    .insert(InternalErrorDetail(format!("{error:#}")));
+            }
+            _ => {}
+        }
+        response.extensions_mut().insert(body);
+        response
+    }
+}
+
+impl From<latchkey_store::StoreError> for AppError {
+    fn from(error: latchkey_store::StoreError) -> Self {
+        AppError::Internal(error.into())
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType {
+                message: "Send the body as JSON with `Content-Type: application/json`.".to_owned(),
+            },
+            JsonRejection::BytesRejection(_) => AppError::PayloadTooLarge,
+            other => AppError::bad_request("invalid_body", other.body_text()),
+        }
+    }
+}
+
+/// `axum::Json`, with its rejections turned into our error shape.
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}

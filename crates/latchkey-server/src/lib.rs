@@ -1,0 +1,240 @@
+//! The Latchkey service: the OAuth token endpoint, the JSON API and the pages, over one
+//! [`latchkey_store::Store`].
+//!
+//! [`Application::build`] binds the port and prepares everything; [`Application::run`]
+//! serves until the shutdown future resolves, then finishes in-flight requests and
+//! writes pending "last used" times. Tests build it on port 0 and read
+//! [`Application::port`].
+
+pub mod config;
+
+mod auth;
+mod credentials;
+mod directory;
+mod error;
+mod middleware;
+mod routes;
+mod state;
+mod tokens;
+pub mod users;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::middleware::from_fn;
+use governor::{Quota, RateLimiter};
+use latchkey_core::password::hash_password;
+use latchkey_core::{DisplayName, Email};
+use latchkey_store::{NewUser, Store};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use config::{AdminBootstrap, Config, TokenRateLimit};
+
+use crate::directory::{CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::state::{AppState, Shared};
+use crate::tokens::KeyRing;
+
+/// Request bodies of the API and pages are small; bigger ones get 413.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A built, bound, not yet serving service.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    /// The first administrator's generated password, when this start created one.
+    pub generated_admin: Option<(String, SecretString)>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let bound = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let store = Store::connect(&config.database_url())
+            .await
+            .context("opening the database")?;
+        let generated_admin = bootstrap_admin(&store, config.admin.as_ref()).await?;
+        let keys = KeyRing::load_or_create(&store).await?;
+        let token_limiter = config.token_rate_limit.map(|limit| {
+            RateLimiter::keyed(Quota::per_second(limit.per_second).allow_burst(limit.burst))
+        });
+        let state = AppState::new(Shared {
+            secure_cookies: public_url.starts_with("https://"),
+            public_url,
+            credentials: CredentialCache::new(config.credential_cache_ttl),
+            revocations: RevocationList::default(),
+            usage: UsageTracker::default(),
+            logins: LoginThrottle::new(config.max_failed_logins, config.login_lockout),
+            token_limiter,
+            keys,
+            store,
+            config,
+        });
+        state
+            .revocations
+            .poll(&state.store, state.now())
+            .await
+            .context("loading revoked tokens")?;
+        Ok(Application {
+            listener,
+            state,
+            generated_admin,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().map_or(0, |a| a.port())
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The issuer and base of every link.
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections and flushes state.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let maintenance = tokio::spawn(maintain(state.clone()));
+        let app = router(state.clone());
+        let service = tower::util::MapRequestLayer::new(middleware::normalize_path).layer(app);
+        tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
+        axum::serve(
+            self.listener,
+            axum::ServiceExt::<Request>::into_make_service(service),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+        maintenance.abort();
+        if let Err(error) = state.usage.flush(&state.store).await {
+            tracing::error!(error = %error, "could not write last-used times at shutdown");
+        }
+        state.store.close().await;
+        tracing::info!("latchkey stopped");
+        Ok(())
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::oauth::router())
+        .merge(routes::api::router())
+        .merge(routes::health::router())
+        .merge(routes::web::router())
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(middleware::security_headers))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(from_fn(middleware::request_context))
+        .with_state(state)
+}
+
+/// Creates the first administrator when there are no users yet: from the configured
+/// email and password, or with a generated password returned to print once.
+async fn bootstrap_admin(
+    store: &Store,
+    admin: Option<&AdminBootstrap>,
+) -> anyhow::Result<Option<(String, SecretString)>> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let (email, password, generated) = match admin {
+        Some(admin) => (admin.email.clone(), admin.password.clone(), false),
+        None => (
+            "admin@latchkey.local".to_owned(),
+            SecretString::from(latchkey_core::random::base62(20)),
+            true,
+        ),
+    };
+    let email = Email::parse(&email).context("LATCHKEY_ADMIN_EMAIL")?;
+    latchkey_core::password::validate_new_password(&password).context("LATCHKEY_ADMIN_PASSWORD")?;
+    let name = DisplayName::parse("Administrator").context("administrator name")?;
+    let created = store
+        .create_user(&NewUser {
+            email: email.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            password_hash: hash_password(&password),
+            is_admin: true,
+            created_at: chrono::Utc::now(),
+        })
+        .await;
+    match created {
+        Ok(user) => {
+            tracing::info!(user.id = user.id, "created the first administrator");
+            Ok(generated.then(|| (email.as_str().to_owned(), password)))
+        }
+        // Another replica created the first administrator at the same moment.
+        Err(latchkey_store::StoreError::Conflict) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Background upkeep: fetch revocations, write usage, prune caches and sessions.
+async fn maintain(state: AppState) {
+    let mut revocation_tick = tokio::time::interval(state.config.revocation_poll_interval);
+    let mut usage_tick = tokio::time::interval(state.config.usage_flush_interval);
+    let mut prune_tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = revocation_tick.tick() => {
+                if let Err(error) = state.revocations.poll(&state.store, state.now()).await {
+                    tracing::warn!(error = %error, "could not fetch revoked tokens");
+                }
+            }
+            _ = usage_tick.tick() => {
+                if let Err(error) = state.usage.flush(&state.store).await {
+                    tracing::warn!(error = %error, "could not write last-used times");
+                }
+            }
+            _ = prune_tick.tick() => {
+                state.credentials.prune();
+                state.logins.prune();
+                if let Some(limiter) = &state.token_limiter {
+                    limiter.retain_recent();
+                }
+                if let Err(error) = state.store.delete_expired_sessions(state.now()).await {
+                    tracing::warn!(error = %error, "could not delete expired sessions");
+                }
+                if let Err(error) = state.store.delete_expired_revocations(state.now()).await {
+                    tracing::warn!(error = %error, "could not delete expired revocations");
+                }
+            }
+        }
+    }
+}
+
+/// A random identifier of `len` base-62 characters.
+pub(crate) fn random_id(len: usize) -> String {
+    latchkey_core::random::base62(len)
+}

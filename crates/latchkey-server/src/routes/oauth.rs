@@ -1,0 +1,526 @@
+//! The OAuth 2.0 endpoints: token (RFC 6749 §4.4, §6), introspection (RFC 7662),
+//! revocation (RFC 7009), discovery (RFC 8414 / OpenID Connect Discovery) and the JWKS.
+//!
+//! These speak RFC 6749 §5.2 error JSON (`error`, `error_description`) rather than our
+//! API error shape, with one deliberate deviation the existing clients depend on: a
+//! refresh token that is expired, revoked or unknown gets 401 `invalid_token` instead
+//! of `invalid_grant`, which makes kognic-auth fall back to a fresh
+//! `client_credentials` grant (CONTRACT.md §2.3).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use latchkey_core::{ClientId, ClientSecret, Scope, ScopeError, Scopes};
+use latchkey_types::{IntrospectionResponse, OAuthErrorBody, TokenResponse};
+
+use crate::auth::live_credential;
+use crate::directory::CachedCredential;
+use crate::state::AppState;
+use crate::tokens::{ACCESS_TOKEN_TYPE, Claims, REFRESH_TOKEN_TYPE};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/oauth/token", post(issue_token))
+        .route("/v1/auth/oauth/introspect", post(introspect_token))
+        .route("/v1/auth/oauth/revoke", post(revoke_token))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/oauth-authorization-server", get(discovery))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// An RFC 6749 §5.2 error response.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    retry_after_secs: Option<u64>,
+}
+
+impl OAuthError {
+    fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    fn invalid_request(description: impl Into<String>) -> Self {
+        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    fn invalid_client(description: impl Into<String>) -> Self {
+        OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_client", description)
+    }
+
+    /// The expired-refresh signal of CONTRACT.md §2.3.
+    fn invalid_refresh_token(description: impl Into<String>) -> Self {
+        OAuthError::new(StatusCode::UNAUTHORIZED, "invalid_token", description)
+    }
+
+    fn unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "token endpoint could not reach the database");
+        let mut e = OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "The authorization server cannot check credentials right now; retry shortly.",
+        );
+        e.retry_after_secs = Some(1);
+        e
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = OAuthErrorBody {
+            error: self.error.to_owned(),
+            error_description: self.description,
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        no_store(headers);
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = if self.error == "invalid_client" {
+                "Basic realm=\"latchkey\"".to_owned()
+            } else {
+                format!("Bearer error=\"{}\"", self.error)
+            };
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// RFC 6749 §5.1: token responses must not be cached.
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// The form parameters of an OAuth request, each sent at most once (RFC 6749 §3.2);
+/// an empty value counts as absent (§3.1).
+struct Params(HashMap<String, String>);
+
+impl Params {
+    fn parse(
+        headers: &HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Params, OAuthError> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mime = content_type.split(';').next().unwrap_or_default().trim();
+        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request(
+                "The request body must be application/x-www-form-urlencoded (RFC 6749 §3.2).",
+            ));
+        }
+        let body = body.map_err(|_| {
+            OAuthError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "The request body is too large.",
+            )
+        })?;
+        let mut params = HashMap::new();
+        for (key, value) in form_urlencoded::parse(&body) {
+            if value.is_empty() {
+                continue;
+            }
+            if params.insert(key.to_string(), value.into_owned()).is_some() {
+                return Err(OAuthError::invalid_request(format!(
+                    "The parameter `{}` was sent more than once (RFC 6749 §3.2).",
+                    key.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+        Ok(Params(params))
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+}
+
+/// Client authentication by HTTP Basic or by form fields (RFC 6749 §2.3.1), never both.
+fn client_auth(headers: &HeaderMap, params: &Params) -> Result<(String, String), OAuthError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let (client_id, secret) = basic_credentials(value).ok_or_else(|| {
+            OAuthError::invalid_client(
+                "The Authorization header must be `Basic base64(client_id:client_secret)`.",
+            )
+        })?;
+        if params.get("client_secret").is_some() {
+            return Err(OAuthError::invalid_request(
+                "Use one client authentication method: HTTP Basic or client_secret in the \
+                 body, not both (RFC 6749 §2.3).",
+            ));
+        }
+        if params.get("client_id").is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_request(
+                "The client_id field differs from the client id in the Authorization header.",
+            ));
+        }
+        return Ok((client_id, secret));
+    }
+    match (params.get("client_id"), params.get("client_secret")) {
+        (Some(id), Some(secret)) => Ok((id.to_owned(), secret.to_owned())),
+        (Some(_), None) => Err(OAuthError::invalid_client(
+            "The client_secret is missing: send it as a form field or with HTTP Basic.",
+        )),
+        _ => Err(OAuthError::invalid_client(
+            "Client authentication is required: send client_id and client_secret as form \
+             fields or with HTTP Basic.",
+        )),
+    }
+}
+
+fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
+    let (scheme, encoded) = value.to_str().ok()?.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let (id, secret) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
+    Some((decode(id)?, decode(secret)?))
+}
+
+fn format_time(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Checks a client's id and secret and that its credential may be used now.
+async fn authenticate(
+    state: &AppState,
+    client_id: &str,
+    secret: &str,
+) -> Result<Arc<CachedCredential>, OAuthError> {
+    let shown_id: String = client_id.chars().take(64).collect();
+    let client_id = ClientId::parse(client_id).ok_or_else(|| {
+        OAuthError::invalid_client(format!(
+            "`{shown_id}` is not a Latchkey client id (they look like lkc_ followed by 22 \
+             letters and digits)."
+        ))
+    })?;
+    if let Some(limiter) = &state.token_limiter
+        && let Err(not_until) = limiter.check_key(&client_id.as_str().to_owned())
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        let secs = wait.as_secs() + 1;
+        let limit = state
+            .config
+            .token_rate_limit
+            .map_or(0, |l| l.per_second.get());
+        let mut error = OAuthError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "Too many token requests for client {client_id} (more than {limit} per \
+                 second). An access token is valid for {} seconds: reuse it until shortly \
+                 before it expires instead of requesting one per call. Retry after {secs} \
+                 second(s).",
+                state.config.access_token_ttl.as_secs()
+            ),
+        );
+        error.retry_after_secs = Some(secs);
+        return Err(error);
+    }
+    let secret = ClientSecret::parse(secret).map_err(|e| {
+        OAuthError::invalid_client(format!("Invalid client secret for {client_id}: {e}."))
+    })?;
+    let credential = state
+        .credentials
+        .get(&state.store, client_id.as_str())
+        .await
+        .map_err(OAuthError::unavailable)?
+        .ok_or_else(|| {
+            OAuthError::invalid_client(format!("No credential has the client id {client_id}."))
+        })?;
+    if !credential.digest.matches(&secret.digest()) {
+        return Err(OAuthError::invalid_client(format!(
+            "The client secret is not the one of {client_id}. Check that the secret belongs \
+             to this client id; a lost secret cannot be recovered, generate new credentials."
+        )));
+    }
+    let now = state.now();
+    if let Some(deleted) = credential.deleted_at {
+        return Err(OAuthError::invalid_client(format!(
+            "The credential '{}' ({client_id}) was deleted on {}. Generate new credentials \
+             under API Credentials...",
+            credential.name,
+            format_time(deleted)
+        )));
+    }
+    if let Some(expired) = credential.expires_at.filter(|at| *at <= now) {
+        return Err(OAuthError::invalid_client(format!(
+            "The credential '{}' ({client_id}) expired on {}. Generate new credentials under \
+             API Credentials...",
+            credential.name,
+            format_time(expired)
+        )));
+    }
+    Ok(credential)
+}
+
+fn parse_requested_scope(
+    requested: Option<&str>,
+    granted: &Scopes,
+    client_id: &str,
+) -> Result<Scopes, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(granted.clone());
+    };
+    let invalid_scope = |description: String| {
+        OAuthError::new(StatusCode::BAD_REQUEST, "invalid_scope", description)
+    };
+    let requested = Scopes::parse(requested).map_err(|e| invalid_scope(format!("{e}.")))?;
+    granted.narrow(&requested).map_err(|e| match e {
+        ScopeError::NotGranted(scope) => invalid_scope(format!(
+            "The credential {client_id} does not have the scope {scope}; it has `{granted}`. \
+             A token can narrow a credential's scopes, never widen them."
+        )),
+        other => invalid_scope(format!("{other}.")),
+    })
+}
+
+/// `POST /v1/auth/oauth/token`.
+async fn issue_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(&headers, body)?;
+    let grant_type = params.get("grant_type").ok_or_else(|| {
+        OAuthError::invalid_request(
+            "The grant_type parameter is missing; use client_credentials or refresh_token.",
+        )
+    })?;
+    if !matches!(grant_type, "client_credentials" | "refresh_token") {
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!(
+                "The grant type `{}` is not supported; use client_credentials or refresh_token.",
+                grant_type.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
+    let (client_id, secret) = client_auth(&headers, &params)?;
+    let credential = authenticate(&state, &client_id, &secret).await?;
+    let now = state.now();
+
+    let (scopes, refresh_expires_at) = if grant_type == "refresh_token" {
+        let token = params.get("refresh_token").ok_or_else(|| {
+            OAuthError::invalid_request("The refresh_token parameter is missing.")
+        })?;
+        let refresh = state
+            .keys
+            .verify(token, REFRESH_TOKEN_TYPE, &state.public_url, now)
+            .map_err(|failure| {
+                OAuthError::invalid_refresh_token(format!(
+                    "The refresh token cannot be used: {}",
+                    failure.message()
+                ))
+            })?;
+        if refresh.client_id != credential.client_id {
+            return Err(OAuthError::invalid_refresh_token(
+                "The refresh token was issued to another client.",
+            ));
+        }
+        if state.revocations.is_revoked(&refresh.jti) {
+            return Err(OAuthError::invalid_refresh_token(
+                "The refresh token was revoked.",
+            ));
+        }
+        let granted = Scopes::parse(&refresh.scope).map_err(|_| {
+            OAuthError::invalid_refresh_token("The refresh token's scope is invalid.")
+        })?;
+        let scopes = parse_requested_scope(params.get("scope"), &granted, &client_id)?;
+        (scopes, refresh.expires_at())
+    } else {
+        let scopes = parse_requested_scope(params.get("scope"), &credential.scopes, &client_id)?;
+        (
+            scopes,
+            now + chrono::Duration::from_std(state.config.refresh_token_ttl).unwrap_or_default(),
+        )
+    };
+
+    // A token never outlives its credential.
+    let cap = |at: DateTime<Utc>| credential.expires_at.map_or(at, |limit| at.min(limit));
+    let access_ttl = chrono::Duration::from_std(state.config.access_token_ttl).unwrap_or_default();
+    let access_expires_at = cap(now + access_ttl);
+    let claims = |expires_at: DateTime<Utc>| Claims {
+        iss: state.public_url.clone(),
+        sub: credential.client_id.clone(),
+        aud: state.public_url.clone(),
+        exp: expires_at.timestamp(),
+        iat: now.timestamp(),
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+        client_id: credential.client_id.clone(),
+        scope: scopes.to_string(),
+        user_id: credential.user_id,
+    };
+    let access_token = state
+        .keys
+        .sign(&claims(access_expires_at), ACCESS_TOKEN_TYPE);
+    let refresh_token = state
+        .keys
+        .sign(&claims(cap(refresh_expires_at)), REFRESH_TOKEN_TYPE);
+    state.usage.record(&credential.client_id, now);
+
+    let response = TokenResponse {
+        access_token,
+        token_type: "bearer".to_owned(),
+        expires_in: u64::try_from((access_expires_at - now).num_seconds())
+            .unwrap_or(0)
+            .max(1),
+        refresh_token: Some(refresh_token),
+        scope: scopes.to_string(),
+    };
+    let mut response = Json(response).into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// Verifies a token of either kind, for introspection and revocation.
+async fn verify_any(state: &AppState, token: &str) -> Option<(Claims, &'static str)> {
+    let now = state.now();
+    for typ in [ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE] {
+        if let Ok(claims) = state.keys.verify(token, typ, &state.public_url, now) {
+            return Some((claims, typ));
+        }
+    }
+    None
+}
+
+/// `POST /v1/auth/oauth/introspect` (RFC 7662). A client may introspect only its own
+/// tokens; anything else is reported as inactive, revealing nothing.
+async fn introspect_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(&headers, body)?;
+    let (client_id, secret) = client_auth(&headers, &params)?;
+    let caller = authenticate(&state, &client_id, &secret).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing."))?;
+    let mut answer = IntrospectionResponse::default();
+    if let Some((claims, typ)) = verify_any(&state, token).await
+        && claims.client_id == caller.client_id
+        && live_credential(&state, &claims, state.now()).await.is_ok()
+    {
+        answer = IntrospectionResponse {
+            active: true,
+            scope: Some(claims.scope.clone()),
+            client_id: Some(claims.client_id.clone()),
+            username: Some(caller.user_email.clone()),
+            token_type: Some(
+                if typ == ACCESS_TOKEN_TYPE {
+                    "access_token"
+                } else {
+                    "refresh_token"
+                }
+                .to_owned(),
+            ),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            sub: Some(claims.sub.clone()),
+            aud: Some(claims.aud.clone()),
+            iss: Some(claims.iss.clone()),
+            jti: Some(claims.jti.clone()),
+        };
+    }
+    let mut response = Json(answer).into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// `POST /v1/auth/oauth/revoke` (RFC 7009). Answers 200 whether or not the token was
+/// valid (§2.2), so it cannot be used to probe tokens.
+async fn revoke_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let params = Params::parse(&headers, body)?;
+    let (client_id, secret) = client_auth(&headers, &params)?;
+    let caller = authenticate(&state, &client_id, &secret).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing."))?;
+    if let Some((claims, _)) = verify_any(&state, token).await
+        && claims.client_id == caller.client_id
+    {
+        state
+            .store
+            .revoke_token(
+                &claims.jti,
+                &claims.client_id,
+                claims.expires_at(),
+                state.now(),
+            )
+            .await
+            .map_err(OAuthError::unavailable)?;
+        state
+            .revocations
+            .insert(claims.jti.clone(), claims.expires_at());
+        tracing::info!(credential.id = %claims.client_id, token.jti = %claims.jti, "token revoked");
+    }
+    let mut response = StatusCode::OK.into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// Authorization server metadata (RFC 8414 §2), also served as OpenID discovery.
+async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let base = &state.public_url;
+    Json(serde_json::json!({
+        "issuer": base,
+        "token_endpoint": format!("{base}/v1/auth/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "introspection_endpoint": format!("{base}/v1/auth/oauth/introspect"),
+        "revocation_endpoint": format!("{base}/v1/auth/oauth/revoke"),
+        "grant_types_supported": ["client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": Scope::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+    }))
+}
+
+async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.keys.jwks().clone())
+}

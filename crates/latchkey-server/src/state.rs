@@ -1,0 +1,50 @@
+//! The state every handler shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use governor::DefaultKeyedRateLimiter;
+use latchkey_store::Store;
+
+use crate::config::Config;
+use crate::directory::{CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::tokens::KeyRing;
+
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    /// The issuer: the public base URL without a trailing slash.
+    pub public_url: String,
+    /// Whether cookies get the `Secure` attribute (public URL is https).
+    pub secure_cookies: bool,
+    pub store: Store,
+    pub keys: KeyRing,
+    pub credentials: CredentialCache,
+    pub revocations: RevocationList,
+    pub usage: UsageTracker,
+    pub token_limiter: Option<DefaultKeyedRateLimiter<String>>,
+    pub logins: LoginThrottle,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+
+    /// The one clock of the service.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

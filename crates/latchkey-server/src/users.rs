@@ -1,0 +1,45 @@
+//! Adding people: the one rule set used by the admin page and `latchkey admin add-user`.
+
+use latchkey_core::password::{hash_password, validate_new_password};
+use latchkey_core::{DisplayName, Email};
+use latchkey_store::{NewUser, Store, StoreError, UserRow};
+use secrecy::SecretString;
+
+/// Why a user could not be added; each message is fit to show the administrator.
+#[derive(Debug, thiserror::Error)]
+pub enum AddUserError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a user with the email {0} already exists")]
+    EmailTaken(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Validates and adds a user with an argon2id password hash.
+pub async fn add_user(
+    store: &Store,
+    email: &str,
+    name: &str,
+    password: &SecretString,
+    is_admin: bool,
+) -> Result<UserRow, AddUserError> {
+    let email = Email::parse(email).map_err(|e| AddUserError::Invalid(e.to_string()))?;
+    let name = DisplayName::parse(name).map_err(|e| AddUserError::Invalid(e.to_string()))?;
+    validate_new_password(password).map_err(|e| AddUserError::Invalid(e.to_string()))?;
+    let new = NewUser {
+        email: email.as_str().to_owned(),
+        name: name.as_str().to_owned(),
+        password_hash: hash_password(password),
+        is_admin,
+        created_at: chrono::Utc::now(),
+    };
+    match store.create_user(&new).await {
+        Ok(user) => {
+            tracing::info!(user.id = user.id, user.is_admin = is_admin, "user added");
+            Ok(user)
+        }
+        Err(StoreError::Conflict) => Err(AddUserError::EmailTaken(new.email)),
+        Err(other) => Err(AddUserError::Store(other)),
+    }
+}

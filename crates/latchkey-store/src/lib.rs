@@ -1,0 +1,400 @@
+//! Latchkey's persistence: one [`Store`] over SQLite (the embedded default) and
+//! PostgreSQL (`DATABASE_URL=postgres://…`).
+//!
+//! Both backends run the same query text through sqlx's `Any` driver: placeholders are
+//! `$1…`, times are `BIGINT` milliseconds, flags are `BIGINT` 0/1. The backend is
+//! chosen once, in [`Store::connect`], which also picks the migration set of that
+//! backend and runs it. This is the only crate that knows SQL.
+
+mod rows;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+pub use rows::{
+    CredentialRow, NewCredential, NewSession, NewUser, SessionRow, SigningKeyRow, UserRow,
+};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Everything that can go wrong talking to the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (a duplicate email, say).
+    #[error("a record with the same unique key already exists")]
+    Conflict,
+    #[error("`{0}` is not a supported database URL; use sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+fn map_unique(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(error),
+    }
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and brings the
+    /// schema up to date.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(StoreError::UnsupportedUrl(format!("{scheme}:…")));
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match backend {
+            // WAL lets readers proceed while one writer commits; the busy timeout makes a
+            // second writer wait instead of failing with SQLITE_BUSY.
+            Backend::Sqlite => {
+                options
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers; for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Waits for in-flight queries and closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // --- users ---------------------------------------------------------------------
+
+    /// Fails with [`StoreError::Conflict`] when the email is taken.
+    pub async fn create_user(&self, new: &NewUser) -> Result<UserRow, StoreError> {
+        sqlx::query_as::<_, UserRow>(
+            "INSERT INTO users (email, name, password_hash, is_admin, created_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             RETURNING id, email, name, password_hash, is_admin, created_at",
+        )
+        .bind(&new.email)
+        .bind(&new.name)
+        .bind(&new.password_hash)
+        .bind(i64::from(new.is_admin))
+        .bind(millis(new.created_at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_unique)
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
+        Ok(sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, name, password_hash, is_admin, created_at FROM users WHERE email = $1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
+        Ok(sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, name, password_hash, is_admin, created_at FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        Ok(sqlx::query_as::<_, UserRow>(
+            "SELECT id, email, name, password_hash, is_admin, created_at FROM users ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+
+    // --- sessions ------------------------------------------------------------------
+
+    pub async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_digest, user_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&new.token_digest)
+        .bind(new.user_id)
+        .bind(&new.csrf_token)
+        .bind(millis(new.created_at))
+        .bind(millis(new.expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The unexpired session with this token digest, with its user.
+    pub async fn session(
+        &self,
+        token_digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SessionRow, UserRow)>, StoreError> {
+        let Some(session) = sqlx::query_as::<_, SessionRow>(
+            "SELECT token_digest, user_id, csrf_token, created_at, expires_at FROM sessions \
+             WHERE token_digest = $1 AND expires_at > $2",
+        )
+        .bind(token_digest)
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .user_by_id(session.user_id)
+            .await?
+            .map(|user| (session, user)))
+    }
+
+    pub async fn delete_session(&self, token_digest: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_digest = $1")
+            .bind(token_digest)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(millis(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    // --- credentials ---------------------------------------------------------------
+
+    pub async fn create_credential(
+        &self,
+        new: &NewCredential,
+    ) -> Result<CredentialRow, StoreError> {
+        sqlx::query_as::<_, CredentialRow>(
+            "INSERT INTO credentials \
+             (client_id, user_id, name, secret_digest, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             RETURNING client_id, user_id, name, secret_digest, scopes, created_at, expires_at, \
+             last_used_at, deleted_at",
+        )
+        .bind(&new.client_id)
+        .bind(new.user_id)
+        .bind(&new.name)
+        .bind(&new.secret_digest)
+        .bind(&new.scopes)
+        .bind(millis(new.created_at))
+        .bind(new.expires_at.map(millis))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_unique)
+    }
+
+    /// The credential with this client id, deleted or not.
+    pub async fn credential(&self, client_id: &str) -> Result<Option<CredentialRow>, StoreError> {
+        Ok(sqlx::query_as::<_, CredentialRow>(
+            "SELECT client_id, user_id, name, secret_digest, scopes, created_at, expires_at, \
+             last_used_at, deleted_at FROM credentials WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The user's credentials that are not deleted, newest first.
+    pub async fn credentials_of_user(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<CredentialRow>, StoreError> {
+        Ok(sqlx::query_as::<_, CredentialRow>(
+            "SELECT client_id, user_id, name, secret_digest, scopes, created_at, expires_at, \
+             last_used_at, deleted_at FROM credentials \
+             WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, client_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Marks the user's credential deleted. `false` when the user has no such live
+    /// credential, so another user's client id changes nothing.
+    pub async fn delete_credential(
+        &self,
+        user_id: i64,
+        client_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE credentials SET deleted_at = $1 \
+             WHERE client_id = $2 AND user_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(millis(at))
+        .bind(client_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Records when credentials were last used, in one transaction; a time never moves
+    /// backwards.
+    pub async fn record_last_used(
+        &self,
+        uses: &[(String, DateTime<Utc>)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (client_id, at) in uses {
+            sqlx::query(
+                "UPDATE credentials SET last_used_at = $1 \
+                 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(millis(*at))
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- signing keys --------------------------------------------------------------
+
+    /// All signing keys, newest first.
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>, StoreError> {
+        Ok(sqlx::query_as::<_, SigningKeyRow>(
+            "SELECT kid, private_key_pkcs8, created_at FROM signing_keys \
+             ORDER BY created_at DESC, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, private_key_pkcs8, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&key.kid)
+        .bind(&key.private_key_pkcs8)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(map_unique)?;
+        Ok(())
+    }
+
+    // --- revoked tokens ------------------------------------------------------------
+
+    /// Records a revoked token id; revoking twice is not an error (RFC 7009 §2.2).
+    pub async fn revoke_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: DateTime<Utc>,
+        revoked_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(millis(expires_at))
+        .bind(millis(revoked_at))
+        .execute(&self.pool)
+        .await;
+        match result.map_err(map_unique) {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Token ids revoked at or after `since` that have not yet expired at `now`.
+    pub async fn revoked_tokens_since(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT jti, expires_at FROM revoked_tokens WHERE revoked_at >= $1 AND expires_at > $2",
+        )
+        .bind(millis(since))
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(jti, exp)| DateTime::from_timestamp_millis(exp).map(|e| (jti, e)))
+            .collect())
+    }
+
+    pub async fn delete_expired_revocations(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+                .bind(millis(now))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+}

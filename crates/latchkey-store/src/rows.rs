@@ -1,0 +1,126 @@
+//! Row structs (what a query returns) and insert structs (`New*`, what a write takes).
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+fn time(millis: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(millis).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    is_admin: i64,
+    created_at: i64,
+}
+
+impl UserRow {
+    pub fn is_admin(&self) -> bool {
+        self.is_admin != 0
+    }
+
+    pub fn created_at(&self) -> DateTime<Utc> {
+        time(self.created_at)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub token_digest: String,
+    pub user_id: i64,
+    pub csrf_token: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl SessionRow {
+    pub fn created_at(&self) -> DateTime<Utc> {
+        time(self.created_at)
+    }
+
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        time(self.expires_at)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_digest: String,
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CredentialRow {
+    pub client_id: String,
+    pub user_id: i64,
+    pub name: String,
+    pub secret_digest: String,
+    /// Space-separated, as in RFC 6749 §3.3.
+    pub scopes: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    deleted_at: Option<i64>,
+}
+
+impl CredentialRow {
+    pub fn created_at(&self) -> DateTime<Utc> {
+        time(self.created_at)
+    }
+
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at.map(time)
+    }
+
+    pub fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.last_used_at.map(time)
+    }
+
+    pub fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.deleted_at.map(time)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCredential {
+    pub client_id: String,
+    pub user_id: i64,
+    pub name: String,
+    pub secret_digest: String,
+    pub scopes: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A signing key: its id and its Ed25519 private key as base64 PKCS#8 DER.
+#[derive(Clone, FromRow)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub private_key_pkcs8: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}

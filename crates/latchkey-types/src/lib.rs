@@ -1,0 +1,145 @@
+//! The shapes that cross the wire between Latchkey and its clients.
+//!
+//! Everything here is part of the public HTTP contract (see `CONTRACT.md` in the shared
+//! documents): changing a field name or a format is an API change that the existing
+//! Python clients may notice. This crate holds data only: no IO, no validation beyond
+//! what `serde` does.
+
+mod timestamp;
+
+pub use timestamp::Timestamp;
+
+use serde::{Deserialize, Serialize};
+
+/// The envelope every non-paginated success body is wrapped in (`{"data": …}`).
+///
+/// The existing clients unwrap `data`; a bare object with a `metadata` key would be
+/// mistaken for a page, so we always envelope.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Envelope<T> {
+    pub data: T,
+}
+
+/// The one error body of every endpoint except the OAuth token endpoint.
+///
+/// `message` is read by the existing clients and is written for a person; `error` is a
+/// stable code for programs; `requestId` matches the server's logs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    pub message: String,
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// RFC 6749 §5.2 error body, spoken by the token, introspection and revocation endpoints.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OAuthErrorBody {
+    pub error: String,
+    pub error_description: String,
+}
+
+/// RFC 6749 §5.1 successful token response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub scope: String,
+}
+
+/// RFC 7662 §2.2 introspection response. Only `active` is present for an inactive token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// The credentials file: shown once, downloaded or copied, and read by `kognic-auth`
+/// through `KOGNIC_CREDENTIALS` (CONTRACT.md §2.7).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsFile {
+    pub client_id: String,
+    pub client_secret: String,
+    pub email: String,
+    pub user_id: i64,
+    pub issuer: String,
+    pub name: String,
+    pub created: Timestamp,
+    pub expires: Option<Timestamp>,
+    pub scopes: Vec<String>,
+}
+
+/// A credential as listed to its owner: never a secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    pub client_id: String,
+    pub name: String,
+    pub created: Timestamp,
+    pub last_used: Option<Timestamp>,
+    pub expires: Option<Timestamp>,
+    pub scopes: Vec<String>,
+}
+
+/// `POST /v1/credentials` body. Unknown fields are ignored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NewCredential {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+    /// Defaults to `api:read api:write` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// `GET /v1/me`: who the caller is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub user: MeUser,
+    /// Absent when the caller is a signed-in page session rather than a credential.
+    pub credential: Option<MeCredential>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MeUser {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MeCredential {
+    pub client_id: String,
+    pub name: String,
+    /// The scopes of the access token in use: the credential's, or fewer.
+    pub scopes: Vec<String>,
+    pub expires: Option<Timestamp>,
+}

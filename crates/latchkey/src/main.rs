@@ -1,0 +1,212 @@
+//! The `latchkey` binary: `serve`, `admin add-user` and `bench`.
+
+mod bench;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use latchkey_server::{AdminBootstrap, Application, Config};
+use secrecy::SecretString;
+use tracing_subscriber::EnvFilter;
+
+/// Latchkey: API credentials, OAuth 2.0 access tokens and the access checks of a data
+/// platform, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve(ServeArgs),
+    /// Administer users from the command line.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Measure token issuance and `GET /v1/me` throughput against an in-process server.
+    Bench(bench::BenchArgs),
+}
+
+/// Where the data lives; shared by every command that opens the database.
+#[derive(Debug, Args)]
+struct StorageArgs {
+    /// Directory for the SQLite database.
+    #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL instead of SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address and port to listen on.
+    #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The URL clients use to reach this service: the token issuer and the base of links.
+    /// Defaults to http://<listen address>.
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Lifetime of access tokens in seconds (at least 120: clients refresh 60 s early).
+    #[arg(long, env = "LATCHKEY_ACCESS_TOKEN_TTL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(120..=86_400))]
+    access_token_ttl: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Add a user; the password is read from standard input.
+    AddUser {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The user's email address (their sign-in name).
+        #[arg(long)]
+        email: String,
+        /// The user's display name.
+        #[arg(long)]
+        name: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("LATCHKEY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("LATCHKEY_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Admin(AdminCommand::AddUser {
+            storage,
+            email,
+            name,
+            admin,
+        }) => add_user(storage, &email, &name, admin).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::new(args.storage.data_dir);
+    config.database_url = args.storage.database_url;
+    config.listen = args.listen;
+    config.public_url = args.public_url;
+    config.access_token_ttl = Duration::from_secs(args.access_token_ttl);
+    config.admin = match (
+        std::env::var("LATCHKEY_ADMIN_EMAIL"),
+        std::env::var("LATCHKEY_ADMIN_PASSWORD"),
+    ) {
+        (Ok(email), Ok(password)) => Some(AdminBootstrap {
+            email,
+            password: SecretString::from(password),
+        }),
+        _ => None,
+    };
+    let app = Application::build(config).await?;
+    if let Some((email, password)) = &app.generated_admin {
+        use secrecy::ExposeSecret;
+        // Printed once, straight to the operator's terminal, never through the log.
+        println!(
+            "\nCreated the first administrator.\n  Sign in at {}/login\n  Email:    {email}\n  \
+             Password: {}\nThis password is shown only now. Set LATCHKEY_ADMIN_EMAIL and \
+             LATCHKEY_ADMIN_PASSWORD before the first start to choose your own.\n",
+            app.public_url(),
+            password.expose_secret()
+        );
+    }
+    app.run(shutdown_signal()).await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+async fn add_user(
+    storage: StorageArgs,
+    email: &str,
+    name: &str,
+    admin: bool,
+) -> anyhow::Result<()> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("reading the password from standard input")?;
+    let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
+    let mut config = Config::new(storage.data_dir);
+    config.database_url = storage.database_url;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    let store = latchkey_store::Store::connect(&config.database_url())
+        .await
+        .context("opening the database")?;
+    let user = latchkey_server::users::add_user(&store, email, name, &password, admin).await?;
+    store.close().await;
+    println!(
+        "Added user {} ({}) with id {}.",
+        user.name, user.email, user.id
+    );
+    Ok(())
+}
