@@ -1,0 +1,283 @@
+//! `TestApp`: a real Latchkey server for one test, with its own database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use latchkey_server::{AdminBootstrap, Application, Config};
+use latchkey_types::{CredentialsFile, Envelope, TokenResponse};
+use secrecy::SecretString;
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// A database that exists for one test.
+pub struct TestDatabase {
+    pub url: Option<String>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    async fn create() -> TestDatabase {
+        let Ok(admin_url) = std::env::var("LATCHKEY_TEST_DATABASE_URL") else {
+            return TestDatabase {
+                url: None,
+                postgres: None,
+            };
+        };
+        let name = format!("latchkey_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to LATCHKEY_TEST_DATABASE_URL");
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        TestDatabase {
+            url: Some(format!("{base}/{name}")),
+            postgres: Some((admin_url.clone(), name)),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs outside async; a small runtime of its own drops the database.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub base_url: String,
+    pub address: SocketAddr,
+    pub http: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    config: Config,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    // Declared last so the database is dropped after the server has stopped.
+    pub database: TestDatabase,
+}
+
+impl TestApp {
+    /// A server with an administrator (`ADMIN_EMAIL` / `ADMIN_PASSWORD`).
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// A server whose configuration `adjust` may change first.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database = TestDatabase::create().await;
+        let mut config = Config::new(PathBuf::from(data_dir.path()));
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.database_url = database.url.clone();
+        config.admin = Some(AdminBootstrap {
+            email: ADMIN_EMAIL.to_owned(),
+            password: SecretString::from(ADMIN_PASSWORD.to_owned()),
+        });
+        adjust(&mut config);
+        let (address, shutdown, server) = start(config.clone()).await;
+        // Restarts keep the address, so the issuer (and every token) stays valid.
+        config.listen = address;
+        TestApp {
+            base_url: format!("http://{address}"),
+            address,
+            http: reqwest::Client::new(),
+            data_dir,
+            config,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            database,
+        }
+    }
+
+    /// Stops the server gracefully and waits until it has finished.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+
+    /// Stops the server and starts it again on the same address, data and database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (_, shutdown, server) = start(self.config.clone()).await;
+        self.shutdown = Some(shutdown);
+        self.server = Some(server);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Signs in through the real form and returns a browser-like client.
+    pub async fn sign_in(&self, email: &str, password: &str) -> PageClient {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let login = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("GET /login")
+            .text()
+            .await
+            .expect("login page");
+        let login_csrf = hidden_field(&login, "login_csrf").expect("login_csrf field");
+        let response = client
+            .post(self.url("/login"))
+            .form(&[
+                ("login_csrf", login_csrf.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("POST /login");
+        assert_eq!(response.status(), 303, "sign-in should redirect");
+        let page = client
+            .get(self.url("/credentials"))
+            .send()
+            .await
+            .expect("GET /credentials")
+            .text()
+            .await
+            .expect("credentials page");
+        let csrf_token = hidden_field(&page, "csrf_token").expect("csrf_token field");
+        PageClient {
+            client,
+            csrf_token,
+            base_url: self.base_url.clone(),
+        }
+    }
+
+    pub async fn sign_in_as_admin(&self) -> PageClient {
+        self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Exchanges a credentials file for tokens with `client_secret_post`.
+    pub async fn token(&self, file: &CredentialsFile) -> TokenResponse {
+        let response = self
+            .http
+            .post(self.url("/v1/auth/oauth/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", file.client_id.as_str()),
+                ("client_secret", file.client_secret.as_str()),
+            ])
+            .send()
+            .await
+            .expect("token request");
+        assert_eq!(response.status(), 200, "token request should succeed");
+        response.json().await.expect("token response")
+    }
+
+    /// `GET path` with a bearer token.
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+async fn start(
+    config: Config,
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    JoinHandle<anyhow::Result<()>>,
+) {
+    let app = Application::build(config).await.expect("build application");
+    let address = app.local_addr().expect("bound address");
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    (address, shutdown, server)
+}
+
+/// The value of the first hidden input named `name` in an HTML page.
+pub fn hidden_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// A signed-in person's client: cookie jar and the session's CSRF token.
+pub struct PageClient {
+    pub client: reqwest::Client,
+    pub csrf_token: String,
+    base_url: String,
+}
+
+impl PageClient {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Generates credentials through the API with the session (as the page's script
+    /// would), with the default scopes.
+    pub async fn create_credentials(&self, name: &str) -> CredentialsFile {
+        self.create_credentials_with(serde_json::json!({ "name": name }))
+            .await
+    }
+
+    pub async fn create_credentials_with(&self, body: serde_json::Value) -> CredentialsFile {
+        let response = self
+            .client
+            .post(self.url("/v1/credentials"))
+            .header("x-csrf-token", &self.csrf_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /v1/credentials");
+        assert_eq!(response.status(), 201, "credentials should be created");
+        response
+            .json::<Envelope<CredentialsFile>>()
+            .await
+            .expect("credentials file")
+            .data
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real server on a random port, against a real database.
+//!
+//! SQLite in a temporary directory by default; set `LATCHKEY_TEST_DATABASE_URL` to a
+//! PostgreSQL URL (for example `postgres://postgres@127.0.0.1:5432/postgres`) and every
+//! test creates its own database there and drops it afterwards.
+
+mod harness;
+
+mod api;
+mod browser;
+mod oauth;
+mod pages;
+mod python_clients;
+mod restart;
