@@ -33,10 +33,15 @@ struct CacheEntry {
     credential: Option<Arc<CachedCredential>>,
 }
 
-#[derive(Default)]
+/// Loads of different client ids proceed in parallel up to this many at a time.
+const LOAD_SHARDS: usize = 16;
+
 pub struct CredentialCache {
     ttl: Duration,
     entries: RwLock<HashMap<String, CacheEntry>>,
+    /// When an entry expires under load, one request reloads it and the others wait for
+    /// that load instead of each querying the database.
+    loading: [tokio::sync::Mutex<()>; LOAD_SHARDS],
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -52,7 +57,14 @@ impl CredentialCache {
         CredentialCache {
             ttl,
             entries: RwLock::default(),
+            loading: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
         }
+    }
+
+    fn fresh(&self, client_id: &str) -> Option<Option<Arc<CachedCredential>>> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        let entry = entries.get(client_id)?;
+        (entry.loaded.elapsed() < self.ttl).then(|| entry.credential.clone())
     }
 
     /// The credential (deleted ones included), from memory when fresh enough.
@@ -61,13 +73,15 @@ impl CredentialCache {
         store: &Store,
         client_id: &str,
     ) -> Result<Option<Arc<CachedCredential>>, StoreError> {
-        {
-            let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(entry) = entries.get(client_id)
-                && entry.loaded.elapsed() < self.ttl
-            {
-                return Ok(entry.credential.clone());
-            }
+        if let Some(credential) = self.fresh(client_id) {
+            return Ok(credential);
+        }
+        let shard = client_id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        let _loading = self.loading[shard % LOAD_SHARDS].lock().await;
+        if let Some(credential) = self.fresh(client_id) {
+            return Ok(credential);
         }
         let loaded = Instant::now();
         let credential = load(store, client_id).await?.map(Arc::new);

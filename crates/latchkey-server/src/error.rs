@@ -178,7 +178,17 @@ impl IntoResponse for AppError {
         let headers = response.headers_mut();
         match &self {
             AppError::Unauthorized(failure) => {
-                let description = failure.message().replace(['"', '\\'], "'");
+                // RFC 6750 §3: error_description is printable ASCII without `"` and `\`;
+                // the body keeps the message, names included, as is.
+                let description: String = failure
+                    .message()
+                    .chars()
+                    .map(|c| match c {
+                        '"' | '\\' => '\'',
+                        ' '..='~' => c,
+                        _ => '?',
+                    })
+                    .collect();
                 if let Ok(value) = HeaderValue::from_str(&format!(
                     "Bearer error=\"invalid_token\", error_description=\"{description}\""
                 )) {

@@ -29,7 +29,17 @@ enum Command {
     /// Administer users from the command line.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Measure token issuance and `GET /v1/me` throughput against an in-process server.
+    /// Measure token issuance and `GET /v1/me` throughput and latency.
+    ///
+    /// Run it from a release build, as its figures are meant to be read:
+    /// `cargo run --release -p latchkey -- bench`.
+    ///
+    /// Each phase keeps --concurrency requests in flight for --duration (or --requests),
+    /// after an unmeasured --warmup: first `POST /v1/auth/oauth/token` with
+    /// `client_credentials`, then `GET /v1/me` with one access token. Without --url it
+    /// starts a server in this process (SQLite in a temporary directory, token rate
+    /// limit off), signs in and generates a credential; client and server then share
+    /// this machine's cores. Any failed request makes the run fail.
     Bench(bench::BenchArgs),
 }
 
@@ -81,7 +91,13 @@ enum AdminCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The server logs every request at `info`; during a benchmark that would flood the
+    // terminal and measure the terminal instead of the service.
+    let default_log_filter = match cli.command {
+        Command::Bench(_) => "warn",
+        _ => "info,sqlx=warn",
+    };
+    init_logging(default_log_filter);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -98,11 +114,12 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = EnvFilter::try_from_env("LATCHKEY_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+fn init_logging(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("LATCHKEY_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().init();

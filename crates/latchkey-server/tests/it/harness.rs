@@ -3,8 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
+use ed25519_dalek::{Signer, SigningKey};
 use latchkey_server::{AdminBootstrap, Application, Config};
-use latchkey_types::{CredentialsFile, Envelope, TokenResponse};
+use latchkey_types::{Credential, CredentialsFile, Envelope, TokenResponse};
 use secrecy::SecretString;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::oneshot;
@@ -211,6 +215,48 @@ impl TestApp {
             .await
             .expect("request")
     }
+
+    /// `POST path` with a urlencoded form and no other authentication.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("form request")
+    }
+
+    /// A `client_credentials` grant with `client_secret_post` and the extra `fields`,
+    /// whatever its outcome.
+    pub async fn token_request(
+        &self,
+        file: &CredentialsFile,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![
+            ("client_id", file.client_id.as_str()),
+            ("client_secret", file.client_secret.as_str()),
+        ];
+        if !fields.iter().any(|(key, _)| *key == "grant_type") {
+            form.push(("grant_type", "client_credentials"));
+        }
+        form.extend_from_slice(fields);
+        self.post_form("/v1/auth/oauth/token", &form).await
+    }
+
+    /// The server's active signing key and its `kid`, read from its database, so a test
+    /// can forge tokens that pass the signature check and fail another one.
+    pub async fn signing_key(&self) -> (String, SigningKey) {
+        let store = latchkey_store::Store::connect(&self.config.database_url())
+            .await
+            .expect("open the test database");
+        let rows = store.signing_keys().await.expect("signing keys");
+        store.close().await;
+        let row = rows.into_iter().next().expect("a signing key");
+        let der = STANDARD.decode(&row.private_key_pkcs8).expect("base64 key");
+        let key = SigningKey::from_pkcs8_der(&der).expect("pkcs8 key");
+        (row.kid, key)
+    }
 }
 
 impl Drop for TestApp {
@@ -245,6 +291,28 @@ pub fn hidden_field(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
+/// One dot-separated part of a JWT (0: header, 1: payload), base64url-decoded as JSON.
+pub fn jwt_part(token: &str, index: usize) -> serde_json::Value {
+    let part = token.split('.').nth(index).expect("JWT part");
+    let bytes = URL_SAFE_NO_PAD.decode(part).expect("base64url JWT part");
+    serde_json::from_slice(&bytes).expect("JSON JWT part")
+}
+
+/// A compact EdDSA JWS of `header` and `claims`, signed with `key`.
+pub fn sign_jwt(
+    key: &SigningKey,
+    header: &serde_json::Value,
+    claims: &serde_json::Value,
+) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = key.sign(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+}
+
 /// A signed-in person's client: cookie jar and the session's CSRF token.
 pub struct PageClient {
     pub client: reqwest::Client,
@@ -265,19 +333,64 @@ impl PageClient {
     }
 
     pub async fn create_credentials_with(&self, body: serde_json::Value) -> CredentialsFile {
-        let response = self
-            .client
-            .post(self.url("/v1/credentials"))
-            .header("x-csrf-token", &self.csrf_token)
-            .json(&body)
-            .send()
-            .await
-            .expect("POST /v1/credentials");
+        let response = self.post_credentials(&body).await;
         assert_eq!(response.status(), 201, "credentials should be created");
         response
             .json::<Envelope<CredentialsFile>>()
             .await
             .expect("credentials file")
             .data
+    }
+
+    /// `POST /v1/credentials` with the session and its CSRF token, whatever its outcome.
+    pub async fn post_credentials(&self, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/credentials"))
+            .header("x-csrf-token", &self.csrf_token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /v1/credentials")
+    }
+
+    /// `GET /v1/credentials` with the session.
+    pub async fn list_credentials(&self) -> Vec<Credential> {
+        let response = self
+            .client
+            .get(self.url("/v1/credentials"))
+            .send()
+            .await
+            .expect("GET /v1/credentials");
+        assert_eq!(response.status(), 200, "credentials should be listed");
+        response
+            .json::<Envelope<Vec<Credential>>>()
+            .await
+            .expect("credential list")
+            .data
+    }
+
+    /// `DELETE /v1/credentials/{client_id}` with the session and its CSRF token.
+    pub async fn delete_credentials(&self, client_id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/v1/credentials/{client_id}")))
+            .header("x-csrf-token", &self.csrf_token)
+            .send()
+            .await
+            .expect("DELETE /v1/credentials")
+    }
+
+    /// Posts the administrator's add-user form.
+    pub async fn add_user(&self, email: &str, name: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/admin/users"))
+            .form(&[
+                ("csrf_token", self.csrf_token.as_str()),
+                ("name", name),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("POST /admin/users")
     }
 }

@@ -11,4 +11,5 @@ mod browser;
 mod oauth;
 mod pages;
 mod python_clients;
+mod replicas;
 mod restart;

@@ -1,0 +1,211 @@
+//! The real `latchkey` binary, as an operator meets it: a zero-configuration first start
+//! that prints a one-time administrator password, `admin add-user` with the password on
+//! standard input, a graceful stop on SIGTERM, and a restart that keeps everything.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
+
+struct Server {
+    child: Child,
+    base_url: String,
+    stdout: mpsc::UnboundedReceiver<String>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts `latchkey serve` on its defaults but for the data directory and port, and
+/// waits until `/healthz` answers.
+async fn serve(data_dir: &Path, port: u16) -> Server {
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--data-dir"])
+        .arg(data_dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("LATCHKEY_ADMIN_EMAIL")
+        .env_remove("LATCHKEY_ADMIN_PASSWORD")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start latchkey serve");
+    let (lines, stdout) = mpsc::unbounded_channel();
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = reader.next_line().await {
+            let _ = lines.send(line);
+        }
+    });
+    let base_url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        if let Ok(response) = reqwest::get(format!("{base_url}/healthz")).await
+            && response.status() == 200
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "latchkey serve did not become healthy within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Server {
+        child,
+        base_url,
+        stdout,
+    }
+}
+
+impl Server {
+    /// Everything printed on standard output so far.
+    fn printed(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Ok(line) = self.stdout.try_recv() {
+            lines.push(line);
+        }
+        lines
+    }
+
+    /// Sends SIGTERM and returns whether the process exited successfully within 10 s.
+    async fn terminate(mut self) -> bool {
+        let pid = self.child.id().expect("running");
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .expect("kill");
+        assert!(killed.success());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("latchkey stops within 10 s of SIGTERM")
+            .expect("wait")
+            .success()
+    }
+
+    /// Signs in through the form; true when the server accepted the password.
+    async fn can_sign_in(&self, email: &str, password: &str) -> bool {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let page = client
+            .get(format!("{}/login", self.base_url))
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("body");
+        let marker = "name=\"login_csrf\" value=\"";
+        let start = page.find(marker).expect("login_csrf") + marker.len();
+        let csrf = &page[start..start + 32];
+        let response = client
+            .post(format!("{}/login", self.base_url))
+            .form(&[
+                ("login_csrf", csrf),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("sign in");
+        response.status() == 303
+    }
+}
+
+async fn add_user(data_dir: &Path, email: &str, password: &str) -> std::process::Output {
+    let mut child = Command::new(BINARY)
+        .args(["admin", "add-user", "--data-dir"])
+        .arg(data_dir)
+        .args(["--email", email, "--name", "Bob Builder"])
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start latchkey admin add-user");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{password}\n").as_bytes())
+        .await
+        .expect("write password");
+    drop(stdin);
+    child.wait_with_output().await.expect("add-user output")
+}
+
+#[tokio::test]
+async fn first_start_prints_a_one_time_admin_password_and_a_restart_keeps_everything() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let mut server = serve(data_dir.path(), port).await;
+
+    let printed = server.printed();
+    let password = printed
+        .iter()
+        .find_map(|line| line.trim().strip_prefix("Password:"))
+        .map(|p| p.trim().to_owned())
+        .expect("the first start prints the administrator's password");
+    assert!(server.can_sign_in("admin@latchkey.local", &password).await);
+    assert!(
+        !server
+            .can_sign_in("admin@latchkey.local", "wrong password")
+            .await
+    );
+
+    let added = add_user(data_dir.path(), "bob@example.com", "bobs password").await;
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(server.can_sign_in("bob@example.com", "bobs password").await);
+
+    assert!(
+        server.terminate().await,
+        "SIGTERM ends latchkey with success"
+    );
+
+    let mut restarted = serve(data_dir.path(), port).await;
+    assert!(
+        restarted
+            .can_sign_in("admin@latchkey.local", &password)
+            .await
+    );
+    assert!(
+        restarted
+            .can_sign_in("bob@example.com", "bobs password")
+            .await
+    );
+    assert!(
+        !restarted
+            .printed()
+            .iter()
+            .any(|line| line.contains("Password:")),
+        "the password is printed only on the first start"
+    );
+    assert!(restarted.terminate().await);
+}
+
+#[tokio::test]
+async fn add_user_refuses_a_short_password_with_a_message_and_no_panic() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let output = add_user(data_dir.path(), "carol@example.com", "short").await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("at least 8 characters"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
