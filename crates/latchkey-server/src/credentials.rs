@@ -2,11 +2,11 @@
 //! API (`/v1/credentials`) and the pages.
 
 use chrono::{DateTime, Utc};
-use latchkey_core::{ClientId, ClientSecret, CredentialName, Scopes};
+use latchkey_core::{ClientId, ClientSecret, CredentialName, ScopeError, Scopes};
 use latchkey_store::{NewCredential, UserRow};
 use latchkey_types::{Credential, CredentialsFile, Timestamp};
 
-use crate::error::AppError;
+use crate::error::{AppError, sentence};
 use crate::state::AppState;
 
 /// What a person asks for when generating credentials.
@@ -16,6 +16,10 @@ pub struct CredentialRequest {
     pub expires_at: Option<DateTime<Utc>>,
     /// `None` means the default scopes.
     pub scopes: Option<Vec<String>>,
+    /// The most the new credential may carry: a credential creating another one (with
+    /// `credentials:manage`) cannot hand out scopes it does not have. `None` for a
+    /// signed-in person.
+    pub scope_ceiling: Option<Scopes>,
 }
 
 /// The owner of new credentials.
@@ -42,12 +46,23 @@ pub async fn generate(
     request: CredentialRequest,
 ) -> Result<CredentialsFile, AppError> {
     let name = CredentialName::parse(&request.name)
-        .map_err(|e| AppError::bad_request("invalid_name", capitalise(&e.to_string())))?;
+        .map_err(|e| AppError::bad_request("invalid_name", sentence(&e.to_string())))?;
     let scopes = match &request.scopes {
         None => Scopes::default_for_new_credential(),
         Some(names) => Scopes::from_names(names.iter().map(String::as_str))
-            .map_err(|e| AppError::bad_request("invalid_scope", capitalise(&e.to_string())))?,
+            .map_err(|e| AppError::bad_request("invalid_scope", sentence(&e.to_string())))?,
     };
+    if let Some(ceiling) = &request.scope_ceiling
+        && let Err(ScopeError::NotGranted(scope)) = ceiling.narrow(&scopes)
+    {
+        return Err(AppError::Forbidden {
+            code: "missing_scope",
+            message: format!(
+                "A credential can create credentials only with scopes it has itself; this \
+                 one has `{ceiling}`, so it cannot grant {scope}."
+            ),
+        });
+    }
     let now = state.now();
     if let Some(expires_at) = request.expires_at
         && expires_at <= now
@@ -125,11 +140,4 @@ pub async fn delete(state: &AppState, user_id: i64, client_id: &str) -> Result<(
     state.credentials.invalidate(client_id.as_str());
     tracing::info!(credential.id = %client_id, user.id = user_id, "credential deleted");
     Ok(())
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        format!("{}{}.", first.to_uppercase(), chars.as_str())
-    })
 }

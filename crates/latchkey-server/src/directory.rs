@@ -30,7 +30,7 @@ pub struct CachedCredential {
 
 struct CacheEntry {
     loaded: Instant,
-    credential: Option<Arc<CachedCredential>>,
+    credential: Arc<CachedCredential>,
 }
 
 /// Loads of different client ids proceed in parallel up to this many at a time.
@@ -61,7 +61,7 @@ impl CredentialCache {
         }
     }
 
-    fn fresh(&self, client_id: &str) -> Option<Option<Arc<CachedCredential>>> {
+    fn fresh(&self, client_id: &str) -> Option<Arc<CachedCredential>> {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(client_id)?;
         (entry.loaded.elapsed() < self.ttl).then(|| entry.credential.clone())
@@ -74,27 +74,31 @@ impl CredentialCache {
         client_id: &str,
     ) -> Result<Option<Arc<CachedCredential>>, StoreError> {
         if let Some(credential) = self.fresh(client_id) {
-            return Ok(credential);
+            return Ok(Some(credential));
         }
         let shard = client_id.bytes().fold(0usize, |h, b| {
             h.wrapping_mul(31).wrapping_add(usize::from(b))
         });
         let _loading = self.loading[shard % LOAD_SHARDS].lock().await;
         if let Some(credential) = self.fresh(client_id) {
-            return Ok(credential);
+            return Ok(Some(credential));
         }
         let loaded = Instant::now();
         let credential = load(store, client_id).await?.map(Arc::new);
-        self.entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                client_id.to_owned(),
-                CacheEntry {
-                    loaded,
-                    credential: credential.clone(),
-                },
-            );
+        // Unknown ids are not remembered: anyone can send well-formed random ids, and
+        // memory must follow the credentials that exist, not the ones that were tried.
+        if let Some(credential) = &credential {
+            self.entries
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    client_id.to_owned(),
+                    CacheEntry {
+                        loaded,
+                        credential: credential.clone(),
+                    },
+                );
+        }
         Ok(credential)
     }
 

@@ -11,6 +11,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_types::ErrorBody;
 
+/// A library error message (`the name is required`) as a sentence for people.
+pub fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        format!("{}{}.", first.to_uppercase(), chars.as_str())
+    })
+}
+
 /// Why a bearer token or session was not accepted (401).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthFailure {

@@ -73,6 +73,10 @@ async fn create_credential(
             name: body.name,
             expires_at: body.expires.map(|t| t.0),
             scopes: body.scopes,
+            scope_ceiling: match &caller.via {
+                Via::Token(credential) => Some(credential.scopes.clone()),
+                Via::Session => None,
+            },
         },
     )
     .await?;

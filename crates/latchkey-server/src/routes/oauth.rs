@@ -214,19 +214,10 @@ fn format_time(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// Checks a client's id and secret and that its credential may be used now.
-async fn authenticate(
-    state: &AppState,
-    client_id: &str,
-    secret: &str,
-) -> Result<Arc<CachedCredential>, OAuthError> {
-    let shown_id: String = client_id.chars().take(64).collect();
-    let client_id = ClientId::parse(client_id).ok_or_else(|| {
-        OAuthError::invalid_client(format!(
-            "`{shown_id}` is not a Latchkey client id (they look like lkc_ followed by 22 \
-             letters and digits)."
-        ))
-    })?;
+/// Flood protection: a client far beyond normal use gets 429 with a reason it can read,
+/// since the existing clients do not retry a 429 from the token endpoint
+/// (CONTRACT.md §1.4).
+fn check_rate_limit(state: &AppState, client_id: &ClientId) -> Result<(), OAuthError> {
     if let Some(limiter) = &state.token_limiter
         && let Err(not_until) = limiter.check_key(&client_id.as_str().to_owned())
     {
@@ -252,6 +243,22 @@ async fn authenticate(
         error.retry_after_secs = Some(secs);
         return Err(error);
     }
+    Ok(())
+}
+
+/// Checks a client's id and secret and that its credential may be used now.
+async fn authenticate(
+    state: &AppState,
+    client_id: &str,
+    secret: &str,
+) -> Result<Arc<CachedCredential>, OAuthError> {
+    let shown_id: String = client_id.chars().take(64).collect();
+    let client_id = ClientId::parse(client_id).ok_or_else(|| {
+        OAuthError::invalid_client(format!(
+            "`{shown_id}` is not a Latchkey client id (they look like lkc_ followed by 22 \
+             letters and digits)."
+        ))
+    })?;
     let secret = ClientSecret::parse(secret).map_err(|e| {
         OAuthError::invalid_client(format!("Invalid client secret for {client_id}: {e}."))
     })?;
@@ -269,6 +276,9 @@ async fn authenticate(
              to this client id; a lost secret cannot be recovered, generate new credentials."
         )));
     }
+    // Counted only once the secret is proven, so knowing a client id (which is not
+    // secret) is not enough to throttle its owner.
+    check_rate_limit(state, &client_id)?;
     let now = state.now();
     if let Some(deleted) = credential.deleted_at {
         return Err(OAuthError::invalid_client(format!(

@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use crate::auth::{PageSession, SESSION_COOKIE, Session, cookie, load_session};
 use crate::credentials::{self, CredentialRequest, Owner};
-use crate::error::AppError;
+use crate::error::{AppError, sentence};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user};
 
@@ -634,6 +634,7 @@ async fn generate_credentials(
         name: name.to_owned(),
         expires_at,
         scopes: Some(scopes.clone()),
+        scope_ceiling: None,
     };
     let file = match credentials::generate(&state, &Owner::from(&session.user), request).await {
         Ok(file) => file,
@@ -825,8 +826,7 @@ async fn create_user(
         Ok(user) => Redirect::to(&format!("/admin/users?added={}", user.id)).into_response(),
         Err(AddUserError::Store(error)) => AppError::from(error).into_response(),
         Err(error) => {
-            let message = error.to_string();
-            let message = format!("{}{}.", message[..1].to_uppercase(), &message[1..]);
+            let message = sentence(&error.to_string());
             users_page(
                 &state,
                 &session,

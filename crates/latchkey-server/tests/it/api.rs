@@ -578,6 +578,40 @@ async fn a_token_with_credentials_manage_can_create_and_delete_credentials() {
 }
 
 #[tokio::test]
+async fn a_credential_cannot_create_a_credential_with_scopes_it_lacks() {
+    let app = TestApp::spawn().await;
+    let person = app.sign_in_as_admin().await;
+    let (_, token) = credential_with_token(
+        &app,
+        &person,
+        "read-only manager",
+        &["api:read", "credentials:manage"],
+    )
+    .await;
+
+    let widened = post_with_token(
+        &app,
+        &token.access_token,
+        &json!({ "name": "escalated", "scopes": ["api:read", "api:write"] }),
+    )
+    .await;
+    assert_eq!(widened.status(), 403);
+    let body = widened.json::<ErrorBody>().await.expect("error body");
+    assert_eq!(body.error, "missing_scope");
+    assert!(body.message.contains("api:write"), "{}", body.message);
+    // The default scopes include api:write, so leaving them out is no way around it.
+    let defaulted = post_with_token(&app, &token.access_token, &json!({ "name": "default" })).await;
+    assert_eq!(defaulted.status(), 403);
+    let names: Vec<String> = person
+        .list_credentials()
+        .await
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["read-only manager"]);
+}
+
+#[tokio::test]
 async fn a_token_narrowed_below_credentials_manage_cannot_create_credentials() {
     let app = TestApp::spawn().await;
     let person = app.sign_in_as_admin().await;

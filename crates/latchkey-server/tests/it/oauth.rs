@@ -737,6 +737,27 @@ async fn a_client_hammering_the_token_endpoint_gets_429_with_an_explanation() {
 }
 
 #[tokio::test]
+async fn wrong_secrets_sent_by_someone_else_do_not_throttle_the_owner() {
+    let app = TestApp::spawn_with(|config| {
+        config.token_rate_limit = Some(TokenRateLimit {
+            per_second: NonZeroU32::MIN,
+            burst: NonZeroU32::new(2).expect("non-zero"),
+        });
+    })
+    .await;
+    let person = app.sign_in_as_admin().await;
+    let file = person.create_credentials("victim").await;
+    let mut forged = file.clone();
+    forged.client_secret = latchkey_core::ClientSecret::generate().expose().to_owned();
+
+    for _ in 0..5 {
+        assert_eq!(app.token_request(&forged, &[]).await.status(), 401);
+    }
+
+    assert_eq!(app.token_request(&file, &[]).await.status(), 200);
+}
+
+#[tokio::test]
 async fn the_token_url_with_a_trailing_slash_base_still_works() {
     // `BASE_URL=http://x/` makes the clients post to `//v1/auth/oauth/token`
     // (CONTRACT.md §0); a redirect would turn the POST into a GET.
