@@ -419,6 +419,19 @@ async fn issue_token(
     Ok(response)
 }
 
+/// The parameters of a request that must come from an authenticated client, and that
+/// client's credential.
+async fn authenticated_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(Params, Arc<CachedCredential>), OAuthError> {
+    let params = Params::parse(headers, body)?;
+    let (client_id, secret) = client_auth(headers, &params)?;
+    let client = authenticate(state, &client_id, &secret).await?;
+    Ok((params, client))
+}
+
 /// Verifies a token of either kind, for introspection and revocation.
 async fn verify_any(state: &AppState, token: &str) -> Option<(Claims, &'static str)> {
     let now = state.now();
@@ -437,9 +450,7 @@ async fn introspect_token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let params = Params::parse(&headers, body)?;
-    let (client_id, secret) = client_auth(&headers, &params)?;
-    let caller = authenticate(&state, &client_id, &secret).await?;
+    let (params, caller) = authenticated_client(&state, &headers, body).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing."))?;
@@ -481,9 +492,7 @@ async fn revoke_token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let params = Params::parse(&headers, body)?;
-    let (client_id, secret) = client_auth(&headers, &params)?;
-    let caller = authenticate(&state, &client_id, &secret).await?;
+    let (params, caller) = authenticated_client(&state, &headers, body).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing."))?;

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -277,6 +277,29 @@ fn csrf_rejection(session: &Session, form: &FormFields) -> Option<Response> {
     })
 }
 
+/// A form posted by a signed-in person, its CSRF token checked: the first thing every
+/// state-changing page handler needs.
+struct SessionForm {
+    session: Session,
+    form: FormFields,
+}
+
+impl FromRequest<AppState> for SessionForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let PageSession(session) = PageSession::from_request_parts(&mut parts, state).await?;
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await;
+        let form =
+            FormFields::parse(&parts.headers, body).map_err(|error| form_error(&session, error))?;
+        if let Some(response) = csrf_rejection(&session, &form) {
+            return Err(response);
+        }
+        Ok(SessionForm { session, form })
+    }
+}
+
 fn form_error(session: &Session, error: AppError) -> Response {
     error_page(
         Nav::of(session),
@@ -445,17 +468,8 @@ async fn log_in(
 
 async fn log_out(
     State(state): State<AppState>,
-    PageSession(session): PageSession,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    let form = match FormFields::parse(&headers, body) {
-        Ok(form) => form,
-        Err(error) => return form_error(&session, error),
-    };
-    if let Some(response) = csrf_rejection(&session, &form) {
-        return response;
-    }
     if let Err(error) = state.store.delete_session(&session.token_digest).await {
         return AppError::from(error).into_response();
     }
@@ -583,17 +597,8 @@ fn parse_expiry(
 
 async fn generate_credentials(
     State(state): State<AppState>,
-    PageSession(session): PageSession,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionForm { session, form }: SessionForm,
 ) -> Response {
-    let form = match FormFields::parse(&headers, body) {
-        Ok(form) => form,
-        Err(error) => return form_error(&session, error),
-    };
-    if let Some(response) = csrf_rejection(&session, &form) {
-        return response;
-    }
     let (Ok(name), Ok(expiry), Ok(expires_on)) =
         (form.one("name"), form.one("expiry"), form.one("expires_on"))
     else {
@@ -692,18 +697,9 @@ fn slug(name: &str) -> String {
 
 async fn delete_credentials(
     State(state): State<AppState>,
-    PageSession(session): PageSession,
     Path(client_id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    let form = match FormFields::parse(&headers, body) {
-        Ok(form) => form,
-        Err(error) => return form_error(&session, error),
-    };
-    if let Some(response) = csrf_rejection(&session, &form) {
-        return response;
-    }
     match credentials::delete(&state, session.user.id, &client_id).await {
         Ok(()) => Redirect::to(&format!("/credentials?deleted={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
@@ -796,18 +792,9 @@ async fn users_page(
 
 async fn create_user(
     State(state): State<AppState>,
-    PageSession(session): PageSession,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    SessionForm { session, form }: SessionForm,
 ) -> Response {
     if let Some(response) = admin_rejection(&session) {
-        return response;
-    }
-    let form = match FormFields::parse(&headers, body) {
-        Ok(form) => form,
-        Err(error) => return form_error(&session, error),
-    };
-    if let Some(response) = csrf_rejection(&session, &form) {
         return response;
     }
     let (Ok(email), Ok(name), Ok(password), Ok(is_admin)) = (
