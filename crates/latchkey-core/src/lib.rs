@@ -4,6 +4,7 @@
 //! This crate does no IO: no database, no HTTP, no clock. Callers hand it the time when
 //! a rule needs it.
 
+pub mod access;
 pub mod names;
 pub mod password;
 pub mod random;

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use latchkey_core::access::{CredentialLimits, Principal};
 use latchkey_core::secret::tokens_match;
 use latchkey_core::{Scope, Scopes, SecretDigest};
 use latchkey_store::UserRow;
@@ -45,6 +46,8 @@ pub struct Caller {
     pub email: String,
     pub name: String,
     pub via: Via,
+    /// What the permission decision needs to know about the caller.
+    pub principal: Principal,
 }
 
 impl Caller {
@@ -78,9 +81,28 @@ impl FromRequestParts<AppState> for Caller {
                     "the Authorization header must be `Bearer <token>`".to_owned(),
                 ))
             })?;
-            return verify_access_token(state, token)
+            let (user, credential) = verify_access_token(state, token)
                 .await
-                .map_err(AppError::Unauthorized);
+                .map_err(AppError::Unauthorized)?;
+            let limits = CredentialLimits {
+                client_id: credential.client_id.clone(),
+                name: credential.name.clone(),
+                scopes: credential.scopes.clone(),
+                workspaces: credential.workspaces.clone(),
+            };
+            let principal = principal(state, &user, Some(limits)).await?;
+            return Ok(Caller {
+                user_id: user.id,
+                email: user.email,
+                name: user.name,
+                via: Via::Token(TokenCredential {
+                    client_id: credential.client_id,
+                    name: credential.name,
+                    scopes: credential.scopes,
+                    expires_at: credential.expires_at,
+                }),
+                principal,
+            });
         }
         let Some(session) = load_session(&parts.headers, state).await? else {
             return Err(AppError::Unauthorized(AuthFailure::MissingToken));
@@ -100,13 +122,43 @@ impl FromRequestParts<AppState> for Caller {
                 });
             }
         }
+        let principal = principal(state, &session.user, None).await?;
         Ok(Caller {
             user_id: session.user.id,
             email: session.user.email,
             name: session.user.name,
             via: Via::Session,
+            principal,
         })
     }
+}
+
+/// What the permission decision needs to know about `user`, acting through
+/// `credential` if any.
+pub async fn principal(
+    state: &AppState,
+    user: &UserRow,
+    credential: Option<CredentialLimits>,
+) -> Result<Principal, AppError> {
+    let access = state.access.get(&state.store, user).await?;
+    Ok(Principal {
+        user_id: user.id,
+        email: user.email.clone(),
+        is_operator: access.is_operator,
+        organization: access.organization,
+        workspace_roles: access.workspace_roles.clone(),
+        credential,
+    })
+}
+
+/// A verified access token's user and credential, with the token's scopes.
+#[derive(Debug, Clone)]
+pub struct TokenHolder {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Scopes,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub workspaces: Option<std::collections::BTreeSet<String>>,
 }
 
 fn bearer_token(value: &str) -> Option<&str> {
@@ -117,7 +169,10 @@ fn bearer_token(value: &str) -> Option<&str> {
 
 /// The bearer check: signature, type, issuer, audience, expiry, revocation, and that
 /// the credential still exists and has not expired.
-pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Caller, AuthFailure> {
+pub async fn verify_access_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(UserRow, TokenHolder), AuthFailure> {
     let now = state.now();
     let claims = state
         .keys
@@ -125,17 +180,16 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Caller
     let credential = live_credential(state, &claims, now).await?;
     let scopes = Scopes::parse(&claims.scope)
         .map_err(|_| AuthFailure::MalformedToken("the `scope` claim is invalid".to_owned()))?;
-    Ok(Caller {
-        user_id: credential.user_id,
-        email: credential.user_email.clone(),
-        name: credential.user_name.clone(),
-        via: Via::Token(TokenCredential {
+    Ok((
+        credential.user.clone(),
+        TokenHolder {
             client_id: credential.client_id.clone(),
             name: credential.name.clone(),
             scopes,
             expires_at: credential.expires_at,
-        }),
-    })
+            workspaces: credential.workspaces.clone(),
+        },
+    ))
 }
 
 /// The credential a verified token was issued to, if it still may be used.

@@ -2,8 +2,9 @@
 //! API (`/v1/credentials`) and the pages.
 
 use chrono::{DateTime, Utc};
+use latchkey_core::access::Principal;
 use latchkey_core::{ClientId, ClientSecret, CredentialName, ScopeError, Scopes};
-use latchkey_store::{NewCredential, UserRow};
+use latchkey_store::NewCredential;
 use latchkey_types::{Credential, CredentialsFile, Timestamp};
 
 use crate::error::{AppError, sentence};
@@ -16,33 +17,17 @@ pub struct CredentialRequest {
     pub expires_at: Option<DateTime<Utc>>,
     /// `None` means the default scopes.
     pub scopes: Option<Vec<String>>,
-    /// The most the new credential may carry: a credential creating another one (with
-    /// `credentials:manage`) cannot hand out scopes it does not have. `None` for a
-    /// signed-in person.
-    pub scope_ceiling: Option<Scopes>,
+    /// Workspace ids to limit the credential to; `None`: no limit.
+    pub workspaces: Option<Vec<String>>,
 }
 
-/// The owner of new credentials.
-#[derive(Debug, Clone)]
-pub struct Owner {
-    pub user_id: i64,
-    pub email: String,
-}
-
-impl From<&UserRow> for Owner {
-    fn from(user: &UserRow) -> Self {
-        Owner {
-            user_id: user.id,
-            email: user.email.clone(),
-        }
-    }
-}
-
-/// Creates a credential and returns its file: the only time its secret exists outside
-/// the caller's hands.
+/// Creates a credential for `owner` and returns its file: the only time its secret
+/// exists outside the caller's hands. When the owner acts through a credential (with
+/// `credentials:manage`), the new one can have neither scopes nor workspaces that the
+/// acting credential lacks.
 pub async fn generate(
     state: &AppState,
-    owner: &Owner,
+    owner: &Principal,
     request: CredentialRequest,
 ) -> Result<CredentialsFile, AppError> {
     let name = CredentialName::parse(&request.name)
@@ -52,7 +37,7 @@ pub async fn generate(
         Some(names) => Scopes::from_names(names.iter().map(String::as_str))
             .map_err(|e| AppError::bad_request("invalid_scope", sentence(&e.to_string())))?,
     };
-    if let Some(ceiling) = &request.scope_ceiling
+    if let Some(ceiling) = owner.credential.as_ref().map(|c| &c.scopes)
         && let Err(ScopeError::NotGranted(scope)) = ceiling.narrow(&scopes)
     {
         return Err(AppError::Forbidden {
@@ -72,6 +57,25 @@ pub async fn generate(
             "The expiry date must be in the future.",
         ));
     }
+    let workspaces = match request.workspaces {
+        None => None,
+        Some(ids) => Some(reachable_workspaces(state, owner, ids).await?),
+    };
+    if workspaces.is_none()
+        && let Some(limited) = owner
+            .credential
+            .as_ref()
+            .and_then(|c| c.workspaces.as_ref())
+    {
+        return Err(AppError::Forbidden {
+            code: "workspace_not_allowed",
+            message: format!(
+                "A credential limited to workspaces ({}) can create only credentials limited \
+                 to some of them; list them in `workspaces`.",
+                limited.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    }
     let client_id = ClientId::generate();
     let secret = ClientSecret::generate();
     let row = state
@@ -84,6 +88,7 @@ pub async fn generate(
             scopes: scopes.to_string(),
             created_at: now,
             expires_at: request.expires_at,
+            workspace_ids: workspaces.as_ref().map(|ids| ids.join(" ")),
         })
         .await?;
     tracing::info!(credential.id = %client_id, user.id = owner.user_id, "credential created");
@@ -97,7 +102,44 @@ pub async fn generate(
         created: Timestamp(row.created_at()),
         expires: row.expires_at().map(Timestamp),
         scopes: scopes.names(),
+        workspaces,
     })
+}
+
+/// The requested workspace ids, each checked to be one the owner (and the credential
+/// they act through, if any) can reach.
+async fn reachable_workspaces(
+    state: &AppState,
+    owner: &Principal,
+    ids: Vec<String>,
+) -> Result<Vec<String>, AppError> {
+    if ids.is_empty() {
+        return Err(AppError::bad_request(
+            "invalid_workspaces",
+            "List at least one workspace, or leave `workspaces` out to not limit the credential.",
+        ));
+    }
+    let mut reachable = Vec::with_capacity(ids.len());
+    for id in ids {
+        let workspace = state.store.workspace(&id).await?;
+        let usable = workspace.as_ref().is_some_and(|w| {
+            owner.effective_role(&w.id, w.organization_id).is_some()
+                && owner.credential_reaches(&w.id)
+        });
+        if !usable {
+            return Err(AppError::bad_request(
+                "invalid_workspaces",
+                format!(
+                    "You have no workspace with the id `{}`.",
+                    id.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+        if !reachable.contains(&id) {
+            reachable.push(id);
+        }
+    }
+    Ok(reachable)
 }
 
 /// The user's live credentials, newest first, with "last used" including uses this
@@ -113,6 +155,9 @@ pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<Credential>, App
                 created: Timestamp(row.created_at()),
                 last_used: last_used.map(Timestamp),
                 expires: row.expires_at().map(Timestamp),
+                workspaces: row
+                    .workspace_ids
+                    .map(|ids| ids.split(' ').map(str::to_owned).collect()),
                 client_id: row.client_id,
                 name: row.name,
             }

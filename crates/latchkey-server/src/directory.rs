@@ -6,13 +6,14 @@
 //! * [`RevocationList`]: revoked token ids, refreshed from the database by polling.
 //! * [`UsageTracker`]: "last used" times gathered in memory and written in batches.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use latchkey_core::access::{OrganizationRole, WorkspaceRole};
 use latchkey_core::{Scopes, SecretDigest};
-use latchkey_store::{Store, StoreError};
+use latchkey_store::{Store, StoreError, UserRow};
 
 /// What the token endpoint and the bearer check need to know about a credential.
 #[derive(Debug, Clone)]
@@ -23,9 +24,10 @@ pub struct CachedCredential {
     pub scopes: Scopes,
     pub expires_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
-    pub user_id: i64,
-    pub user_email: String,
-    pub user_name: String,
+    /// The workspaces the credential is limited to; `None`: every one its user reaches.
+    pub workspaces: Option<BTreeSet<String>>,
+    /// The owner, as of when the credential was loaded.
+    pub user: UserRow,
 }
 
 struct CacheEntry {
@@ -135,15 +137,19 @@ async fn load(store: &Store, client_id: &str) -> Result<Option<CachedCredential>
         return Ok(None);
     };
     Ok(Some(CachedCredential {
+        workspaces: row.workspace_ids.as_deref().map(|ids| {
+            ids.split(' ')
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
         expires_at: row.expires_at(),
         deleted_at: row.deleted_at(),
         client_id: row.client_id,
         name: row.name,
         digest,
         scopes,
-        user_id: user.id,
-        user_email: user.email,
-        user_name: user.name,
+        user,
     }))
 }
 
@@ -294,5 +300,76 @@ impl LoginThrottle {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|_, (_, first)| first.elapsed() < window);
+    }
+}
+
+/// A person's organization and workspace roles, as the permission decision needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAccess {
+    pub is_operator: bool,
+    pub organization: Option<(i64, OrganizationRole)>,
+    pub workspace_roles: BTreeMap<String, WorkspaceRole>,
+}
+
+/// [`UserAccess`] per user, read at most once per `ttl` per replica, so a role change
+/// made on any replica is enforced everywhere within `ttl` (and at once locally).
+#[derive(Debug)]
+pub struct AccessCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<i64, (Instant, Arc<UserAccess>)>>,
+}
+
+impl AccessCache {
+    pub fn new(ttl: Duration) -> Self {
+        AccessCache {
+            ttl,
+            entries: RwLock::default(),
+        }
+    }
+
+    pub async fn get(&self, store: &Store, user: &UserRow) -> Result<Arc<UserAccess>, StoreError> {
+        if let Some((loaded, access)) = self
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&user.id)
+            && loaded.elapsed() < self.ttl
+        {
+            return Ok(access.clone());
+        }
+        let loaded = Instant::now();
+        let roles = store.workspace_roles(user.id).await?;
+        let access = Arc::new(UserAccess {
+            is_operator: user.is_admin(),
+            organization: user.organization_id.zip(
+                user.organization_role
+                    .as_deref()
+                    .and_then(OrganizationRole::parse),
+            ),
+            workspace_roles: roles
+                .into_iter()
+                .filter_map(|(workspace, role)| WorkspaceRole::parse(&role).map(|r| (workspace, r)))
+                .collect(),
+        });
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(user.id, (loaded, access.clone()));
+        Ok(access)
+    }
+
+    pub fn invalidate(&self, user_id: i64) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&user_id);
+    }
+
+    pub fn prune(&self) {
+        let ttl = self.ttl;
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, (loaded, _)| loaded.elapsed() < ttl);
     }
 }

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_types::ErrorBody;
+use latchkey_types::{ErrorBody, PrincipalRef, ResourceRef};
 
 /// A library error message (`the name is required`) as a sentence for people.
 pub fn sentence(text: &str) -> String {
@@ -95,8 +95,14 @@ pub enum AppError {
     Unauthorized(AuthFailure),
     #[error("forbidden: {code}")]
     Forbidden { code: &'static str, message: String },
+    /// A refusal by the permission decision, with everything the caller needs to know
+    /// why.
+    #[error("denied: {}", .0.code)]
+    Denied(Box<Denied>),
     #[error("not found")]
     NotFound { message: String },
+    #[error("conflict")]
+    Conflict { message: String },
     #[error("bad request: {code}")]
     BadRequest { code: &'static str, message: String },
     #[error("payload too large")]
@@ -128,9 +134,10 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            AppError::Forbidden { .. } | AppError::Denied(_) => StatusCode::FORBIDDEN,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -146,7 +153,9 @@ impl AppError {
             AppError::Forbidden { code, message } | AppError::BadRequest { code, message } => {
                 (*code, message.clone())
             }
+            AppError::Denied(denied) => (denied.code, denied.message.clone()),
             AppError::NotFound { message } => ("not_found", message.clone()),
+            AppError::Conflict { message } => ("conflict", message.clone()),
             AppError::PayloadTooLarge => (
                 "payload_too_large",
                 "The request body is too large.".to_owned(),
@@ -166,12 +175,31 @@ impl AppError {
                     .to_owned(),
             ),
         };
-        ErrorBody {
+        let mut body = ErrorBody {
             message,
             error: error.to_owned(),
             request_id: None,
+            required_permission: None,
+            resource: None,
+            principal: None,
+        };
+        if let AppError::Denied(denied) = self {
+            body.required_permission = Some(denied.required_permission.to_owned());
+            body.resource = Some(denied.resource.clone());
+            body.principal = Some(denied.principal.clone());
         }
+        body
     }
+}
+
+/// The details of a refusal by the permission decision.
+#[derive(Debug, Clone)]
+pub struct Denied {
+    pub code: &'static str,
+    pub message: String,
+    pub required_permission: &'static str,
+    pub resource: ResourceRef,
+    pub principal: PrincipalRef,
 }
 
 /// Attached to error responses so the middleware can log an internal error once, with

@@ -8,7 +8,9 @@
 
 pub mod config;
 
+mod access;
 mod auth;
+mod blob;
 mod credentials;
 mod directory;
 mod error;
@@ -38,7 +40,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use config::{AdminBootstrap, Config, TokenRateLimit};
 
-use crate::directory::{CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
 use crate::state::{AppState, Shared};
 use crate::tokens::KeyRing;
 
@@ -74,6 +76,10 @@ impl Application {
             .context("opening the database")?;
         let generated_admin = bootstrap_admin(&store, config.admin.as_ref()).await?;
         let keys = KeyRing::load_or_create(&store).await?;
+        // Scene files live beside the database by default.
+        let objects = config.data_dir.join("objects");
+        let blobs = blob::BlobStore::local(&objects)
+            .with_context(|| format!("opening the object store {}", objects.display()))?;
         let token_limiter = config.token_rate_limit.map(|limit| {
             RateLimiter::keyed(Quota::per_second(limit.per_second).allow_burst(limit.burst))
         });
@@ -81,6 +87,7 @@ impl Application {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
             credentials: CredentialCache::new(config.credential_cache_ttl),
+            access: AccessCache::new(config.credential_cache_ttl),
             revocations: RevocationList::default(),
             usage: UsageTracker::default(),
             logins: LoginThrottle::new(config.max_failed_logins, config.login_lockout),
@@ -88,6 +95,7 @@ impl Application {
             keys,
             store,
             config,
+            blobs,
         });
         state
             .revocations
@@ -142,19 +150,24 @@ impl Application {
 }
 
 fn router(state: AppState) -> Router {
-    Router::new()
+    let timed = Router::new()
         .merge(routes::oauth::router())
         .merge(routes::api::router())
+        .merge(routes::tenancy::router())
         .merge(routes::health::router())
         .merge(routes::web::router())
+        .merge(routes::content::router())
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
+    Router::new()
+        .merge(timed)
+        .merge(routes::content::upload_router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn(middleware::security_headers))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(from_fn(middleware::request_context))
         .with_state(state)
@@ -187,6 +200,7 @@ async fn bootstrap_admin(
             password_hash: hash_password(&password),
             is_admin: true,
             created_at: chrono::Utc::now(),
+            organization: None,
         })
         .await;
     match created {
@@ -219,6 +233,7 @@ async fn maintain(state: AppState) {
             }
             _ = prune_tick.tick() => {
                 state.credentials.prune();
+                state.access.prune();
                 state.logins.prune();
                 if let Some(limiter) = &state.token_limiter {
                     limiter.retain_recent();

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use governor::DefaultKeyedRateLimiter;
 use latchkey_store::Store;
 
+use crate::blob::BlobStore;
 use crate::config::Config;
-use crate::directory::{CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
 use crate::tokens::KeyRing;
 
 #[derive(Debug, Clone)]
@@ -24,10 +25,13 @@ pub struct Shared {
     pub store: Store,
     pub keys: KeyRing,
     pub credentials: CredentialCache,
+    pub access: AccessCache,
     pub revocations: RevocationList,
     pub usage: UsageTracker,
     pub token_limiter: Option<DefaultKeyedRateLimiter<String>>,
     pub logins: LoginThrottle,
+    /// Files of scenes: `<data_dir>/objects` unless configured otherwise.
+    pub blobs: BlobStore,
 }
 
 impl AppState {

@@ -1,5 +1,6 @@
 //! Adding people: the one rule set used by the admin page and `latchkey admin add-user`.
 
+use latchkey_core::access::OrganizationRole;
 use latchkey_core::password::{hash_password, validate_new_password};
 use latchkey_core::{DisplayName, Email};
 use latchkey_store::{NewUser, Store, StoreError, UserRow};
@@ -16,23 +17,31 @@ pub enum AddUserError {
     Store(StoreError),
 }
 
-/// Validates and adds a user with an argon2id password hash.
+/// Validates and adds a user with an argon2id password hash; without a password the
+/// user cannot sign in until they set one through a link.
 pub async fn add_user(
     store: &Store,
     email: &str,
     name: &str,
-    password: &SecretString,
+    password: Option<&SecretString>,
     is_admin: bool,
+    organization: Option<(i64, OrganizationRole)>,
 ) -> Result<UserRow, AddUserError> {
     let email = Email::parse(email).map_err(|e| AddUserError::Invalid(e.to_string()))?;
     let name = DisplayName::parse(name).map_err(|e| AddUserError::Invalid(e.to_string()))?;
-    validate_new_password(password).map_err(|e| AddUserError::Invalid(e.to_string()))?;
+    if let Some(password) = password {
+        validate_new_password(password).map_err(|e| AddUserError::Invalid(e.to_string()))?;
+    }
+    // Without a password the account gets one nobody knows, until a set-password link
+    // is used.
+    let unusable = SecretString::from(latchkey_core::random::base62(43));
     let new = NewUser {
         email: email.as_str().to_owned(),
         name: name.as_str().to_owned(),
-        password_hash: hash_password(password),
+        password_hash: hash_password(password.unwrap_or(&unusable)),
         is_admin,
         created_at: chrono::Utc::now(),
+        organization: organization.map(|(id, role)| (id, role.as_str())),
     };
     match store.create_user(&new).await {
         Ok(user) => {

@@ -6,7 +6,9 @@
 //! chosen once, in [`Store::connect`], which also picks the migration set of that
 //! backend and runs it. This is the only crate that knows SQL.
 
+mod content;
 mod rows;
+mod tenancy;
 
 use std::time::Duration;
 
@@ -15,8 +17,18 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
+pub(crate) const USER_COLUMNS: &str =
+    "id, email, name, password_hash, is_admin, created_at, organization_id, organization_role";
+const CREDENTIAL_COLUMNS: &str = "client_id, user_id, name, secret_digest, scopes, created_at, \
+     expires_at, last_used_at, deleted_at, workspace_ids";
+
+pub use content::{
+    BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
+    NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
+};
 pub use rows::{
-    CredentialRow, NewCredential, NewSession, NewUser, SessionRow, SigningKeyRow, UserRow,
+    CredentialRow, MemberRow, NewCredential, NewSession, NewUser, NewWorkspace, OrganizationRow,
+    SessionRow, SigningKeyRow, UserRow, WorkspaceRow,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -36,7 +48,7 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
-fn map_unique(error: sqlx::Error) -> StoreError {
+pub(crate) fn map_unique(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::Database(error),
@@ -53,11 +65,11 @@ pub enum Backend {
 /// The handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
-fn millis(time: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(time: DateTime<Utc>) -> i64 {
     time.timestamp_millis()
 }
 
@@ -122,45 +134,49 @@ impl Store {
 
     /// Fails with [`StoreError::Conflict`] when the email is taken.
     pub async fn create_user(&self, new: &NewUser) -> Result<UserRow, StoreError> {
-        sqlx::query_as::<_, UserRow>(
-            "INSERT INTO users (email, name, password_hash, is_admin, created_at) \
-             VALUES ($1, $2, $3, $4, $5) \
-             RETURNING id, email, name, password_hash, is_admin, created_at",
-        )
+        sqlx::query_as::<_, UserRow>(&format!(
+            "INSERT INTO users \
+             (email, name, password_hash, is_admin, created_at, organization_id, organization_role) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
+        ))
         .bind(&new.email)
         .bind(&new.name)
         .bind(&new.password_hash)
         .bind(i64::from(new.is_admin))
         .bind(millis(new.created_at))
+        .bind(new.organization.map(|(id, _)| id))
+        .bind(new.organization.map(|(_, role)| role.to_owned()))
         .fetch_one(&self.pool)
         .await
         .map_err(map_unique)
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, StoreError> {
-        Ok(sqlx::query_as::<_, UserRow>(
-            "SELECT id, email, name, password_hash, is_admin, created_at FROM users WHERE email = $1",
-        )
+        Ok(sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
         .bind(email)
         .fetch_optional(&self.pool)
         .await?)
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
-        Ok(sqlx::query_as::<_, UserRow>(
-            "SELECT id, email, name, password_hash, is_admin, created_at FROM users WHERE id = $1",
+        Ok(
+            sqlx::query_as::<_, UserRow>(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?,
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
-        Ok(sqlx::query_as::<_, UserRow>(
-            "SELECT id, email, name, password_hash, is_admin, created_at FROM users ORDER BY id",
+        Ok(
+            sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     pub async fn count_users(&self) -> Result<i64, StoreError> {
@@ -232,13 +248,11 @@ impl Store {
         &self,
         new: &NewCredential,
     ) -> Result<CredentialRow, StoreError> {
-        sqlx::query_as::<_, CredentialRow>(
+        sqlx::query_as::<_, CredentialRow>(&format!(
             "INSERT INTO credentials \
-             (client_id, user_id, name, secret_digest, scopes, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             RETURNING client_id, user_id, name, secret_digest, scopes, created_at, expires_at, \
-             last_used_at, deleted_at",
-        )
+             (client_id, user_id, name, secret_digest, scopes, created_at, expires_at, workspace_ids) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CREDENTIAL_COLUMNS}"
+        ))
         .bind(&new.client_id)
         .bind(new.user_id)
         .bind(&new.name)
@@ -246,6 +260,7 @@ impl Store {
         .bind(&new.scopes)
         .bind(millis(new.created_at))
         .bind(new.expires_at.map(millis))
+        .bind(&new.workspace_ids)
         .fetch_one(&self.pool)
         .await
         .map_err(map_unique)
@@ -253,10 +268,9 @@ impl Store {
 
     /// The credential with this client id, deleted or not.
     pub async fn credential(&self, client_id: &str) -> Result<Option<CredentialRow>, StoreError> {
-        Ok(sqlx::query_as::<_, CredentialRow>(
-            "SELECT client_id, user_id, name, secret_digest, scopes, created_at, expires_at, \
-             last_used_at, deleted_at FROM credentials WHERE client_id = $1",
-        )
+        Ok(sqlx::query_as::<_, CredentialRow>(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1"
+        ))
         .bind(client_id)
         .fetch_optional(&self.pool)
         .await?)
@@ -267,11 +281,10 @@ impl Store {
         &self,
         user_id: i64,
     ) -> Result<Vec<CredentialRow>, StoreError> {
-        Ok(sqlx::query_as::<_, CredentialRow>(
-            "SELECT client_id, user_id, name, secret_digest, scopes, created_at, expires_at, \
-             last_used_at, deleted_at FROM credentials \
-             WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, client_id",
-        )
+        Ok(sqlx::query_as::<_, CredentialRow>(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials \
+             WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, client_id"
+        ))
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?)

@@ -15,9 +15,13 @@ pub struct UserRow {
     pub password_hash: String,
     is_admin: i64,
     created_at: i64,
+    pub organization_id: Option<i64>,
+    /// `member` or `admin` when `organization_id` is set.
+    pub organization_role: Option<String>,
 }
 
 impl UserRow {
+    /// The platform operator (the first administrator).
     pub fn is_admin(&self) -> bool {
         self.is_admin != 0
     }
@@ -34,6 +38,8 @@ pub struct NewUser {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// The organization and the role in it (`member` or `admin`).
+    pub organization: Option<(i64, &'static str)>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -76,6 +82,8 @@ pub struct CredentialRow {
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     deleted_at: Option<i64>,
+    /// Space-separated workspace ids the credential is limited to; `None`: no limit.
+    pub workspace_ids: Option<String>,
 }
 
 impl CredentialRow {
@@ -105,6 +113,7 @@ pub struct NewCredential {
     pub scopes: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    pub workspace_ids: Option<String>,
 }
 
 /// A signing key: its id and its Ed25519 private key as base64 PKCS#8 DER.
@@ -123,4 +132,51 @@ impl std::fmt::Debug for SigningKeyRow {
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
     }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OrganizationRow {
+    pub id: i64,
+    pub name: String,
+    created_at: i64,
+}
+
+impl OrganizationRow {
+    pub fn created_at(&self) -> DateTime<Utc> {
+        time(self.created_at)
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct WorkspaceRow {
+    pub id: String,
+    pub organization_id: i64,
+    pub name: String,
+    pub external_id: Option<String>,
+    created_at: i64,
+}
+
+impl WorkspaceRow {
+    pub fn created_at(&self) -> DateTime<Utc> {
+        time(self.created_at)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWorkspace {
+    pub id: String,
+    pub organization_id: i64,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A workspace member: the user and their role there.
+#[derive(Debug, Clone, FromRow)]
+pub struct MemberRow {
+    pub workspace_id: String,
+    pub user_id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
 }

@@ -5,6 +5,8 @@
 //! Python clients may notice. This crate holds data only: no IO, no validation beyond
 //! what `serde` does.
 
+pub mod content;
+pub mod tenancy;
 mod timestamp;
 
 pub use timestamp::Timestamp;
@@ -31,6 +33,39 @@ pub struct ErrorBody {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// On a 403: the permission the call needed (`workspace:write`, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_permission: Option<String>,
+    /// On a 403: what the call was about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceRef>,
+    /// On a 403: who the server took the caller to be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<PrincipalRef>,
+}
+
+/// A resource named in an error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRef {
+    /// `workspace`, `organization` or `platform`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The caller named in an error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrincipalRef {
+    pub user_id: i64,
+    pub email: String,
+    /// The credential, when the caller used an access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// RFC 6749 §5.2 error body, spoken by the token, introspection and revocation endpoints.
@@ -91,6 +126,9 @@ pub struct CredentialsFile {
     pub created: Timestamp,
     pub expires: Option<Timestamp>,
     pub scopes: Vec<String>,
+    /// The workspaces the credential is limited to; absent when it is not limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<Vec<String>>,
 }
 
 /// A credential as listed to its owner: never a secret.
@@ -103,6 +141,8 @@ pub struct Credential {
     pub last_used: Option<Timestamp>,
     pub expires: Option<Timestamp>,
     pub scopes: Vec<String>,
+    /// `null` when the credential reaches every workspace of its user.
+    pub workspaces: Option<Vec<String>>,
 }
 
 /// `POST /v1/credentials` body. Unknown fields are ignored.
@@ -115,6 +155,9 @@ pub struct NewCredential {
     /// Defaults to `api:read api:write` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// Workspace ids to limit the credential to; absent or null: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<Vec<String>>,
 }
 
 /// `GET /v1/me`: who the caller is.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use latchkey_core::access::OrganizationRole;
 use latchkey_server::{AdminBootstrap, Application, Config};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
@@ -83,9 +84,15 @@ enum AdminCommand {
         /// The user's display name.
         #[arg(long)]
         name: String,
-        /// Make the user an administrator.
+        /// Make the user a platform operator (an administrator of every organization).
         #[arg(long)]
         admin: bool,
+        /// The id of the organization the user belongs to.
+        #[arg(long)]
+        organization: Option<i64>,
+        /// The user's role in that organization.
+        #[arg(long, value_parser = ["member", "admin"], default_value = "member", requires = "organization")]
+        organization_role: String,
     },
 }
 
@@ -136,7 +143,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             email,
             name,
             admin,
-        }) => add_user(storage, &email, &name, admin).await,
+            organization,
+            organization_role,
+        }) => {
+            let organization = organization.map(|id| {
+                let role =
+                    OrganizationRole::parse(&organization_role).unwrap_or(OrganizationRole::Member);
+                (id, role)
+            });
+            add_user(storage, &email, &name, admin, organization).await
+        }
         Command::Bench(args) => bench::run(args).await,
     }
 }
@@ -206,6 +222,7 @@ async fn add_user(
     email: &str,
     name: &str,
     admin: bool,
+    organization: Option<(i64, OrganizationRole)>,
 ) -> anyhow::Result<()> {
     let mut password = String::new();
     std::io::stdin()
@@ -219,7 +236,9 @@ async fn add_user(
     let store = latchkey_store::Store::connect(&config.database_url())
         .await
         .context("opening the database")?;
-    let user = latchkey_server::users::add_user(&store, email, name, &password, admin).await?;
+    let user =
+        latchkey_server::users::add_user(&store, email, name, Some(&password), admin, organization)
+            .await?;
     store.close().await;
     println!(
         "Added user {} ({}) with id {}.",

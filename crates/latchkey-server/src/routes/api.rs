@@ -9,7 +9,7 @@ use latchkey_core::Scope;
 use latchkey_types::{Credential, Envelope, Me, MeCredential, MeUser, NewCredential, Timestamp};
 
 use crate::auth::{Caller, Via};
-use crate::credentials::{self, CredentialRequest, Owner};
+use crate::credentials::{self, CredentialRequest};
 use crate::error::{ApiJson, AppError};
 use crate::state::AppState;
 
@@ -62,21 +62,14 @@ async fn create_credential(
     ApiJson(body): ApiJson<NewCredential>,
 ) -> Result<Response, AppError> {
     caller.require_scope(Scope::CredentialsManage, "creating credentials")?;
-    let owner = Owner {
-        user_id: caller.user_id,
-        email: caller.email.clone(),
-    };
     let file = credentials::generate(
         &state,
-        &owner,
+        &caller.principal,
         CredentialRequest {
             name: body.name,
             expires_at: body.expires.map(|t| t.0),
             scopes: body.scopes,
-            scope_ceiling: match &caller.via {
-                Via::Token(credential) => Some(credential.scopes.clone()),
-                Via::Session => None,
-            },
+            workspaces: body.workspaces,
         },
     )
     .await?;

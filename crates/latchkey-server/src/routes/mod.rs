@@ -1,6 +1,8 @@
 //! HTTP routes, one module per surface.
 
 pub mod api;
+pub mod content;
 pub mod health;
 pub mod oauth;
+pub mod tenancy;
 pub mod web;

@@ -395,7 +395,7 @@ async fn issue_token(
         jti: uuid::Uuid::new_v4().simple().to_string(),
         client_id: credential.client_id.clone(),
         scope: scopes.to_string(),
-        user_id: credential.user_id,
+        user_id: credential.user.id,
     };
     let access_token = state
         .keys
@@ -463,7 +463,7 @@ async fn introspect_token(
             active: true,
             scope: Some(claims.scope.clone()),
             client_id: Some(claims.client_id.clone()),
-            username: Some(caller.user_email.clone()),
+            username: Some(caller.user.email.clone()),
             token_type: Some(
                 if typ == ACCESS_TOKEN_TYPE {
                     "access_token"

@@ -22,13 +22,15 @@ use latchkey_store::NewSession;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::auth::{PageSession, SESSION_COOKIE, Session, cookie, load_session};
-use crate::credentials::{self, CredentialRequest, Owner};
+use crate::auth::{PageSession, SESSION_COOKIE, Session, cookie, load_session, principal};
+use crate::credentials::{self, CredentialRequest};
 use crate::error::{AppError, sentence};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user};
 
 const LOGIN_CSRF_COOKIE: &str = "latchkey_login_csrf";
+/// The double-submit cookie of the set-password form, which has no session either.
+const FORM_CSRF_COOKIE: &str = "latchkey_form_csrf";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,6 +43,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/credentials/{client_id}/delete", post(delete_credentials))
         .route("/admin/users", get(show_users).post(create_user))
+        .route(
+            "/set-password/{token}",
+            get(show_set_password).post(set_password),
+        )
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }
@@ -162,6 +168,18 @@ struct UserListItem {
     name: String,
     is_admin: bool,
     created: String,
+}
+
+#[derive(Template)]
+#[template(path = "set_password.html")]
+struct SetPasswordPage {
+    nav: Nav,
+    error: Option<String>,
+    valid: bool,
+    name: String,
+    email: String,
+    token: String,
+    form_csrf: String,
 }
 
 #[derive(Template)]
@@ -325,11 +343,29 @@ fn set_cookie(
 
 // --- sign-in -------------------------------------------------------------------------
 
-async fn show_login(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    password: Option<String>,
+}
+
+async fn show_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     if let Ok(Some(_)) = load_session(&headers, &state).await {
         return Redirect::to("/credentials").into_response();
     }
-    login_page(&state, &headers, StatusCode::OK, None, String::new())
+    let notice = (query.password.as_deref() == Some("set"))
+        .then(|| "Your password is set. Sign in with it now.".to_owned());
+    login_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        None,
+        notice,
+        String::new(),
+    )
 }
 
 fn login_page(
@@ -337,6 +373,7 @@ fn login_page(
     headers: &HeaderMap,
     status: StatusCode,
     error: Option<String>,
+    notice: Option<String>,
     email: String,
 ) -> Response {
     let login_csrf = cookie(headers, LOGIN_CSRF_COOKIE)
@@ -347,7 +384,7 @@ fn login_page(
         &LoginPage {
             nav: Nav::anonymous(),
             error,
-            notice: None,
+            notice,
             email,
             login_csrf: login_csrf.clone(),
         },
@@ -378,6 +415,7 @@ async fn log_in(
             &headers,
             StatusCode::BAD_REQUEST,
             Some("The sign-in form was sent with repeated fields.".to_owned()),
+            None,
             String::new(),
         );
     };
@@ -389,6 +427,7 @@ async fn log_in(
             &headers,
             StatusCode::FORBIDDEN,
             Some("The sign-in form expired. Please try again.".to_owned()),
+            None,
             email_shown,
         );
     }
@@ -398,6 +437,7 @@ async fn log_in(
             &headers,
             StatusCode::BAD_REQUEST,
             Some("Enter the email address of your account.".to_owned()),
+            None,
             email_shown,
         );
     };
@@ -411,6 +451,7 @@ async fn log_in(
             Some(format!(
                 "Too many failed sign-in attempts for this account. Try again in {minutes} minute(s)."
             )),
+            None,
             email_shown,
         );
     }
@@ -435,6 +476,7 @@ async fn log_in(
             &headers,
             StatusCode::UNAUTHORIZED,
             Some("Incorrect email or password.".to_owned()),
+            None,
             email_shown,
         );
     };
@@ -639,9 +681,13 @@ async fn generate_credentials(
         name: name.to_owned(),
         expires_at,
         scopes: Some(scopes.clone()),
-        scope_ceiling: None,
+        workspaces: None,
     };
-    let file = match credentials::generate(&state, &Owner::from(&session.user), request).await {
+    let owner = match principal(&state, &session.user, None).await {
+        Ok(owner) => owner,
+        Err(error) => return error.into_response(),
+    };
+    let file = match credentials::generate(&state, &owner, request).await {
         Ok(file) => file,
         Err(AppError::BadRequest { message, .. }) => return retry(message).await,
         Err(error) => return error.into_response(),
@@ -809,7 +855,16 @@ async fn create_user(
         );
     };
     let password = SecretString::from(password.to_owned());
-    match add_user(&state.store, email, name, &password, is_admin == "on").await {
+    match add_user(
+        &state.store,
+        email,
+        name,
+        Some(&password),
+        is_admin == "on",
+        None,
+    )
+    .await
+    {
         Ok(user) => Redirect::to(&format!("/admin/users?added={}", user.id)).into_response(),
         Err(AddUserError::Store(error)) => AppError::from(error).into_response(),
         Err(error) => {
@@ -825,6 +880,113 @@ async fn create_user(
             )
             .await
         }
+    }
+}
+
+// --- set-password links ------------------------------------------------------------------
+
+async fn show_set_password(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    set_password_page(&state, &headers, &token, StatusCode::OK, None).await
+}
+
+async fn set_password_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    token: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let user = match state
+        .store
+        .password_link_user(&SecretDigest::of(token).to_hex(), state.now())
+        .await
+    {
+        Ok(user) => user,
+        Err(error) => return AppError::from(error).into_response(),
+    };
+    let form_csrf = cookie(headers, FORM_CSRF_COOKIE)
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map_or_else(|| crate::random_id(32), str::to_owned);
+    let page = SetPasswordPage {
+        nav: Nav::anonymous(),
+        error,
+        valid: user.is_some(),
+        name: user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
+        email: user.map(|u| u.email).unwrap_or_default(),
+        token: token
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(64)
+            .collect(),
+        form_csrf: form_csrf.clone(),
+    };
+    let status = if page.valid {
+        status
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    let mut response = render(status, &page);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, FORM_CSRF_COOKIE, &form_csrf, "/set-password", 3600),
+    );
+    response
+}
+
+async fn set_password(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let form = match FormFields::parse(&headers, body) {
+        Ok(form) => form,
+        Err(error) => return error.into_response(),
+    };
+    let (Ok(sent_csrf), Ok(password)) = (form.one("form_csrf"), form.one("password")) else {
+        return AppError::bad_request("repeated_field", "A form field was sent more than once.")
+            .into_response();
+    };
+    let cookie_csrf = cookie(&headers, FORM_CSRF_COOKIE).unwrap_or_default();
+    if cookie_csrf.is_empty() || !tokens_match(sent_csrf, cookie_csrf) {
+        let message = "The form expired. Please try again.".to_owned();
+        return set_password_page(
+            &state,
+            &headers,
+            &token,
+            StatusCode::FORBIDDEN,
+            Some(message),
+        )
+        .await;
+    }
+    let password = SecretString::from(password.to_owned());
+    if let Err(error) = latchkey_core::password::validate_new_password(&password) {
+        let message = sentence(&error.to_string());
+        return set_password_page(
+            &state,
+            &headers,
+            &token,
+            StatusCode::BAD_REQUEST,
+            Some(message),
+        )
+        .await;
+    }
+    let hash = latchkey_core::password::hash_password(&password);
+    match state
+        .store
+        .use_password_link(&SecretDigest::of(&token).to_hex(), &hash, state.now())
+        .await
+    {
+        Ok(true) => {
+            tracing::info!("password set through a one-time link");
+            Redirect::to("/login?password=set").into_response()
+        }
+        Ok(false) => set_password_page(&state, &headers, &token, StatusCode::NOT_FOUND, None).await,
+        Err(error) => AppError::from(error).into_response(),
     }
 }
 

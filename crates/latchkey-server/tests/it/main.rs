@@ -4,12 +4,16 @@
 //! PostgreSQL URL (for example `postgres://postgres@127.0.0.1:5432/postgres`) and every
 //! test creates its own database there and drops it afterwards.
 
+mod fixtures;
 mod harness;
 
 mod api;
 mod browser;
+mod content;
+mod kognic_io;
 mod oauth;
 mod pages;
 mod python_clients;
 mod replicas;
 mod restart;
+mod tenancy;

@@ -1,0 +1,307 @@
+//! Projects and their batches (CONTRACT.md §3.2–3.5).
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use latchkey_core::access::Action;
+use latchkey_store::{BatchRow, NewProject as NewProjectRow, ProjectRow, StoreError};
+use latchkey_types::content::{NewBatch, NewProject, Project, ProjectBatch};
+use latchkey_types::{Envelope, Timestamp};
+
+use super::{clip, is_dryrun, optional_json, project_for, readable_workspaces, validate_key};
+use crate::auth::Caller;
+use crate::error::{ApiJson, AppError};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/projects", get(list_projects).post(create_project))
+        .route("/v1/projects/{project}/batches", get(list_batches))
+        .route(
+            "/v1/projects/{project}/batches/{batch}",
+            get(get_batch).post(create_batch),
+        )
+        .route(
+            "/v1/projects/{project}/batches/{batch}/publish",
+            post(publish_batch),
+        )
+}
+
+fn project_wire(project: &ProjectRow) -> Project {
+    Project {
+        project: project.project.clone(),
+        title: project.title.clone(),
+        description: project.description.clone(),
+        status: project.status.clone(),
+        created: Timestamp(project.created_at()),
+        workspace_id: project.workspace_id.clone(),
+    }
+}
+
+fn batch_wire(project: &ProjectRow, batch: &BatchRow) -> ProjectBatch {
+    ProjectBatch {
+        project: project.project.clone(),
+        batch: batch.batch.clone(),
+        title: batch.title.clone(),
+        status: batch.status.clone(),
+        created: Timestamp(batch.created_at()),
+        updated: Timestamp(batch.updated_at()),
+    }
+}
+
+/// `GET v1/projects`: the projects of every workspace the caller may read.
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Envelope<Vec<Project>>>, AppError> {
+    let readable: std::collections::HashSet<String> = readable_workspaces(&state, &caller)
+        .await?
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    let organization = caller.principal.organization.map(|(id, _)| id);
+    let projects = if readable.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .store
+            .projects(if caller.principal.is_operator {
+                None
+            } else {
+                organization
+            })
+            .await?
+    };
+    Ok(Json(Envelope {
+        data: projects
+            .iter()
+            .filter(|p| readable.contains(&p.workspace_id))
+            .map(project_wire)
+            .collect(),
+    }))
+}
+
+/// `POST v1/projects`: "start a new project" in a workspace. The same key in the same
+/// workspace again answers the existing project.
+async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewProject>,
+) -> Result<Response, AppError> {
+    let workspace = caller
+        .workspace(
+            &state,
+            &body.workspace_id,
+            Action::WriteWorkspace,
+            "creating a project",
+        )
+        .await?;
+    validate_key("project", &body.project)?;
+    let title = body.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(AppError::bad_request(
+            "invalid_title",
+            "`title` must be 1 to 200 characters.",
+        ));
+    }
+    let description = body.description.unwrap_or_default();
+    if description.chars().count() > 10_000 {
+        return Err(AppError::bad_request(
+            "invalid_description",
+            "`description` may be at most 10,000 characters.",
+        ));
+    }
+    let existing = state
+        .store
+        .projects_by_key(&body.project)
+        .await?
+        .into_iter()
+        .find(|p| p.organization_id == workspace.organization_id);
+    if let Some(existing) = existing {
+        return if existing.workspace_id == workspace.id {
+            Ok(Json(Envelope {
+                data: project_wire(&existing),
+            })
+            .into_response())
+        } else {
+            Err(project_taken(&body.project))
+        };
+    }
+    if is_dryrun(&headers) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let created = state
+        .store
+        .create_project(&NewProjectRow {
+            organization_id: workspace.organization_id,
+            workspace_id: workspace.id.clone(),
+            project: body.project.clone(),
+            title: title.to_owned(),
+            description,
+            status: "ongoing".to_owned(),
+            created_at: state.now(),
+        })
+        .await;
+    match created {
+        Ok(project) => {
+            tracing::info!(project.key = %project.project, workspace.id = %workspace.id, "created a project");
+            Ok((
+                StatusCode::CREATED,
+                Json(Envelope {
+                    data: project_wire(&project),
+                }),
+            )
+                .into_response())
+        }
+        // Created by a concurrent call, perhaps this call's own retry.
+        Err(StoreError::Conflict) => Err(project_taken(&body.project)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn project_taken(key: &str) -> AppError {
+    AppError::bad_request(
+        "project_exists",
+        format!(
+            "Your organization already has a project `{}` in another workspace; project keys \
+             are unique per organization. Choose another key.",
+            clip(key)
+        ),
+    )
+}
+
+/// `GET v1/projects/{project}/batches`.
+async fn list_batches(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(project): Path<String>,
+) -> Result<Json<Envelope<Vec<ProjectBatch>>>, AppError> {
+    let (project, _) = project_for(
+        &state,
+        &caller,
+        &project,
+        Action::ReadWorkspace,
+        "listing batches",
+    )
+    .await?;
+    let batches = state.store.batches(project.id).await?;
+    Ok(Json(Envelope {
+        data: batches.iter().map(|b| batch_wire(&project, b)).collect(),
+    }))
+}
+
+/// `GET v1/projects/{project}/batches/{batch}`.
+async fn get_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project, batch)): Path<(String, String)>,
+) -> Result<Json<Envelope<ProjectBatch>>, AppError> {
+    let (project, _) = project_for(
+        &state,
+        &caller,
+        &project,
+        Action::ReadWorkspace,
+        "reading a batch",
+    )
+    .await?;
+    let batch = state
+        .store
+        .batch(project.id, &batch)
+        .await?
+        .ok_or_else(|| missing_batch(&project, &batch))?;
+    Ok(Json(Envelope {
+        data: batch_wire(&project, &batch),
+    }))
+}
+
+pub(super) fn missing_batch(project: &ProjectRow, batch: &str) -> AppError {
+    AppError::not_found(format!(
+        "Project `{}` has no batch `{}`.",
+        project.project,
+        clip(batch)
+    ))
+}
+
+/// `POST v1/projects/{project}/batches/{batch}`: creates an open batch; the same batch
+/// again answers it as it is (the client retries POSTs).
+async fn create_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((project, batch)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (project, _) = project_for(
+        &state,
+        &caller,
+        &project,
+        Action::WriteWorkspace,
+        "creating a batch",
+    )
+    .await?;
+    validate_key("batch", &batch)?;
+    let body: NewBatch = optional_json(&body)?;
+    if is_dryrun(&headers) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let (row, created) = state
+        .store
+        .create_batch(
+            project.id,
+            &batch,
+            body.publish_previous_batches,
+            state.now(),
+        )
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    if created {
+        tracing::info!(project.key = %project.project, batch.key = %row.batch, "created a batch");
+    }
+    Ok((
+        status,
+        Json(Envelope {
+            data: batch_wire(&project, &row),
+        }),
+    )
+        .into_response())
+}
+
+/// `POST v1/projects/{project}/batches/{batch}/publish` (no body): the batch becomes
+/// `ready` and accepts no more scenes. Publishing again changes nothing.
+async fn publish_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((project, batch)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let (project, _) = project_for(
+        &state,
+        &caller,
+        &project,
+        Action::WriteWorkspace,
+        "publishing a batch",
+    )
+    .await?;
+    let row = state
+        .store
+        .batch(project.id, &batch)
+        .await?
+        .ok_or_else(|| missing_batch(&project, &batch))?;
+    if is_dryrun(&headers) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let row = state.store.publish_batch(row.id, state.now()).await?;
+    Ok(Json(Envelope {
+        data: batch_wire(&project, &row),
+    })
+    .into_response())
+}

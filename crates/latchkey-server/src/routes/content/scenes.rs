@@ -1,0 +1,1081 @@
+//! Scenes: initialize, create (every scene type), IMU data, commit, query, summary and
+//! invalidation (CONTRACT.md §3.6–3.9).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Duration;
+use latchkey_core::access::{Action, decide};
+use latchkey_store::{
+    BatchRow, NewImu, NewInput, NewScene as NewSceneRow, NewSceneFile, ProjectRow, SceneRow,
+    StoreError, WorkspaceRow,
+};
+use latchkey_types::content::{
+    ImuDataAccepted, InitializeScene, InvalidateScenes, NewImuData, NewScene, Scene,
+    SceneInitialized, SceneJobCreated, SceneQuery, SceneResource, SceneSummary,
+};
+use latchkey_types::{Envelope, Timestamp};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::projects::missing_batch;
+use super::{
+    clip, distinct_ids, is_dryrun, parse_bool, project_for, query_param, scene_for, scene_wire,
+    workspace_param,
+};
+use crate::access::not_found;
+use crate::auth::Caller;
+use crate::error::{ApiJson, AppError};
+use crate::state::AppState;
+
+/// How long a signed upload URL works. The upload client retries for up to ~20
+/// minutes, so an hour covers a slow upload and its retries.
+const UPLOAD_URL_LIFETIME_MINUTES: i64 = 60;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/inputs/initialize", post(initialize_scene))
+        .route("/v1/inputs/{scene_type}", post(create_scene))
+        .route(
+            "/v1/inputs/project/{project}/{scene_type}",
+            post(create_scene_in_project),
+        )
+        .route(
+            "/v1/inputs/project/{project}/batch/{batch}/{scene_type}",
+            post(create_scene_in_batch),
+        )
+        .route("/v1/inputs/{uuid}/actions/commit", post(commit_scene))
+        .route("/v1/imu", post(create_imu_data))
+        .route("/v2/scenes/query", post(query_scenes))
+        .route("/v2/scenes/actions/invalidate", post(invalidate_scenes))
+        .route("/v2/scenes/{uuid}", get(get_scene_summary))
+}
+
+/// The scene types, by the kebab-case name of their creation path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SceneType {
+    Cameras,
+    LidarsAndCameras,
+    CamerasSequence,
+    LidarsAndCamerasSequence,
+    Lidars,
+    LidarsSequence,
+    AggregatedLidarsAndCamerasSequence,
+}
+
+impl SceneType {
+    const ALL: [SceneType; 7] = [
+        SceneType::Cameras,
+        SceneType::LidarsAndCameras,
+        SceneType::CamerasSequence,
+        SceneType::LidarsAndCamerasSequence,
+        SceneType::Lidars,
+        SceneType::LidarsSequence,
+        SceneType::AggregatedLidarsAndCamerasSequence,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            SceneType::Cameras => "cameras",
+            SceneType::LidarsAndCameras => "lidars-and-cameras",
+            SceneType::CamerasSequence => "cameras-sequence",
+            SceneType::LidarsAndCamerasSequence => "lidars-and-cameras-sequence",
+            SceneType::Lidars => "lidars",
+            SceneType::LidarsSequence => "lidars-sequence",
+            SceneType::AggregatedLidarsAndCamerasSequence => {
+                "aggregated-lidars-and-cameras-sequence"
+            }
+        }
+    }
+
+    /// The name in scene bodies and summaries: snake_case.
+    fn name(self) -> String {
+        self.path().replace('-', "_")
+    }
+
+    fn parse(path: &str) -> Result<SceneType, AppError> {
+        SceneType::ALL
+            .into_iter()
+            .find(|t| t.path() == path)
+            .ok_or_else(|| {
+                AppError::not_found(format!(
+                    "`{}` is not a scene type. Scenes are created at v1/inputs/<type> with one \
+                     of: {}.",
+                    clip(path),
+                    SceneType::ALL.map(SceneType::path).join(", ")
+                ))
+            })
+    }
+
+    fn is_sequence(self) -> bool {
+        matches!(
+            self,
+            SceneType::CamerasSequence
+                | SceneType::LidarsAndCamerasSequence
+                | SceneType::LidarsSequence
+                | SceneType::AggregatedLidarsAndCamerasSequence
+        )
+    }
+
+    fn needs_calibration(self) -> bool {
+        matches!(
+            self,
+            SceneType::LidarsAndCameras
+                | SceneType::LidarsAndCamerasSequence
+                | SceneType::AggregatedLidarsAndCamerasSequence
+        )
+    }
+
+    /// (images allowed, images required per frame, point clouds allowed, required).
+    fn sensors(self) -> (bool, bool, bool, bool) {
+        match self {
+            SceneType::Cameras | SceneType::CamerasSequence => (true, true, false, false),
+            SceneType::Lidars | SceneType::LidarsSequence => (false, false, true, true),
+            SceneType::LidarsAndCameras => (true, true, true, true),
+            SceneType::LidarsAndCamerasSequence | SceneType::AggregatedLidarsAndCamerasSequence => {
+                (true, false, true, true)
+            }
+        }
+    }
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> AppError {
+    AppError::bad_request(code, message)
+}
+
+/// `POST v1/inputs/initialize`: a new scene uuid for the workspace.
+async fn initialize_scene(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<InitializeScene>,
+) -> Result<Json<Envelope<SceneInitialized>>, AppError> {
+    let workspace = caller
+        .workspace(
+            &state,
+            &body.workspace_id,
+            Action::WriteWorkspace,
+            "creating a scene",
+        )
+        .await?;
+    let uuid = uuid::Uuid::new_v4().to_string();
+    state
+        .store
+        .reserve_scene_id(&uuid, &workspace.id, state.now())
+        .await?;
+    Ok(Json(Envelope {
+        data: SceneInitialized { scene_uuid: uuid },
+    }))
+}
+
+async fn create_scene(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(scene_type): Path<String>,
+    RawQuery(query): RawQuery,
+    body: ApiJson<NewScene>,
+) -> Result<Response, AppError> {
+    create(
+        &state,
+        &caller,
+        &headers,
+        &scene_type,
+        None,
+        None,
+        query.as_deref(),
+        body.0,
+    )
+    .await
+}
+
+async fn create_scene_in_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((project, scene_type)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    body: ApiJson<NewScene>,
+) -> Result<Response, AppError> {
+    let project = Some(project.as_str());
+    create(
+        &state,
+        &caller,
+        &headers,
+        &scene_type,
+        project,
+        None,
+        query.as_deref(),
+        body.0,
+    )
+    .await
+}
+
+async fn create_scene_in_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((project, batch, scene_type)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    body: ApiJson<NewScene>,
+) -> Result<Response, AppError> {
+    let (project, batch) = (Some(project.as_str()), Some(batch.as_str()));
+    create(
+        &state,
+        &caller,
+        &headers,
+        &scene_type,
+        project,
+        batch,
+        query.as_deref(),
+        body.0,
+    )
+    .await
+}
+
+/// The batch a scene or input goes into: the named one, or the project's latest open
+/// batch. It must be open.
+pub(super) async fn open_batch(
+    state: &AppState,
+    project: &ProjectRow,
+    batch: Option<&str>,
+) -> Result<BatchRow, AppError> {
+    let row = match batch {
+        Some(key) => state
+            .store
+            .batch(project.id, key)
+            .await?
+            .ok_or_else(|| missing_batch(project, key))?,
+        None => state
+            .store
+            .latest_open_batch(project.id)
+            .await?
+            .ok_or_else(|| {
+                invalid(
+                    "no_open_batch",
+                    format!(
+                        "Project `{}` has no open batch. Create one with POST \
+                     v1/projects/{}/batches/<batch>, or name a batch.",
+                        project.project, project.project
+                    ),
+                )
+            })?,
+    };
+    if row.status != "open" {
+        return Err(invalid(
+            "batch_closed",
+            format!(
+                "Batch `{}` of project `{}` is {} (published) and accepts no more scenes. \
+                 Create a new batch.",
+                row.batch, project.project, row.status
+            ),
+        ));
+    }
+    Ok(row)
+}
+
+/// The project (and batch) a scene goes into; it must be in the scene's workspace.
+async fn placement(
+    state: &AppState,
+    caller: &Caller,
+    workspace: &WorkspaceRow,
+    project: Option<&str>,
+    batch: Option<&str>,
+) -> Result<Option<(ProjectRow, BatchRow)>, AppError> {
+    let Some(project) = project else {
+        return Ok(None);
+    };
+    let (project, _) = project_for(
+        state,
+        caller,
+        project,
+        Action::WriteWorkspace,
+        "creating a scene",
+    )
+    .await?;
+    if project.workspace_id != workspace.id {
+        return Err(invalid(
+            "project_in_other_workspace",
+            format!(
+                "Project `{}` belongs to workspace {}, not {}; create the scene there.",
+                project.project, project.workspace_id, workspace.id
+            ),
+        ));
+    }
+    let batch = open_batch(state, &project, batch).await?;
+    Ok(Some((project, batch)))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the three creation paths share one body"
+)]
+async fn create(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    scene_type: &str,
+    project: Option<&str>,
+    batch: Option<&str>,
+    query: Option<&str>,
+    body: NewScene,
+) -> Result<Response, AppError> {
+    let scene_type = SceneType::parse(scene_type)?;
+    let workspace_id = workspace_param(query)?;
+    let workspace = caller
+        .workspace(
+            state,
+            &workspace_id,
+            Action::WriteWorkspace,
+            "creating a scene",
+        )
+        .await?;
+    let resources = validate_scene(scene_type, &body)?;
+    if uuid::Uuid::parse_str(&body.internal_id).is_err()
+        || state
+            .store
+            .scene_id_workspace(&body.internal_id)
+            .await?
+            .as_deref()
+            != Some(workspace.id.as_str())
+    {
+        return Err(invalid(
+            "unknown_internal_id",
+            format!(
+                "`internalId` {} was not handed out by POST v1/inputs/initialize for workspace \
+                 {}. Initialize the scene first and send the sceneUuid it answers.",
+                clip(&body.internal_id),
+                workspace.id
+            ),
+        ));
+    }
+    if let Some(calibration_id) = &body.calibration_id {
+        let found = state.store.calibration(calibration_id).await?;
+        if found.is_none_or(|c| c.workspace_id != workspace.id) {
+            return Err(invalid(
+                "unknown_calibration",
+                format!(
+                    "There is no calibration `{}` in workspace {}. Create it with POST \
+                     v1/calibrations first.",
+                    clip(calibration_id),
+                    workspace.id
+                ),
+            ));
+        }
+    }
+    if let Some(imu) = &body.imu_data {
+        let found = state.store.imu(&body.internal_id).await?;
+        if found.is_none_or(|row| &row.resource_id != imu) {
+            return Err(invalid(
+                "unknown_imu_data",
+                format!(
+                    "`imuData` `{}` is not IMU data posted to v1/imu for this scene.",
+                    clip(imu)
+                ),
+            ));
+        }
+    }
+    let placement = placement(state, caller, &workspace, project, batch).await?;
+    if is_dryrun(headers) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let stored_body = serde_json::to_string(&body).map_err(anyhow::Error::from)?;
+    if let Some(existing) = state.store.scene(&body.internal_id).await? {
+        return replay(
+            state,
+            &existing,
+            &stored_body,
+            scene_type,
+            placement.as_ref(),
+        )
+        .await;
+    }
+
+    let now = state.now();
+    let expires_at = now + Duration::minutes(UPLOAD_URL_LIFETIME_MINUTES);
+    let mut files = Vec::new();
+    let mut urls = BTreeMap::new();
+    for (index, resource) in resources.iter().enumerate() {
+        let (token, digest) = upload_token();
+        urls.insert(resource.clone(), upload_url(state, &token));
+        files.push(NewSceneFile {
+            resource_id: resource.clone(),
+            object_key: format!("scenes/{}/{index}", body.internal_id),
+            token_digest: digest,
+            expires_at,
+        });
+    }
+    let input = placement.as_ref().map(|(project, batch)| NewInput {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        scene_uuid: body.internal_id.clone(),
+        project_id: project.id,
+        batch_id: batch.id,
+        request_uid: format!("{}:{}", project.project, batch.batch),
+        created_at: now,
+    });
+    let created = state
+        .store
+        .create_scene(
+            &NewSceneRow {
+                uuid: body.internal_id.clone(),
+                workspace_id: workspace.id.clone(),
+                external_id: body.external_id.clone(),
+                scene_type: scene_type.name(),
+                status: if files.is_empty() {
+                    "created"
+                } else {
+                    "pending"
+                }
+                .to_owned(),
+                calibration_id: body.calibration_id.clone(),
+                project_id: placement.as_ref().map(|(p, _)| p.id),
+                batch_id: placement.as_ref().map(|(_, b)| b.id),
+                metadata: Value::Object(body.metadata.clone()).to_string(),
+                body: stored_body.clone(),
+                created_at: now,
+            },
+            &files,
+            input.as_ref(),
+        )
+        .await;
+    match created {
+        Ok(()) => {}
+        // A concurrent retry of the same call won the race: answer as a retry.
+        Err(StoreError::Conflict) => {
+            let existing = state
+                .store
+                .scene(&body.internal_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("scene vanished after a conflict"))?;
+            return replay(
+                state,
+                &existing,
+                &stored_body,
+                scene_type,
+                placement.as_ref(),
+            )
+            .await;
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tracing::info!(scene.uuid = %body.internal_id, workspace.id = %workspace.id, scene.files = files.len(), "created a scene");
+    let created = SceneJobCreated {
+        internal_id: body.internal_id,
+        files: urls,
+        request_input_uuid: input.map(|i| i.uuid),
+    };
+    Ok((StatusCode::CREATED, Json(Envelope { data: created })).into_response())
+}
+
+/// A second creation with the same `internalId`: the same scene answers again, with
+/// fresh upload URLs while it still waits for its files.
+async fn replay(
+    state: &AppState,
+    existing: &SceneRow,
+    stored_body: &str,
+    scene_type: SceneType,
+    placement: Option<&(ProjectRow, BatchRow)>,
+) -> Result<Response, AppError> {
+    let same = existing.body == stored_body
+        && existing.scene_type == scene_type.name()
+        && existing.batch_id == placement.map(|(_, b)| b.id);
+    if !same {
+        return Err(invalid(
+            "scene_exists",
+            format!(
+                "Scene {} was already created with a different body, type or batch. \
+                 Initialize a new scene for different content.",
+                existing.uuid
+            ),
+        ));
+    }
+    let mut urls = BTreeMap::new();
+    if existing.status == "pending" {
+        let files = state.store.scene_files(&existing.uuid).await?;
+        let mut tokens = Vec::new();
+        for file in &files {
+            let (token, digest) = upload_token();
+            urls.insert(file.resource_id.clone(), upload_url(state, &token));
+            tokens.push((file.id, digest));
+        }
+        let expires_at = state.now() + Duration::minutes(UPLOAD_URL_LIFETIME_MINUTES);
+        state
+            .store
+            .reissue_upload_tokens(&tokens, expires_at)
+            .await?;
+    }
+    let request_input_uuid = match placement {
+        Some((_, batch)) => state
+            .store
+            .input_of(&existing.uuid, batch.id)
+            .await?
+            .map(|i| i.uuid),
+        None => None,
+    };
+    Ok(Json(Envelope {
+        data: SceneJobCreated {
+            internal_id: existing.uuid.clone(),
+            files: urls,
+            request_input_uuid,
+        },
+    })
+    .into_response())
+}
+
+/// A new upload capability: the token for the URL and the digest the database keeps.
+fn upload_token() -> (String, String) {
+    let token = latchkey_core::random::base62(32);
+    let digest = token_digest(&token);
+    (token, digest)
+}
+
+pub(super) fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn upload_url(state: &AppState, token: &str) -> String {
+    format!("{}/upload/{token}", state.public_url)
+}
+
+/// Checks a scene body against its type; answers the distinct resource ids to upload.
+fn validate_scene(scene_type: SceneType, body: &NewScene) -> Result<Vec<String>, AppError> {
+    let kind = scene_type.path();
+    if body.external_id.trim().is_empty() || body.external_id.len() > 1024 {
+        return Err(invalid(
+            "invalid_external_id",
+            "`externalId` must be 1 to 1024 characters.",
+        ));
+    }
+    for (key, value) in &body.metadata {
+        if value.is_object() || value.is_array() || value.is_null() {
+            return Err(invalid(
+                "invalid_metadata",
+                format!(
+                    "`metadata.{}` must be a string, number or boolean; metadata is flat.",
+                    clip(key)
+                ),
+            ));
+        }
+    }
+    if scene_type.needs_calibration() && body.calibration_id.is_none() {
+        return Err(invalid(
+            "missing_calibration",
+            format!("A {kind} scene needs `calibrationId`."),
+        ));
+    }
+    // Each frame as (frame id, images, point clouds).
+    let frames: Vec<(String, &[SceneResource], &[SceneResource])> = if scene_type.is_sequence() {
+        if body.frame.is_some() {
+            return Err(invalid(
+                "invalid_frames",
+                format!("A {kind} scene has `frames`, not `frame`."),
+            ));
+        }
+        let frames = body.frames.as_deref().unwrap_or_default();
+        if frames.is_empty() {
+            return Err(invalid(
+                "invalid_frames",
+                format!("A {kind} scene needs at least one frame in `frames`."),
+            ));
+        }
+        let mut ids = HashSet::new();
+        let mut previous = i64::MIN;
+        for frame in frames {
+            if frame.frame_id.is_empty() || !ids.insert(frame.frame_id.as_str()) {
+                return Err(invalid(
+                    "invalid_frames",
+                    format!(
+                        "Frame ids must be non-empty and unique; `{}` is not.",
+                        clip(&frame.frame_id)
+                    ),
+                ));
+            }
+            if frame.relative_timestamp < 0 || frame.relative_timestamp < previous {
+                return Err(invalid(
+                    "invalid_frames",
+                    format!(
+                        "Frame `{}`: `relativeTimestamp` must be zero or more and never less \
+                         than the previous frame's.",
+                        clip(&frame.frame_id)
+                    ),
+                ));
+            }
+            previous = frame.relative_timestamp;
+            if scene_type == SceneType::AggregatedLidarsAndCamerasSequence
+                && frame.ego_vehicle_pose.is_none()
+            {
+                return Err(invalid(
+                    "invalid_frames",
+                    format!("Frame `{}` needs `egoVehiclePose`.", clip(&frame.frame_id)),
+                ));
+            }
+        }
+        frames
+            .iter()
+            .map(|f| {
+                (
+                    f.frame_id.clone(),
+                    f.images.as_slice(),
+                    f.point_clouds.as_slice(),
+                )
+            })
+            .collect()
+    } else {
+        if body.frames.is_some() {
+            return Err(invalid(
+                "invalid_frames",
+                format!("A {kind} scene has one `frame`, not `frames`."),
+            ));
+        }
+        let frame = body
+            .frame
+            .as_ref()
+            .ok_or_else(|| invalid("invalid_frames", format!("A {kind} scene needs `frame`.")))?;
+        vec![(
+            "frame".to_owned(),
+            frame.images.as_slice(),
+            frame.point_clouds.as_slice(),
+        )]
+    };
+    let (images_allowed, images_required, clouds_allowed, clouds_required) = scene_type.sensors();
+    let mut resources: Vec<String> = Vec::new();
+    let mut filenames: HashMap<&str, &str> = HashMap::new();
+    for (frame_id, images, clouds) in &frames {
+        let problem = if !images_allowed && !images.is_empty() {
+            Some("has images, which")
+        } else if images_required && images.is_empty() {
+            Some("has no images, which")
+        } else if !clouds_allowed && !clouds.is_empty() {
+            Some("has point clouds, which")
+        } else if clouds_required && clouds.is_empty() {
+            Some("has no point clouds, which")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(invalid(
+                "invalid_frames",
+                format!(
+                    "Frame `{}` {problem} a {kind} scene does not allow.",
+                    clip(frame_id)
+                ),
+            ));
+        }
+        for resource in images.iter().chain(clouds.iter()) {
+            if resource.resource_id.is_empty() || resource.resource_id.len() > 1024 {
+                return Err(invalid(
+                    "invalid_resource",
+                    "Every `resourceId` must be 1 to 1024 characters.",
+                ));
+            }
+            match filenames.insert(&resource.resource_id, &resource.filename) {
+                None => resources.push(resource.resource_id.clone()),
+                Some(other) if other == resource.filename => {}
+                Some(_) => {
+                    return Err(invalid(
+                        "invalid_resource",
+                        format!(
+                            "`resourceId` `{}` names two different files.",
+                            clip(&resource.resource_id)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(resources)
+}
+
+/// `POST v1/imu?workspaceId=`: IMU samples for a scene about to be created. The data
+/// arrives in the body, so it is stored at once and there is nothing to upload.
+async fn create_imu_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ApiJson(body): ApiJson<NewImuData>,
+) -> Result<Response, AppError> {
+    let workspace_id = workspace_param(query.as_deref())?;
+    let workspace = caller
+        .workspace(
+            &state,
+            &workspace_id,
+            Action::WriteWorkspace,
+            "uploading IMU data",
+        )
+        .await?;
+    if body.imu_data.is_empty() {
+        return Err(invalid(
+            "invalid_imu_data",
+            "`imuData` needs at least one sample.",
+        ));
+    }
+    if state
+        .store
+        .scene_id_workspace(&body.internal_id)
+        .await?
+        .as_deref()
+        != Some(workspace.id.as_str())
+    {
+        return Err(invalid(
+            "unknown_internal_id",
+            format!(
+                "`internalId` {} was not handed out by POST v1/inputs/initialize for workspace {}.",
+                clip(&body.internal_id),
+                workspace.id
+            ),
+        ));
+    }
+    if state.store.scene(&body.internal_id).await?.is_some() {
+        return Err(invalid(
+            "scene_exists",
+            "IMU data is posted before the scene is created; this scene exists already.",
+        ));
+    }
+    if is_dryrun(&headers) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let resource_id = format!("imu/{}.json", body.internal_id);
+    let object_key = format!("scenes/{}/imu.json", body.internal_id);
+    let json = serde_json::to_vec(&body.imu_data).map_err(anyhow::Error::from)?;
+    state
+        .blobs
+        .put(&object_key, Bytes::from(json))
+        .await
+        .map_err(anyhow::Error::from)?;
+    state
+        .store
+        .put_imu(&NewImu {
+            scene_uuid: body.internal_id.clone(),
+            workspace_id: workspace.id.clone(),
+            resource_id: resource_id.clone(),
+            object_key,
+            samples: i64::try_from(body.imu_data.len()).unwrap_or(i64::MAX),
+            created_at: state.now(),
+        })
+        .await?;
+    Ok(Json(Envelope {
+        data: ImuDataAccepted {
+            resource_id,
+            signed_url: None,
+        },
+    })
+    .into_response())
+}
+
+/// `POST v1/inputs/{uuid}/actions/commit` (no body): every signed file has arrived, so
+/// the scene becomes `created`. Committing a created scene again changes nothing.
+async fn commit_scene(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+) -> Result<Json<Envelope<Scene>>, AppError> {
+    let (scene, _) = scene_for(
+        &state,
+        &caller,
+        &uuid,
+        Action::WriteWorkspace,
+        "committing a scene",
+    )
+    .await?;
+    if scene.status == "created" {
+        return Ok(Json(Envelope {
+            data: scene_wire(&state, &scene),
+        }));
+    }
+    if scene.status != "pending" {
+        return Err(invalid(
+            "scene_not_pending",
+            format!("Scene {uuid} is {} and cannot be committed.", scene.status),
+        ));
+    }
+    let files = state.store.scene_files(&uuid).await?;
+    let mut missing = Vec::new();
+    for file in &files {
+        let arrived = file.uploaded_at().is_some()
+            && state
+                .blobs
+                .exists(&file.object_key)
+                .await
+                .map_err(anyhow::Error::from)?;
+        if !arrived {
+            missing.push(file.resource_id.as_str());
+        }
+    }
+    if !missing.is_empty() {
+        return Err(invalid(
+            "uploads_missing",
+            format!(
+                "Scene {uuid} still waits for {} of its {} files: {}. Upload them to their \
+                 signed URLs, then commit.",
+                missing.len(),
+                files.len(),
+                missing
+                    .iter()
+                    .take(10)
+                    .map(|m| clip(m))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    state
+        .store
+        .set_scene_status(&uuid, "pending", "created")
+        .await?;
+    let scene = state
+        .store
+        .scene(&uuid)
+        .await?
+        .ok_or_else(|| not_found("scene", &uuid))?;
+    tracing::info!(scene.uuid = %uuid, "committed a scene");
+    Ok(Json(Envelope {
+        data: scene_wire(&state, &scene),
+    }))
+}
+
+/// The scenes of `rows` the caller may read; a scene of a workspace the caller cannot
+/// read in their own organization is a 403 that says why.
+async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    rows: Vec<SceneRow>,
+    action: Action,
+    doing: &str,
+) -> Result<Vec<SceneRow>, AppError> {
+    let mut checked: HashMap<String, bool> = HashMap::new();
+    let mut out = Vec::new();
+    for row in rows {
+        let allowed = match checked.get(&row.workspace_id) {
+            Some(allowed) => *allowed,
+            None => {
+                let allowed = match caller
+                    .workspace(state, &row.workspace_id, action, doing)
+                    .await
+                {
+                    Ok(_) => true,
+                    Err(AppError::NotFound { .. }) => false,
+                    Err(other) => return Err(other),
+                };
+                checked.insert(row.workspace_id.clone(), allowed);
+                allowed
+            }
+        };
+        if allowed {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+/// `POST v2/scenes/query`: scenes by uuid or by external id; 404 when any has no match.
+async fn query_scenes(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<SceneQuery>,
+) -> Result<Json<Envelope<Vec<Scene>>>, AppError> {
+    let scenes = match (&body.scene_uuids, &body.external_ids) {
+        (Some(uuids), None) => {
+            let uuids = distinct_ids("sceneUuids", uuids)?;
+            let rows = state.store.scenes_by_uuids(&uuids).await?;
+            let rows = readable(
+                &state,
+                &caller,
+                rows,
+                Action::ReadWorkspace,
+                "reading scenes",
+            )
+            .await?;
+            let found: HashSet<&str> = rows.iter().map(|r| r.uuid.as_str()).collect();
+            if let Some(missing) = uuids.iter().find(|u| !found.contains(u.as_str())) {
+                return Err(not_found("scene", missing));
+            }
+            let mut by_uuid: HashMap<String, SceneRow> =
+                rows.into_iter().map(|r| (r.uuid.clone(), r)).collect();
+            uuids
+                .iter()
+                .filter_map(|u| by_uuid.remove(u))
+                .collect::<Vec<_>>()
+        }
+        (None, Some(external_ids)) => {
+            let external_ids = distinct_ids("externalIds", external_ids)?;
+            let rows = state.store.scenes_by_external_ids(&external_ids).await?;
+            let rows: Vec<SceneRow> = rows
+                .into_iter()
+                .filter(|r| {
+                    decide(
+                        &caller.principal,
+                        Action::ReadWorkspace,
+                        latchkey_core::access::Resource::Workspace {
+                            id: &r.workspace_id,
+                            organization_id: r.organization_id,
+                        },
+                    )
+                    .is_ok()
+                })
+                .collect();
+            let found: HashSet<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
+            if let Some(missing) = external_ids.iter().find(|e| !found.contains(e.as_str())) {
+                return Err(AppError::not_found(format!(
+                    "There is no scene with the external id `{}`, or you cannot see it.",
+                    clip(missing)
+                )));
+            }
+            rows
+        }
+        _ => {
+            return Err(invalid(
+                "invalid_query",
+                "Send exactly one of `sceneUuids` and `externalIds`.",
+            ));
+        }
+    };
+    Ok(Json(Envelope {
+        data: scenes.iter().map(|s| scene_wire(&state, s)).collect(),
+    }))
+}
+
+/// `GET v2/scenes/{uuid}?includeInvalidated=False`: what the scene holds.
+async fn get_scene_summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(uuid): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Envelope<SceneSummary>>, AppError> {
+    let include_invalidated = match query_param(query.as_deref(), "includeInvalidated") {
+        Some(text) => parse_bool("includeInvalidated", &text)?,
+        None => false,
+    };
+    let (scene, _) = scene_for(
+        &state,
+        &caller,
+        &uuid,
+        Action::ReadWorkspace,
+        "reading a scene",
+    )
+    .await?;
+    if scene.status.starts_with("invalidated") && !include_invalidated {
+        return Err(AppError::not_found(format!(
+            "Scene {uuid} is invalidated ({}); ask with includeInvalidated=true to see it.",
+            scene.status
+        )));
+    }
+    let body: NewScene = serde_json::from_str(&scene.body).map_err(anyhow::Error::from)?;
+    let mut cameras = Vec::new();
+    let mut lidars = Vec::new();
+    let mut relative_times = Vec::new();
+    let mut add = |images: &[SceneResource], clouds: &[SceneResource]| {
+        for image in images {
+            let name = image
+                .sensor_name
+                .clone()
+                .unwrap_or_else(|| "CAM".to_owned());
+            if !cameras.contains(&name) {
+                cameras.push(name);
+            }
+        }
+        for cloud in clouds {
+            let name = cloud
+                .sensor_name
+                .clone()
+                .unwrap_or_else(|| "lidar".to_owned());
+            if !lidars.contains(&name) {
+                lidars.push(name);
+            }
+        }
+    };
+    if let Some(frame) = &body.frame {
+        add(&frame.images, &frame.point_clouds);
+        relative_times.push(0);
+    }
+    for frame in body.frames.iter().flatten() {
+        add(&frame.images, &frame.point_clouds);
+        relative_times.push(frame.relative_timestamp);
+    }
+    let motion_compensation = body
+        .feature_flags
+        .as_ref()
+        .and_then(|f| f.get("shouldMotionCompensate"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let metadata = match serde_json::from_str::<Value>(&scene.metadata) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    Ok(Json(Envelope {
+        data: SceneSummary {
+            scene_uuid: scene.uuid.clone(),
+            external_id: scene.external_id.clone(),
+            workspace_id: scene.workspace_id.clone(),
+            created: Timestamp(scene.created_at()),
+            calibration_id: scene.calibration_id.clone(),
+            frame_relative_times: relative_times,
+            is_multi_sensor: !lidars.is_empty() && !cameras.is_empty(),
+            is_motion_compensated: motion_compensation && !lidars.is_empty(),
+            lidars,
+            cameras,
+            scene_type: scene.scene_type.clone(),
+            metadata,
+        },
+    }))
+}
+
+/// `POST v2/scenes/actions/invalidate`: every named scene must exist and be writable;
+/// then all are invalidated together.
+async fn invalidate_scenes(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<InvalidateScenes>,
+) -> Result<StatusCode, AppError> {
+    let uuids = distinct_ids("sceneUuids", &body.scene_uuids)?;
+    if uuids.is_empty() {
+        return Err(invalid("invalid_query", "`sceneUuids` names no scene."));
+    }
+    let rows = state.store.scenes_by_uuids(&uuids).await?;
+    let rows = readable(
+        &state,
+        &caller,
+        rows,
+        Action::WriteWorkspace,
+        "invalidating scenes",
+    )
+    .await?;
+    let found: HashSet<&str> = rows.iter().map(|r| r.uuid.as_str()).collect();
+    if let Some(missing) = uuids.iter().find(|u| !found.contains(u.as_str())) {
+        return Err(not_found("scene", missing));
+    }
+    if is_dryrun(&headers) {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    state
+        .store
+        .invalidate_scenes(&uuids, body.reason.status(), state.now())
+        .await?;
+    tracing::info!(
+        scenes = uuids.len(),
+        reason = body.reason.status(),
+        "invalidated scenes"
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scene_type_names_are_the_snake_case_of_their_paths() {
+        assert_eq!(SceneType::LidarsAndCameras.name(), "lidars_and_cameras");
+        assert_eq!(
+            SceneType::parse("aggregated-lidars-and-cameras-sequence").ok(),
+            Some(SceneType::AggregatedLidarsAndCamerasSequence)
+        );
+        assert!(SceneType::parse("Cameras").is_err());
+    }
+}

@@ -1,0 +1,461 @@
+//! Organizations, users, workspaces and their members: `/v1/organizations`,
+//! `/v1/users`, `/v1/workspaces`.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use latchkey_core::access::{Action, OrganizationRole, Resource, WorkspaceRole, decide};
+use latchkey_core::{DisplayName, SecretDigest};
+use latchkey_store::{MemberRow, NewWorkspace, OrganizationRow, UserRow, WorkspaceRow};
+use latchkey_types::tenancy::{
+    Member, MemberRole, NewOrganization, NewUser, NewWorkspace as NewWorkspaceBody, Organization,
+    User, Workspace, WorkspaceOrganization,
+};
+use latchkey_types::{Envelope, Timestamp};
+use secrecy::SecretString;
+
+use crate::access::{Target, not_found};
+use crate::auth::Caller;
+use crate::error::{ApiJson, AppError, sentence};
+use crate::state::AppState;
+use crate::users::{AddUserError, add_user};
+
+/// How long a set-password link works.
+const PASSWORD_LINK_HOURS: i64 = 72;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/organizations",
+            get(list_organizations).post(create_organization),
+        )
+        .route("/v1/users", get(list_users).post(create_user))
+        .route(
+            "/v1/workspaces",
+            get(list_workspaces).post(create_workspace),
+        )
+        .route("/v1/workspaces/{id}/members", get(list_members))
+        .route(
+            "/v1/workspaces/{id}/members/{user_id}",
+            put(set_member).delete(remove_member),
+        )
+}
+
+fn organization_json(row: OrganizationRow) -> Organization {
+    Organization {
+        created: Timestamp(row.created_at()),
+        id: row.id,
+        name: row.name,
+    }
+}
+
+fn user_json(row: &UserRow) -> User {
+    User {
+        id: row.id,
+        email: row.email.clone(),
+        name: row.name.clone(),
+        organization_id: row.organization_id,
+        organization_role: row.organization_role.clone(),
+        created: Timestamp(row.created_at()),
+        set_password_url: None,
+    }
+}
+
+fn member_json(row: MemberRow) -> Member {
+    Member {
+        workspace_id: row.workspace_id,
+        user_id: row.user_id,
+        email: row.email,
+        name: row.name,
+        role: row.role,
+    }
+}
+
+async fn list_organizations(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Envelope<Vec<Organization>>>, AppError> {
+    let visible = state
+        .store
+        .organizations()
+        .await?
+        .into_iter()
+        .filter(|o| {
+            decide(
+                &caller.principal,
+                Action::ReadOrganization,
+                Resource::Organization { id: o.id },
+            )
+            .is_ok()
+        })
+        .map(organization_json)
+        .collect();
+    Ok(Json(Envelope { data: visible }))
+}
+
+async fn create_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewOrganization>,
+) -> Result<(StatusCode, Json<Envelope<Organization>>), AppError> {
+    caller.authorize(
+        Action::ManagePlatform,
+        Target::Platform,
+        "creating an organization",
+    )?;
+    let name = DisplayName::parse(&body.name)
+        .map_err(|e| AppError::bad_request("invalid_name", sentence(&e.to_string())))?;
+    let row = match state
+        .store
+        .create_organization(name.as_str(), state.now())
+        .await
+    {
+        Ok(row) => row,
+        Err(latchkey_store::StoreError::Conflict) => {
+            return Err(AppError::Conflict {
+                message: format!("An organization named '{}' already exists.", name.as_str()),
+            });
+        }
+        Err(error) => return Err(error.into()),
+    };
+    tracing::info!(organization.id = row.id, "organization created");
+    Ok((
+        StatusCode::CREATED,
+        Json(Envelope {
+            data: organization_json(row),
+        }),
+    ))
+}
+
+/// The `organizationId` query parameter(s), parsed.
+fn organization_ids(query: Option<&str>) -> Result<Vec<i64>, AppError> {
+    query_values(query, "organizationIds")
+        .into_iter()
+        .chain(query_values(query, "organizationId"))
+        .map(|v| {
+            v.parse().map_err(|_| {
+                AppError::bad_request("invalid_query", format!("`{v}` is not an organization id."))
+            })
+        })
+        .collect()
+}
+
+/// Every value of a repeated query parameter (`?a=1&a=2`), as the Python clients send
+/// lists.
+fn query_values(query: Option<&str>, key: &str) -> Vec<String> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Envelope<Vec<User>>>, AppError> {
+    let requested = organization_ids(query.as_deref())?;
+    let organizations = match (requested.is_empty(), caller.principal.organization) {
+        (false, _) => requested,
+        (true, Some((own, _))) => vec![own],
+        (true, None) => state
+            .store
+            .organizations()
+            .await?
+            .iter()
+            .map(|o| o.id)
+            .collect(),
+    };
+    let mut users = Vec::new();
+    for id in organizations {
+        caller
+            .organization(&state, id, Action::ReadOrganization, "listing users")
+            .await?;
+        users.extend(
+            state
+                .store
+                .users_of_organization(id)
+                .await?
+                .iter()
+                .map(user_json),
+        );
+    }
+    Ok(Json(Envelope { data: users }))
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<Envelope<User>>), AppError> {
+    let organization = caller
+        .organization(
+            &state,
+            body.organization_id,
+            Action::ManageOrganization,
+            "adding a user",
+        )
+        .await?;
+    let role = match body.role.as_deref() {
+        None => OrganizationRole::Member,
+        Some(text) => OrganizationRole::parse(text).ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_role",
+                "The organization role must be `member` or `admin`.",
+            )
+        })?,
+    };
+    let password = body.password.map(SecretString::from);
+    let user = add_user(
+        &state.store,
+        &body.email,
+        &body.name,
+        password.as_ref(),
+        false,
+        Some((organization.id, role)),
+    )
+    .await
+    .map_err(|error| match error {
+        AddUserError::Invalid(message) => AppError::bad_request("invalid_user", sentence(&message)),
+        AddUserError::EmailTaken(_) => AppError::Conflict {
+            message: sentence(&error.to_string()),
+        },
+        AddUserError::Store(error) => error.into(),
+    })?;
+    let mut answer = user_json(&user);
+    if password.is_none() {
+        let token = crate::random_id(43);
+        let now = state.now();
+        state
+            .store
+            .create_password_link(
+                &SecretDigest::of(&token).to_hex(),
+                user.id,
+                now,
+                now + chrono::Duration::hours(PASSWORD_LINK_HOURS),
+            )
+            .await?;
+        answer.set_password_url = Some(format!("{}/set-password/{token}", state.public_url));
+    }
+    Ok((StatusCode::CREATED, Json(Envelope { data: answer })))
+}
+
+fn workspace_json(
+    row: &WorkspaceRow,
+    organization: &OrganizationRow,
+    role: Option<WorkspaceRole>,
+) -> Workspace {
+    Workspace {
+        id: row.id.clone(),
+        external_id: row.external_id.clone(),
+        name: row.name.clone(),
+        created: Timestamp(row.created_at()),
+        organization: WorkspaceOrganization {
+            id: organization.id,
+            name: organization.name.clone(),
+        },
+        role: role.map(|r| r.as_str().to_owned()),
+    }
+}
+
+/// `GET /v1/workspaces?anyRoleIn=developer&organizationIds=1`: the workspaces the caller
+/// can read, narrowed to those where their role is one of `anyRoleIn`.
+async fn list_workspaces(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Envelope<Vec<Workspace>>>, AppError> {
+    let roles = query_values(query.as_deref(), "anyRoleIn")
+        .into_iter()
+        .map(|r| {
+            WorkspaceRole::parse(&r).ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_query",
+                    format!(
+                        "`{}` is not a role; use viewer, developer or admin.",
+                        r.chars().take(32).collect::<String>()
+                    ),
+                )
+            })
+        })
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let organizations = organization_ids(query.as_deref())?;
+    let all_organizations = state.store.organizations().await?;
+    let mut listed = Vec::new();
+    for workspace in state.store.workspaces(None).await? {
+        if !organizations.is_empty() && !organizations.contains(&workspace.organization_id) {
+            continue;
+        }
+        let resource = Resource::Workspace {
+            id: &workspace.id,
+            organization_id: workspace.organization_id,
+        };
+        if decide(&caller.principal, Action::ReadWorkspace, resource).is_err() {
+            continue;
+        }
+        let role = caller
+            .principal
+            .effective_role(&workspace.id, workspace.organization_id);
+        if !roles.is_empty() && !role.is_some_and(|r| roles.contains(&r)) {
+            continue;
+        }
+        if let Some(organization) = all_organizations
+            .iter()
+            .find(|o| o.id == workspace.organization_id)
+        {
+            listed.push(workspace_json(&workspace, organization, role));
+        }
+    }
+    Ok(Json(Envelope { data: listed }))
+}
+
+async fn create_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewWorkspaceBody>,
+) -> Result<(StatusCode, Json<Envelope<Workspace>>), AppError> {
+    let organization = caller
+        .organization(
+            &state,
+            body.organization_id,
+            Action::ManageOrganization,
+            "creating a workspace",
+        )
+        .await?;
+    let name = DisplayName::parse(&body.name)
+        .map_err(|e| AppError::bad_request("invalid_name", sentence(&e.to_string())))?;
+    let external_id = body
+        .external_id
+        .map(|id| {
+            DisplayName::parse(&id)
+                .map(|id| id.as_str().to_owned())
+                .map_err(|_| {
+                    AppError::bad_request(
+                        "invalid_external_id",
+                        "The external id must be one line of at most 100 characters.",
+                    )
+                })
+        })
+        .transpose()?;
+    let row = state
+        .store
+        .create_workspace(&NewWorkspace {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization_id: organization.id,
+            name: name.as_str().to_owned(),
+            external_id,
+            created_at: state.now(),
+        })
+        .await?;
+    tracing::info!(workspace.id = %row.id, organization.id = organization.id, "workspace created");
+    let role = caller
+        .principal
+        .effective_role(&row.id, row.organization_id);
+    Ok((
+        StatusCode::CREATED,
+        Json(Envelope {
+            data: workspace_json(&row, &organization, role),
+        }),
+    ))
+}
+
+async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope<Vec<Member>>>, AppError> {
+    let workspace = caller
+        .workspace(&state, &id, Action::ReadWorkspace, "listing members")
+        .await?;
+    let members = state.store.workspace_members(&workspace.id).await?;
+    Ok(Json(Envelope {
+        data: members.into_iter().map(member_json).collect(),
+    }))
+}
+
+/// The user `user_id` if they belong to the workspace's organization; otherwise the
+/// same 404 as an unknown user.
+async fn member_candidate(
+    state: &AppState,
+    workspace: &WorkspaceRow,
+    user_id: &str,
+) -> Result<UserRow, AppError> {
+    let missing = || not_found("user", user_id);
+    let id: i64 = user_id.parse().map_err(|_| missing())?;
+    state
+        .store
+        .user_by_id(id)
+        .await?
+        .filter(|u| u.organization_id == Some(workspace.organization_id))
+        .ok_or_else(missing)
+}
+
+async fn set_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, user_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<MemberRole>,
+) -> Result<Json<Envelope<Member>>, AppError> {
+    let workspace = caller
+        .workspace(
+            &state,
+            &id,
+            Action::ManageWorkspaceMembers,
+            "changing members",
+        )
+        .await?;
+    let role = WorkspaceRole::parse(&body.role).ok_or_else(|| {
+        AppError::bad_request(
+            "invalid_role",
+            "The role must be `viewer`, `developer` or `admin`.",
+        )
+    })?;
+    let user = member_candidate(&state, &workspace, &user_id).await?;
+    state
+        .store
+        .set_workspace_member(&workspace.id, user.id, role.as_str())
+        .await?;
+    state.access.invalidate(user.id);
+    tracing::info!(workspace.id = %workspace.id, user.id = user.id, role = role.as_str(), "member role set");
+    Ok(Json(Envelope {
+        data: Member {
+            workspace_id: workspace.id,
+            user_id: user.id,
+            email: user.email,
+            name: user.name,
+            role: role.as_str().to_owned(),
+        },
+    }))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    let workspace = caller
+        .workspace(
+            &state,
+            &id,
+            Action::ManageWorkspaceMembers,
+            "removing members",
+        )
+        .await?;
+    let user = member_candidate(&state, &workspace, &user_id).await?;
+    if !state
+        .store
+        .remove_workspace_member(&workspace.id, user.id)
+        .await?
+    {
+        return Err(AppError::not_found(format!(
+            "{} is not a member of workspace '{}'.",
+            user.email, workspace.name
+        )));
+    }
+    state.access.invalidate(user.id);
+    tracing::info!(workspace.id = %workspace.id, user.id = user.id, "member removed");
+    Ok(StatusCode::NO_CONTENT)
+}
