@@ -1,6 +1,7 @@
 //! The `latchkey` binary: `serve`, `admin add-user` and `bench`.
 
 mod bench;
+mod tools;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -42,6 +43,12 @@ enum Command {
     /// limit off), signs in and generates a credential; client and server then share
     /// this machine's cores. Any failed request makes the run fail.
     Bench(bench::BenchArgs),
+    /// Print an access token for your credentials.
+    Token(tools::TokenArgs),
+    /// Make one authenticated API request and print the answer.
+    Call(tools::CallArgs),
+    /// Check your credentials step by step and say what is wrong and how to fix it.
+    Doctor(tools::DoctorArgs),
 }
 
 /// Where the data lives; shared by every command that opens the database.
@@ -101,8 +108,8 @@ fn main() -> std::process::ExitCode {
     // The server logs every request at `info`; during a benchmark that would flood the
     // terminal and measure the terminal instead of the service.
     let default_log_filter = match cli.command {
-        Command::Bench(_) => "warn",
-        _ => "info,sqlx=warn",
+        Command::Serve(_) | Command::Admin(_) => "info,sqlx=warn",
+        Command::Bench(_) | Command::Token(_) | Command::Call(_) | Command::Doctor(_) => "warn",
     };
     init_logging(default_log_filter);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -113,7 +120,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
@@ -135,9 +142,10 @@ fn init_logging(default_filter: &str) {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let success = |()| std::process::ExitCode::SUCCESS;
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(args).await.map(success),
         Command::Admin(AdminCommand::AddUser {
             storage,
             email,
@@ -151,9 +159,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     OrganizationRole::parse(&organization_role).unwrap_or(OrganizationRole::Member);
                 (id, role)
             });
-            add_user(storage, &email, &name, admin, organization).await
+            add_user(storage, &email, &name, admin, organization)
+                .await
+                .map(success)
         }
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => bench::run(args).await.map(success),
+        Command::Token(args) => tools::token(args).await,
+        Command::Call(args) => tools::call(args).await,
+        Command::Doctor(args) => tools::doctor(args).await,
     }
 }
 

@@ -1,0 +1,331 @@
+//! The client-side commands: `token`, `call` and `doctor`, on top of `latchkey-client`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::{Args, ValueEnum};
+use latchkey_client::{Client, Credentials, CredentialsError, Error, Source, TokenError};
+use latchkey_core::ClientSecret;
+use reqwest::Method;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum Output {
+    /// For people.
+    #[default]
+    Text,
+    /// For scripts.
+    Json,
+}
+
+/// Which credentials to use; shared by the client commands.
+#[derive(Debug, Args)]
+pub struct CredentialsArgs {
+    /// A credentials file (as downloaded). Without it: LATCHKEY_CREDENTIALS,
+    /// KOGNIC_CREDENTIALS, then LATCHKEY_CLIENT_ID + LATCHKEY_CLIENT_SECRET + LATCHKEY_URL.
+    #[arg(long, global = true)]
+    credentials: Option<PathBuf>,
+}
+
+impl CredentialsArgs {
+    fn resolve(&self) -> Result<(Credentials, Source), CredentialsError> {
+        Credentials::resolve(self.credentials.as_deref())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    credentials: CredentialsArgs,
+    /// Print the token's header and claims instead of the token.
+    #[arg(long)]
+    decode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    credentials: CredentialsArgs,
+    /// GET, POST, PUT, PATCH or DELETE.
+    method: String,
+    /// The path, such as /v1/me.
+    path: String,
+    /// A JSON body.
+    #[arg(long, short)]
+    data: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    credentials: CredentialsArgs,
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+/// `latchkey token`: prints an access token, or its decoded claims.
+pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
+    let (credentials, _) = args.credentials.resolve()?;
+    let client = Client::new(credentials);
+    let token = client.tokens().access_token().await?;
+    if args.decode {
+        let parts: Vec<&str> = token.expose_secret().split('.').collect();
+        let part = |i: usize| -> anyhow::Result<serde_json::Value> {
+            let bytes = URL_SAFE_NO_PAD.decode(parts.get(i).copied().unwrap_or_default())?;
+            Ok(serde_json::from_slice(&bytes)?)
+        };
+        let decoded = serde_json::json!({ "header": part(0)?, "claims": part(1)? });
+        println!("{}", serde_json::to_string_pretty(&decoded)?);
+    } else {
+        println!("{}", token.expose_secret());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `latchkey call`: one authenticated request; the exit code says how it went (0 for
+/// 2xx, 4 for 4xx, 5 for 5xx).
+pub async fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
+    let method = Method::from_bytes(args.method.to_uppercase().as_bytes())
+        .map_err(|_| anyhow::anyhow!("`{}` is not an HTTP method", args.method))?;
+    let body = args
+        .data
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--data is not valid JSON: {e}"))?;
+    let (credentials, _) = args.credentials.resolve()?;
+    let client = Client::new(credentials);
+    let response = client.send_raw(method, &args.path, body.as_ref()).await?;
+    match serde_json::from_str::<serde_json::Value>(&response.body) {
+        Ok(json) => println!("{}", serde_json::to_string_pretty(&json)?),
+        Err(_) if response.body.is_empty() => {}
+        Err(_) => println!("{}", response.body),
+    }
+    Ok(ExitCode::from(match response.status {
+        200..=299 => 0,
+        400..=499 => 4,
+        500..=599 => 5,
+        _ => 1,
+    }))
+}
+
+/// One line of the doctor's report.
+#[derive(Debug, Serialize)]
+struct Check {
+    name: &'static str,
+    ok: bool,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+        Check {
+            name,
+            ok: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Check {
+            name,
+            ok: false,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// `latchkey doctor`: walks from the credentials file to what they can do, and stops at
+/// the first link that is broken, saying how to fix it.
+pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let checks = diagnose(&args.credentials).await;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
+        Output::Text => {
+            for check in &checks {
+                let mark = if check.ok { "ok  " } else { "FAIL" };
+                println!("{mark} {:<12} {}", check.name, check.detail);
+                if let Some(fix) = &check.fix {
+                    println!("     {:<12} fix: {fix}", "");
+                }
+            }
+        }
+    }
+    Ok(if checks.iter().all(|c| c.ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn diagnose(args: &CredentialsArgs) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let (credentials, source) = match args.resolve() {
+        Ok(found) => found,
+        Err(error) => {
+            checks.push(Check::fail(
+                "credentials",
+                error.to_string(),
+                "download the credentials file again from API Credentials..., or point \
+                 --credentials / LATCHKEY_CREDENTIALS at it",
+            ));
+            return checks;
+        }
+    };
+    checks.push(Check::pass(
+        "credentials",
+        format!(
+            "{source}: client {} ({})",
+            credentials.client_id,
+            credentials.name.as_deref().unwrap_or("unnamed")
+        ),
+    ));
+    if let Err(error) = ClientSecret::parse(credentials.client_secret().expose_secret()) {
+        checks.push(Check::fail(
+            "secret",
+            error.to_string(),
+            "copy the secret again from the downloaded file; a lost secret cannot be \
+             recovered, so generate new credentials if you no longer have it",
+        ));
+        return checks;
+    }
+    checks.push(Check::pass("secret", "well-formed, checksum valid"));
+    let now = chrono::Utc::now();
+    if let Some(expired) = credentials.expires.filter(|_| credentials.is_expired(now)) {
+        checks.push(Check::fail(
+            "expiry",
+            format!("expired at {}", expired.format("%Y-%m-%d %H:%M UTC")),
+            "generate new credentials under API Credentials...",
+        ));
+        return checks;
+    }
+    checks.push(Check::pass(
+        "expiry",
+        credentials.expires.map_or_else(
+            || "does not expire".to_owned(),
+            |at| format!("valid until {}", at.format("%Y-%m-%d %H:%M UTC")),
+        ),
+    ));
+    let issuer = credentials.issuer.clone();
+    if let Err(check) = reach_issuer(&issuer).await {
+        checks.push(check);
+        return checks;
+    }
+    checks.push(Check::pass(
+        "issuer",
+        format!("{issuer} answers as a Latchkey server"),
+    ));
+    let client = Client::new(credentials);
+    match client.tokens().access_token().await {
+        Ok(_) => checks.push(Check::pass("token", "the server granted an access token")),
+        Err(error) => {
+            let fix = match &error {
+                TokenError::Refused { description, .. } if description.contains("deleted") => {
+                    "the credential was deleted; generate new credentials"
+                }
+                TokenError::Refused { description, .. } if description.contains("expired") => {
+                    "the credential has expired; generate new credentials"
+                }
+                TokenError::Refused { .. } => {
+                    "check that the client id and secret belong together, or generate new \
+                     credentials"
+                }
+                _ => "check the network path to the server",
+            };
+            checks.push(Check::fail("token", error.to_string(), fix));
+            return checks;
+        }
+    }
+    match describe_access(&client).await {
+        Ok(detail) => checks.push(Check::pass("access", detail)),
+        Err(error) => checks.push(Check::fail(
+            "access",
+            error.to_string(),
+            "the server refused to describe the caller; see the message",
+        )),
+    }
+    checks
+}
+
+/// Whether the issuer answers like a Latchkey server, in plain words when not.
+async fn reach_issuer(issuer: &str) -> Result<(), Check> {
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let response = http.get(&url).send().await.map_err(|error| {
+        let reason = if error.is_timeout() {
+            "no answer within 10 s".to_owned()
+        } else if error.is_connect() {
+            format!("cannot connect ({})", root_cause(&error))
+        } else {
+            root_cause(&error)
+        };
+        Check::fail(
+            "issuer",
+            format!("{issuer}: {reason}"),
+            "check the issuer URL in the credentials file, the network and that the server runs",
+        )
+    })?;
+    let wrong = |detail: String| {
+        Check::fail(
+            "issuer",
+            detail,
+            "the issuer in the credentials file is not this Latchkey server's public URL; \
+             download the credentials file again",
+        )
+    };
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.map_err(|_| {
+        wrong(format!(
+            "{url} answered {status} with something that is not discovery JSON"
+        ))
+    })?;
+    match body.get("issuer").and_then(|v| v.as_str()) {
+        Some(found) if found == issuer => Ok(()),
+        Some(found) => Err(wrong(format!("{issuer} says its issuer is {found}"))),
+        None => Err(wrong(format!("{url} has no issuer"))),
+    }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}
+
+/// The user, the credential's scopes and limits, and the workspaces with roles.
+async fn describe_access(client: &Client) -> Result<String, Error> {
+    let me = client.me().await?;
+    let workspaces = client.workspaces(&[]).await?;
+    let scopes = me
+        .credential
+        .as_ref()
+        .map(|c| c.scopes.join(" "))
+        .unwrap_or_default();
+    let listed: Vec<String> = workspaces
+        .iter()
+        .map(|w| format!("{} ({})", w.name, w.role.as_deref().unwrap_or("no role")))
+        .collect();
+    Ok(format!(
+        "{} <{}>, scopes `{scopes}`, workspaces: {}",
+        me.user.name,
+        me.user.email,
+        if listed.is_empty() {
+            "none — ask an admin of your organization to add you to a workspace".to_owned()
+        } else {
+            listed.join(", ")
+        }
+    ))
+}

@@ -1,0 +1,321 @@
+//! The real `latchkey` binary's client commands — `doctor`, `token`, `call` — against
+//! a real server, one test per verdict a person can meet.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use latchkey_server::{AdminBootstrap, Application, Config};
+use latchkey_types::{CredentialsFile, Envelope};
+use secrecy::SecretString;
+use tokio::process::Command;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "operator password";
+
+struct Server {
+    base_url: String,
+    session: reqwest::Client,
+    csrf: String,
+    dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("field") + marker.len();
+    let end = html[start..].find('"').expect("end") + start;
+    html[start..end].to_owned()
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = Config::new(dir.path());
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database_url = None;
+    config.admin = Some(AdminBootstrap {
+        email: EMAIL.to_owned(),
+        password: SecretString::from(PASSWORD.to_owned()),
+    });
+    let app = Application::build(config).await.expect("build");
+    let base_url = app.public_url().to_owned();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let session = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = session
+        .get(format!("{base_url}/login"))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("html");
+    session
+        .post(format!("{base_url}/login"))
+        .form(&[
+            ("login_csrf", hidden(&login, "login_csrf").as_str()),
+            ("email", EMAIL),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    let page = session
+        .get(format!("{base_url}/credentials"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    Server {
+        csrf: hidden(&page, "csrf_token"),
+        base_url,
+        session,
+        dir,
+        _shutdown: shutdown,
+    }
+}
+
+impl Server {
+    async fn credentials(&self, body: serde_json::Value) -> CredentialsFile {
+        let response = self
+            .session
+            .post(format!("{}/v1/credentials", self.base_url))
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(response.status(), 201);
+        response
+            .json::<Envelope<CredentialsFile>>()
+            .await
+            .expect("file")
+            .data
+    }
+
+    fn write(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        path
+    }
+
+    fn write_file(&self, name: &str, file: &CredentialsFile) -> PathBuf {
+        self.write(name, &serde_json::to_string(file).expect("json"))
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn latchkey(args: &[&str], credentials: &Path) -> Run {
+    let output = Command::new(BINARY)
+        .args(args)
+        .arg("--credentials")
+        .arg(credentials)
+        .env_remove("LATCHKEY_CREDENTIALS")
+        .env_remove("KOGNIC_CREDENTIALS")
+        .output()
+        .await
+        .expect("run latchkey");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run
+}
+
+/// Asserts `doctor` failed at the check `name` with `needle` in its line.
+fn failed_at(run: &Run, name: &str, needle: &str) {
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL") && l.contains(name))
+        .unwrap_or_else(|| panic!("no failed {name} check in:\n{}", run.stdout));
+    assert!(line.contains(needle), "{line}");
+    assert!(run.stdout.contains("fix:"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn doctor_passes_healthy_credentials_and_says_what_they_can_do() {
+    let server = server().await;
+    let path = server.write_file(
+        "ok.json",
+        &server
+            .credentials(serde_json::json!({ "name": "ci" }))
+            .await,
+    );
+    let run = latchkey(&["doctor"], &path).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for check in [
+        "credentials",
+        "secret",
+        "expiry",
+        "issuer",
+        "token",
+        "access",
+    ] {
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "{check}: {}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains(EMAIL) && run.stdout.contains("api:read api:write"),
+        "{}",
+        run.stdout
+    );
+
+    let json = latchkey(&["doctor", "--output", "json"], &path).await;
+    let checks: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert!(
+        checks
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|c| c["ok"] == true)
+    );
+}
+
+#[tokio::test]
+async fn doctor_names_a_malformed_file_and_the_missing_key() {
+    let server = server().await;
+    failed_at(
+        &latchkey(&["doctor"], &server.write("bad.json", "{not json")).await,
+        "credentials",
+        "not valid JSON",
+    );
+    let file = server
+        .credentials(serde_json::json!({ "name": "ci" }))
+        .await;
+    let mut value = serde_json::to_value(&file).expect("value");
+    value.as_object_mut().expect("object").remove("issuer");
+    let path = server.write("no-issuer.json", &value.to_string());
+    failed_at(
+        &latchkey(&["doctor"], &path).await,
+        "credentials",
+        "`issuer`",
+    );
+    failed_at(
+        &latchkey(&["doctor"], server.dir.path()).await,
+        "credentials",
+        "is a directory",
+    );
+}
+
+#[tokio::test]
+async fn doctor_spots_a_mistyped_secret_before_asking_the_server() {
+    let server = server().await;
+    let mut file = server
+        .credentials(serde_json::json!({ "name": "ci" }))
+        .await;
+    let last = file.client_secret.pop().expect("char");
+    file.client_secret.push(if last == 'a' { 'b' } else { 'a' });
+    let run = latchkey(&["doctor"], &server.write_file("typo.json", &file)).await;
+    failed_at(&run, "secret", "checksum");
+}
+
+#[tokio::test]
+async fn doctor_reports_expired_and_deleted_credentials() {
+    let server = server().await;
+    let mut expired = server
+        .credentials(serde_json::json!({ "name": "old" }))
+        .await;
+    expired.expires = latchkey_types::Timestamp::parse("2020-01-01T00:00:00Z");
+    failed_at(
+        &latchkey(&["doctor"], &server.write_file("expired.json", &expired)).await,
+        "expiry",
+        "2020-01-01",
+    );
+
+    let deleted = server
+        .credentials(serde_json::json!({ "name": "gone" }))
+        .await;
+    let path = server.write_file("deleted.json", &deleted);
+    let response = server
+        .session
+        .delete(format!(
+            "{}/v1/credentials/{}",
+            server.base_url, deleted.client_id
+        ))
+        .header("x-csrf-token", &server.csrf)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status(), 204);
+    let run = latchkey(&["doctor"], &path).await;
+    failed_at(&run, "token", "deleted");
+    assert!(
+        run.stdout.contains("generate new credentials"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn doctor_explains_a_wrong_or_unreachable_issuer() {
+    let server = server().await;
+    let mut file = server
+        .credentials(serde_json::json!({ "name": "ci" }))
+        .await;
+    file.issuer = server.base_url.replace("127.0.0.1", "localhost");
+    failed_at(
+        &latchkey(&["doctor"], &server.write_file("wrong.json", &file)).await,
+        "issuer",
+        "says its issuer is",
+    );
+    file.issuer = "http://127.0.0.1:1".to_owned();
+    failed_at(
+        &latchkey(&["doctor"], &server.write_file("down.json", &file)).await,
+        "issuer",
+        "cannot connect",
+    );
+}
+
+#[tokio::test]
+async fn token_and_call_work_and_call_exits_with_the_status_class() {
+    let server = server().await;
+    let path = server.write_file(
+        "ok.json",
+        &server
+            .credentials(serde_json::json!({ "name": "ci" }))
+            .await,
+    );
+    let token = latchkey(&["token"], &path).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    assert_eq!(token.stdout.trim().split('.').count(), 3);
+    let decoded = latchkey(&["token", "--decode"], &path).await;
+    let claims: serde_json::Value = serde_json::from_str(&decoded.stdout).expect("json");
+    assert_eq!(claims["header"]["alg"], "EdDSA");
+    assert_eq!(claims["claims"]["iss"], server.base_url.as_str());
+
+    let me = latchkey(&["call", "GET", "/v1/me"], &path).await;
+    assert_eq!(me.code, 0, "{}", me.stderr);
+    assert!(me.stdout.contains(EMAIL));
+    let missing = latchkey(&["call", "GET", "/v1/nothing-here"], &path).await;
+    assert_eq!(missing.code, 4);
+    assert!(missing.stdout.contains("not_found"));
+    let bad = latchkey(
+        &["call", "POST", "/v1/credentials", "--data", "{oops"],
+        &path,
+    )
+    .await;
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("not valid JSON"), "{}", bad.stderr);
+}
