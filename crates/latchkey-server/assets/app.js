@@ -343,8 +343,27 @@
     }
   }
 
+  /* ---------------- Copy buttons (e.g. a set-password link) ---------------- */
+  function initCopyButtons() {
+    var buttons = document.querySelectorAll('[data-copy-target]');
+    Array.prototype.forEach.call(buttons, function (button) {
+      button.addEventListener('click', function () {
+        var source = byId(button.getAttribute('data-copy-target'));
+        var status = byId(button.getAttribute('data-copy-status'));
+        var text = source ? source.textContent.trim() : '';
+        copyWithFallback(text).then(function () {
+          button.classList.add('is-done');
+          if (status) status.textContent = 'Copied to the clipboard';
+        }, function () {
+          if (status) status.textContent = 'Copying failed. Select the text above and copy it manually.';
+        });
+      });
+    });
+  }
+
   function init() {
     initAccountMenu();
+    initCopyButtons();
     initDeleteForms();
     initGenerateDialog();
     initCreatedDialog();

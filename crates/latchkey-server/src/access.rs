@@ -7,7 +7,10 @@
 //! what would grant it. A resource of another organization gets the same 404 as one
 //! that does not exist, through [`not_found`].
 
-use latchkey_core::access::{Action, Denial, RequiredRole, Resource, decide};
+use latchkey_core::Scope;
+use latchkey_core::access::{
+    Action, Denial, Principal, RequiredRole, Resource, WorkspaceRole, decide,
+};
 use latchkey_store::{OrganizationRow, WorkspaceRow};
 use latchkey_types::{PrincipalRef, ResourceRef};
 
@@ -59,6 +62,31 @@ impl Target<'_> {
     }
 }
 
+/// A refusal concerning the caller's own account (their credentials), explained like
+/// every other 403: the permission, the account as the resource, and the caller.
+pub fn own_account_denial(
+    principal: &Principal,
+    code: &'static str,
+    required_permission: &'static str,
+    message: String,
+) -> AppError {
+    AppError::Denied(Box::new(Denied {
+        code,
+        message,
+        required_permission,
+        resource: ResourceRef {
+            kind: "user".to_owned(),
+            id: Some(principal.user_id.to_string()),
+            name: Some(principal.email.clone()),
+        },
+        principal: PrincipalRef {
+            user_id: principal.user_id,
+            email: principal.email.clone(),
+            client_id: principal.credential.as_ref().map(|c| c.client_id.clone()),
+        },
+    }))
+}
+
 /// The 404 of a missing resource, identical for one that exists in another
 /// organization.
 pub fn not_found(kind: &str, id: &str) -> AppError {
@@ -66,6 +94,34 @@ pub fn not_found(kind: &str, id: &str) -> AppError {
         "There is no {kind} with the id `{}`, or you cannot see it.",
         id.chars().take(64).collect::<String>()
     ))
+}
+
+/// Every workspace `principal` may read, with their role there: in their organization
+/// (every organization for the operator), narrowed by a credential's workspace limit.
+pub async fn readable_workspaces(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<Vec<(WorkspaceRow, WorkspaceRole)>, AppError> {
+    let organization = match (principal.is_operator, principal.organization) {
+        (true, _) => None,
+        (false, Some((id, _))) => Some(id),
+        (false, None) => return Ok(Vec::new()),
+    };
+    Ok(state
+        .store
+        .workspaces(organization)
+        .await?
+        .into_iter()
+        .filter_map(|w| {
+            let resource = Resource::Workspace {
+                id: &w.id,
+                organization_id: w.organization_id,
+            };
+            decide(principal, Action::ReadWorkspace, resource).ok()?;
+            let role = principal.effective_role(&w.id, w.organization_id)?;
+            Some((w, role))
+        })
+        .collect())
 }
 
 impl Caller {
@@ -151,6 +207,27 @@ impl Caller {
                 },
             },
         })))
+    }
+
+    /// A credential must carry `scope` to act on its owner's account this way; a
+    /// signed-in person has every scope over their own account.
+    pub fn require_scope(&self, scope: Scope, doing: &str) -> Result<(), AppError> {
+        match &self.via {
+            Via::Token(credential) if !credential.scopes.contains(scope) => {
+                Err(own_account_denial(
+                    &self.principal,
+                    "missing_scope",
+                    scope.as_str(),
+                    format!(
+                        "Your credential {} has the scopes `{}`; {doing} needs the scope \
+                         {scope}. Generate a credential with {scope} under API Credentials...",
+                        self.credential_described(),
+                        credential.scopes
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn credential_described(&self) -> String {

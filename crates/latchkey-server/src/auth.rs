@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use latchkey_core::access::{CredentialLimits, Principal};
 use latchkey_core::secret::tokens_match;
-use latchkey_core::{Scope, Scopes, SecretDigest};
+use latchkey_core::{Scopes, SecretDigest};
 use latchkey_store::UserRow;
 
 use crate::error::{AppError, AuthFailure};
@@ -48,27 +48,6 @@ pub struct Caller {
     pub via: Via,
     /// What the permission decision needs to know about the caller.
     pub principal: Principal,
-}
-
-impl Caller {
-    /// A token must carry `scope`; a signed-in person has every scope over their own
-    /// account.
-    pub fn require_scope(&self, scope: Scope, action: &str) -> Result<(), AppError> {
-        match &self.via {
-            Via::Token(credential) if !credential.scopes.contains(scope) => {
-                Err(AppError::Forbidden {
-                    code: "missing_scope",
-                    message: format!(
-                        "Your credential '{}' ({}) has the scopes `{}`; {action} needs the \
-                         scope {scope}. Generate a credential with {scope} under API \
-                         Credentials...",
-                        credential.name, credential.client_id, credential.scopes
-                    ),
-                })
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -122,11 +101,19 @@ impl FromRequestParts<AppState> for Caller {
                 });
             }
         }
+        Caller::of_session(state, &session).await
+    }
+}
+
+impl Caller {
+    /// A person signed in to the pages, asking through their session: the pages build
+    /// this to ask the same permission decision, with the same explanations, as the API.
+    pub async fn of_session(state: &AppState, session: &Session) -> Result<Caller, AppError> {
         let principal = principal(state, &session.user, None).await?;
         Ok(Caller {
             user_id: session.user.id,
-            email: session.user.email,
-            name: session.user.name,
+            email: session.user.email.clone(),
+            name: session.user.name.clone(),
             via: Via::Session,
             principal,
         })

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use latchkey_core::access::Principal;
-use latchkey_core::{ClientId, ClientSecret, CredentialName, ScopeError, Scopes};
+use latchkey_core::{ClientId, ClientSecret, CredentialName, Scope, ScopeError, Scopes};
 use latchkey_store::NewCredential;
 use latchkey_types::{Credential, CredentialsFile, Timestamp};
 
+use crate::access::own_account_denial;
 use crate::error::{AppError, sentence};
 use crate::state::AppState;
 
@@ -40,13 +41,15 @@ pub async fn generate(
     if let Some(ceiling) = owner.credential.as_ref().map(|c| &c.scopes)
         && let Err(ScopeError::NotGranted(scope)) = ceiling.narrow(&scopes)
     {
-        return Err(AppError::Forbidden {
-            code: "missing_scope",
-            message: format!(
+        return Err(own_account_denial(
+            owner,
+            "missing_scope",
+            scope.as_str(),
+            format!(
                 "A credential can create credentials only with scopes it has itself; this \
                  one has `{ceiling}`, so it cannot grant {scope}."
             ),
-        });
+        ));
     }
     let now = state.now();
     if let Some(expires_at) = request.expires_at
@@ -67,14 +70,16 @@ pub async fn generate(
             .as_ref()
             .and_then(|c| c.workspaces.as_ref())
     {
-        return Err(AppError::Forbidden {
-            code: "workspace_not_allowed",
-            message: format!(
+        return Err(own_account_denial(
+            owner,
+            "workspace_not_allowed",
+            Scope::CredentialsManage.as_str(),
+            format!(
                 "A credential limited to workspaces ({}) can create only credentials limited \
                  to some of them; list them in `workspaces`.",
                 limited.iter().cloned().collect::<Vec<_>>().join(", ")
             ),
-        });
+        ));
     }
     let client_id = ClientId::generate();
     let secret = ClientSecret::generate();

@@ -15,6 +15,7 @@ mod credentials;
 mod directory;
 mod error;
 mod middleware;
+mod openapi;
 mod routes;
 mod state;
 mod tokens;
@@ -37,6 +38,7 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use config::{AdminBootstrap, Config, TokenRateLimit};
 
@@ -150,20 +152,29 @@ impl Application {
 }
 
 fn router(state: AppState) -> Router {
-    let timed = Router::new()
+    let timeout = TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    );
+    // The API routers register each route from the annotation that describes it, so
+    // the description served at /openapi.json is complete by construction.
+    let (api, description) = OpenApiRouter::with_openapi(openapi::base())
         .merge(routes::oauth::router())
         .merge(routes::api::router())
         .merge(routes::tenancy::router())
         .merge(routes::health::router())
-        .merge(routes::web::router())
         .merge(routes::content::router())
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ));
-    Router::new()
-        .merge(timed)
+        .layer(timeout)
         .merge(routes::content::upload_router())
+        .split_for_parts();
+    let pages = Router::new()
+        .merge(routes::web::router())
+        .merge(routes::platform_pages::router())
+        .layer(timeout);
+    Router::new()
+        .merge(api)
+        .merge(pages)
+        .merge(openapi::router(&description))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -52,3 +52,27 @@ pub async fn add_user(
         Err(other) => Err(AddUserError::Store(other)),
     }
 }
+
+/// How long a set-password link works.
+pub const PASSWORD_LINK_HOURS: i64 = 72;
+
+/// Creates a one-time set-password link for `user_id` and returns its URL under
+/// `public_url`. Only the link's digest is stored: the URL exists in the one answer that
+/// shows it.
+pub async fn create_password_link(
+    store: &Store,
+    public_url: &str,
+    user_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, StoreError> {
+    let token = latchkey_core::random::base62(43);
+    store
+        .create_password_link(
+            &latchkey_core::SecretDigest::of(&token).to_hex(),
+            user_id,
+            now,
+            now + chrono::Duration::hours(PASSWORD_LINK_HOURS),
+        )
+        .await?;
+    Ok(format!("{public_url}/set-password/{token}"))
+}

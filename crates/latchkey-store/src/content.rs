@@ -843,3 +843,78 @@ async fn insert_input(
     .map_err(map_unique)?;
     Ok(())
 }
+
+/// Reads for the pages that browse a workspace: newest first, bounded.
+impl Store {
+    /// The projects whose home is this workspace, oldest first.
+    pub async fn workspace_projects(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Vec<ProjectRow>, StoreError> {
+        Ok(sqlx::query_as::<_, ProjectRow>(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects WHERE workspace_id = $1 ORDER BY id"
+        ))
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The project with this key in this workspace.
+    pub async fn workspace_project(
+        &self,
+        workspace_id: &str,
+        project: &str,
+    ) -> Result<Option<ProjectRow>, StoreError> {
+        Ok(sqlx::query_as::<_, ProjectRow>(&format!(
+            "SELECT {PROJECT_COLUMNS} FROM projects WHERE workspace_id = $1 AND project = $2"
+        ))
+        .bind(workspace_id)
+        .bind(project)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The newest `limit` scenes of a workspace.
+    pub async fn recent_workspace_scenes(
+        &self,
+        workspace_id: &str,
+        limit: i64,
+    ) -> Result<Vec<SceneRow>, StoreError> {
+        Ok(sqlx::query_as::<_, SceneRow>(&format!(
+            "SELECT {SCENE_COLUMNS} FROM scenes s JOIN workspaces w ON w.id = s.workspace_id \
+             WHERE s.workspace_id = $1 ORDER BY s.created_at DESC, s.uuid LIMIT $2"
+        ))
+        .bind(workspace_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The newest `limit` scenes placed in a project's batches.
+    pub async fn recent_project_scenes(
+        &self,
+        project_id: i64,
+        limit: i64,
+    ) -> Result<Vec<SceneRow>, StoreError> {
+        Ok(sqlx::query_as::<_, SceneRow>(&format!(
+            "SELECT {SCENE_COLUMNS} FROM scenes s JOIN workspaces w ON w.id = s.workspace_id \
+             WHERE s.project_id = $1 ORDER BY s.created_at DESC, s.uuid LIMIT $2"
+        ))
+        .bind(project_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// How many scenes each batch of a project holds: `(batch id, count)`; batches
+    /// without scenes are absent.
+    pub async fn batch_scene_counts(&self, project_id: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(sqlx::query_as::<_, (i64, i64)>(
+            "SELECT batch_id, COUNT(*) FROM scenes \
+             WHERE project_id = $1 AND batch_id IS NOT NULL GROUP BY batch_id",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -15,6 +15,7 @@ use crate::Timestamp;
 
 /// `GET v1/projects`, `POST v1/projects`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     /// The key used in every path.
@@ -29,6 +30,7 @@ pub struct Project {
 
 /// `POST v1/projects`: "start a new project".
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NewProject {
     pub project: String,
@@ -40,6 +42,7 @@ pub struct NewProject {
 
 /// A batch of a project.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectBatch {
     pub project: String,
@@ -53,6 +56,7 @@ pub struct ProjectBatch {
 
 /// `POST v1/projects/{project}/batches/{batch}`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NewBatch {
     /// Publish the project's other open batches.
@@ -62,6 +66,7 @@ pub struct NewBatch {
 
 /// `POST v1/inputs/initialize`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InitializeScene {
     pub workspace_id: String,
@@ -69,6 +74,7 @@ pub struct InitializeScene {
 
 /// The answer to `v1/inputs/initialize`: the uuid the scene will have.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SceneInitialized {
     pub scene_uuid: String,
@@ -76,6 +82,7 @@ pub struct SceneInitialized {
 
 /// A file of a scene as the client names it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SceneResource {
     /// The client's local path.
@@ -90,6 +97,7 @@ pub struct SceneResource {
 
 /// The one frame of a single-frame scene (`cameras`, `lidars`, `lidars-and-cameras`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SceneFrame {
     #[serde(default)]
@@ -103,6 +111,7 @@ pub struct SceneFrame {
 
 /// A frame of a sequence scene.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SequenceFrame {
     pub frame_id: String,
@@ -121,6 +130,7 @@ pub struct SequenceFrame {
 /// `POST v1/inputs/{type}` (and its project and batch variants): one body for every
 /// scene type; which of `frame` and `frames` is required depends on the type.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NewScene {
     pub external_id: String,
@@ -146,6 +156,7 @@ pub struct NewScene {
 
 /// The answer to a scene creation (`SceneJobCreated`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SceneJobCreated {
     pub internal_id: String,
@@ -156,6 +167,7 @@ pub struct SceneJobCreated {
 
 /// `POST v1/imu`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NewImuData {
     pub imu_data: Vec<ImuSample>,
@@ -163,6 +175,7 @@ pub struct NewImuData {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImuSample {
     pub position: Position,
@@ -172,6 +185,7 @@ pub struct ImuSample {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Position {
     pub x: f64,
     pub y: f64,
@@ -179,6 +193,7 @@ pub struct Position {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotationQuaternion {
     pub w: f64,
     pub x: f64,
@@ -189,6 +204,7 @@ pub struct RotationQuaternion {
 /// The answer to `v1/imu`: what the scene's `imuData` names. The data came in the
 /// request, so there is nothing to upload and `signedUrl` is null.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ImuDataAccepted {
     pub resource_id: String,
@@ -197,6 +213,7 @@ pub struct ImuDataAccepted {
 
 /// A scene as `v2/scenes/query` answers it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Scene {
     pub uuid: String,
@@ -214,6 +231,7 @@ pub struct Scene {
 
 /// `POST v2/scenes/query`: by uuids or by external ids.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SceneQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,6 +242,7 @@ pub struct SceneQuery {
 
 /// `GET v2/scenes/{uuid}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SceneSummary {
     pub scene_uuid: String,
@@ -243,6 +262,7 @@ pub struct SceneSummary {
 
 /// Why scenes are invalidated.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum InvalidatedReason {
     BadContent,
@@ -263,6 +283,7 @@ impl InvalidatedReason {
 
 /// `POST v2/scenes/actions/invalidate`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InvalidateScenes {
     pub scene_uuids: Vec<String>,
@@ -271,6 +292,7 @@ pub struct InvalidateScenes {
 
 /// An input: a scene placed in a project's batch.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Input {
     pub uuid: String,
@@ -283,6 +305,7 @@ pub struct Input {
 
 /// `POST v1/inputs`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NewInputV1 {
     pub scene_uuid: String,
@@ -294,6 +317,7 @@ pub struct NewInputV1 {
 
 /// `POST v2/inputs`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NewInputV2 {
     pub scene_uuid: String,
@@ -309,6 +333,7 @@ pub struct NewInputV2 {
 
 /// `POST v2/inputs/query`; every present filter must match.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InputQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,12 +348,14 @@ pub struct InputQuery {
 
 /// A page of a paginated answer: `{"data": […], "metadata": {"nextCursorId": …}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub metadata: PageMetadata,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PageMetadata {
     /// Send as `?cursorId=` for the next page; null on the last page.
@@ -338,6 +365,7 @@ pub struct PageMetadata {
 /// `POST v1/calibrations`: calibrations by sensor name; each value is snake_case
 /// inside and carries `calibration_type`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NewCalibration {
     pub external_id: String,
@@ -346,6 +374,7 @@ pub struct NewCalibration {
 
 /// A stored calibration (`SensorCalibrationEntry`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CalibrationEntry {
     pub id: String,

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// The existing clients unwrap `data`; a bare object with a `metadata` key would be
 /// mistaken for a page, so we always envelope.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Envelope<T> {
     pub data: T,
 }
@@ -27,6 +28,7 @@ pub struct Envelope<T> {
 /// `message` is read by the existing clients and is written for a person; `error` is a
 /// stable code for programs; `requestId` matches the server's logs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     pub message: String,
@@ -46,6 +48,7 @@ pub struct ErrorBody {
 
 /// A resource named in an error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRef {
     /// `workspace`, `organization` or `platform`.
@@ -59,6 +62,7 @@ pub struct ResourceRef {
 
 /// The caller named in an error.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PrincipalRef {
     pub user_id: i64,
@@ -70,6 +74,7 @@ pub struct PrincipalRef {
 
 /// RFC 6749 §5.2 error body, spoken by the token, introspection and revocation endpoints.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OAuthErrorBody {
     pub error: String,
     pub error_description: String,
@@ -77,6 +82,7 @@ pub struct OAuthErrorBody {
 
 /// RFC 6749 §5.1 successful token response.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
@@ -88,6 +94,7 @@ pub struct TokenResponse {
 
 /// RFC 7662 §2.2 introspection response. Only `active` is present for an inactive token.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IntrospectionResponse {
     pub active: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,6 +122,7 @@ pub struct IntrospectionResponse {
 /// The credentials file: shown once, downloaded or copied, and read by `kognic-auth`
 /// through `KOGNIC_CREDENTIALS` (CONTRACT.md §2.7).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialsFile {
     pub client_id: String,
@@ -133,6 +141,7 @@ pub struct CredentialsFile {
 
 /// A credential as listed to its owner: never a secret.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Credential {
     pub client_id: String,
@@ -147,6 +156,7 @@ pub struct Credential {
 
 /// `POST /v1/credentials` body. Unknown fields are ignored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct NewCredential {
     pub name: String,
@@ -162,6 +172,7 @@ pub struct NewCredential {
 
 /// `GET /v1/me`: who the caller is.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
     pub user: MeUser,
@@ -170,6 +181,7 @@ pub struct Me {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MeUser {
     pub id: i64,
@@ -178,6 +190,7 @@ pub struct MeUser {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MeCredential {
     pub client_id: String,

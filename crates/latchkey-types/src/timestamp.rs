@@ -55,6 +55,26 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// In the OpenAPI description: a string in the one format the server writes.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Timestamp {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some(
+                "A UTC instant, written as `YYYY-MM-DDTHH:MM:SS.mmmZ`; on input any RFC 3339 \
+                 date-time with an offset.",
+            ))
+            .examples([serde_json::json!("2030-01-31T12:00:00.000Z")])
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Timestamp {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,24 +1,47 @@
 //! Liveness and readiness probes.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::AppError;
+use crate::openapi::{ProbeStatus, Unavailable};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 /// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "Service",
+    summary = "Liveness",
+    description = "The process is up and serving. Reads nothing.",
+    security(),
+    responses((status = 200, description = "`{\"status\": \"ok\"}`.", body = ProbeStatus)),
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// The process can do its job: the database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "Service",
+    summary = "Readiness",
+    description = "The process can do its job: the database answers.",
+    security(),
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`.", body = ProbeStatus),
+        (status = 503, response = Unavailable),
+    ),
+)]
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     state.store.ping().await.map_err(|error| {
         tracing::warn!(error = %error, "readiness check: database unavailable");

@@ -4,5 +4,6 @@ pub mod api;
 pub mod content;
 pub mod health;
 pub mod oauth;
+pub mod platform_pages;
 pub mod tenancy;
 pub mod web;

@@ -10,31 +10,37 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use latchkey_core::{ClientId, ClientSecret, Scope, ScopeError, Scopes};
 use latchkey_types::{IntrospectionResponse, OAuthErrorBody, TokenResponse};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use crate::auth::live_credential;
 use crate::directory::CachedCredential;
+use crate::openapi::{
+    JsonWebKeySet, OAuthBadRequest, OAuthTooManyRequests, OAuthUnauthorized, OAuthUnavailable,
+    ServerMetadata, TokenForm, TokenOperationForm,
+};
 use crate::state::AppState;
 use crate::tokens::{ACCESS_TOKEN_TYPE, Claims, REFRESH_TOKEN_TYPE};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/oauth/token", post(issue_token))
-        .route("/v1/auth/oauth/introspect", post(introspect_token))
-        .route("/v1/auth/oauth/revoke", post(revoke_token))
-        .route("/.well-known/openid-configuration", get(discovery))
-        .route("/.well-known/oauth-authorization-server", get(discovery))
-        .route("/.well-known/jwks.json", get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(issue_token))
+        .routes(routes!(introspect_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(get_openid_configuration))
+        .routes(routes!(get_authorization_server_metadata))
+        .routes(routes!(jwks))
 }
 
 /// An RFC 6749 §5.2 error response.
@@ -321,6 +327,28 @@ fn parse_requested_scope(
 }
 
 /// `POST /v1/auth/oauth/token`.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/oauth/token",
+    tag = "OAuth",
+    summary = "Issue an access token",
+    description = "Exchanges a credential's client id and secret (`grant_type=client_credentials`, \
+        RFC 6749 §4.4) or a refresh token (`grant_type=refresh_token`, §6) for an access token \
+        and a new refresh token. The client authenticates with HTTP Basic \
+        (`client_secret_basic`) or with `client_id` and `client_secret` in the form \
+        (`client_secret_post`). `scope` may narrow the credential's scopes, never widen them. \
+        No token outlives its credential.",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = 200, description = "The tokens (RFC 6749 §5.1), sent with \
+            `Cache-Control: no-store`.", body = TokenResponse),
+        (status = 400, response = OAuthBadRequest),
+        (status = 401, response = OAuthUnauthorized),
+        (status = 429, response = OAuthTooManyRequests),
+        (status = 503, response = OAuthUnavailable),
+    ),
+)]
 async fn issue_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -445,6 +473,25 @@ async fn verify_any(state: &AppState, token: &str) -> Option<(Claims, &'static s
 
 /// `POST /v1/auth/oauth/introspect` (RFC 7662). A client may introspect only its own
 /// tokens; anything else is reported as inactive, revealing nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/oauth/introspect",
+    tag = "OAuth",
+    summary = "Introspect a token",
+    description = "RFC 7662: whether a token is active, and its claims. A client may \
+        introspect only its own tokens; any other token, and a token whose credential was \
+        deleted or expired, is reported as `{\"active\": false}`, revealing nothing.",
+    request_body(content = TokenOperationForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = 200, description = "The token's state; only `active` when inactive.",
+            body = IntrospectionResponse),
+        (status = 400, response = OAuthBadRequest),
+        (status = 401, response = OAuthUnauthorized),
+        (status = 429, response = OAuthTooManyRequests),
+        (status = 503, response = OAuthUnavailable),
+    ),
+)]
 async fn introspect_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -487,6 +534,24 @@ async fn introspect_token(
 
 /// `POST /v1/auth/oauth/revoke` (RFC 7009). Answers 200 whether or not the token was
 /// valid (§2.2), so it cannot be used to probe tokens.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/oauth/revoke",
+    tag = "OAuth",
+    summary = "Revoke a token",
+    description = "RFC 7009: revokes one of the client's access or refresh tokens at once, \
+        on every replica within a second. Answers 200 whether or not the token was valid \
+        (§2.2), so it cannot be used to probe tokens.",
+    request_body(content = TokenOperationForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke; no body."),
+        (status = 400, response = OAuthBadRequest),
+        (status = 401, response = OAuthUnauthorized),
+        (status = 429, response = OAuthTooManyRequests),
+        (status = 503, response = OAuthUnavailable),
+    ),
+)]
 async fn revoke_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -519,8 +584,39 @@ async fn revoke_token(
     Ok(response)
 }
 
+/// OpenID Connect Discovery 1.0 §4: the same document as [`discovery`].
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "OAuth",
+    summary = "Discovery (OpenID)",
+    description = "The server's endpoints and capabilities, at the OpenID Connect \
+        discovery location; the same document as `/.well-known/oauth-authorization-server`.",
+    security(),
+    responses((status = 200, description = "The metadata.", body = ServerMetadata)),
+)]
+async fn get_openid_configuration(state: State<AppState>) -> Json<serde_json::Value> {
+    discovery(state)
+}
+
+/// RFC 8414 §3: the authorization server metadata.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "OAuth",
+    summary = "Discovery (RFC 8414)",
+    description = "Authorization server metadata (RFC 8414 §2): the token, introspection, \
+        revocation and JWKS endpoints, grant types, client authentication methods and \
+        scopes.",
+    security(),
+    responses((status = 200, description = "The metadata.", body = ServerMetadata)),
+)]
+async fn get_authorization_server_metadata(state: State<AppState>) -> Json<serde_json::Value> {
+    discovery(state)
+}
+
 /// Authorization server metadata (RFC 8414 §2), also served as OpenID discovery.
-async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
+fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
     let base = &state.public_url;
     Json(serde_json::json!({
         "issuer": base,
@@ -540,6 +636,16 @@ async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "OAuth",
+    summary = "Signing keys",
+    description = "The public Ed25519 keys (RFC 7517, RFC 8037) that verify access tokens; \
+        a token's `kid` header names its key.",
+    security(),
+    responses((status = 200, description = "The key set.", body = JsonWebKeySet)),
+)]
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.keys.jwks().clone())
 }

@@ -3,10 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use latchkey_core::access::{Action, OrganizationRole, Resource, WorkspaceRole, decide};
 use latchkey_core::{DisplayName, SecretDigest};
 use latchkey_store::{MemberRow, NewWorkspace, OrganizationRow, UserRow, WorkspaceRow};
@@ -16,32 +15,26 @@ use latchkey_types::tenancy::{
 };
 use latchkey_types::{Envelope, Timestamp};
 use secrecy::SecretString;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::{Target, not_found};
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError, sentence};
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user};
 
 /// How long a set-password link works.
 const PASSWORD_LINK_HOURS: i64 = 72;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/organizations",
-            get(list_organizations).post(create_organization),
-        )
-        .route("/v1/users", get(list_users).post(create_user))
-        .route(
-            "/v1/workspaces",
-            get(list_workspaces).post(create_workspace),
-        )
-        .route("/v1/workspaces/{id}/members", get(list_members))
-        .route(
-            "/v1/workspaces/{id}/members/{user_id}",
-            put(set_member).delete(remove_member),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_organizations, create_organization))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(list_workspaces, create_workspace))
+        .routes(routes!(list_members))
+        .routes(routes!(set_member, remove_member))
 }
 
 fn organization_json(row: OrganizationRow) -> Organization {
@@ -74,6 +67,19 @@ fn member_json(row: MemberRow) -> Member {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/organizations",
+    tag = "Organizations",
+    summary = "List organizations",
+    description = "The organizations the caller may see: their own, or every one for the \
+        platform operator.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The organizations.", body = Envelope<Vec<Organization>>),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 async fn list_organizations(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,6 +102,22 @@ async fn list_organizations(
     Ok(Json(Envelope { data: visible }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/organizations",
+    tag = "Organizations",
+    summary = "Create an organization",
+    description = "Only the platform operator creates organizations. Names are unique.",
+    request_body = NewOrganization,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The new organization.", body = Envelope<Organization>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+    ),
+)]
 async fn create_organization(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +174,27 @@ fn query_values(query: Option<&str>, key: &str) -> Vec<String> {
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "Users",
+    summary = "List users",
+    description = "The users of the named organizations; of the caller's own organization \
+        (every organization for the operator) when none is named.",
+    params(
+        ("organizationIds" = Option<Vec<i64>>, Query, description = "Organizations to list, \
+            repeated (`?organizationIds=1&organizationIds=2`). `organizationId` is accepted \
+            as well."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The users.", body = Envelope<Vec<User>>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
@@ -186,6 +229,25 @@ async fn list_users(
     Ok(Json(Envelope { data: users }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "Users",
+    summary = "Add a user",
+    description = "An organization admin adds a user to their organization. Without a \
+        `password`, the answer carries `setPasswordUrl`, a one-time link valid for 72 hours \
+        at which the user chooses one.",
+    request_body = NewUser,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The new user.", body = Envelope<User>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,6 +325,26 @@ fn workspace_json(
 
 /// `GET /v1/workspaces?anyRoleIn=developer&organizationIds=1`: the workspaces the caller
 /// can read, narrowed to those where their role is one of `anyRoleIn`.
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces",
+    tag = "Workspaces",
+    summary = "List workspaces",
+    description = "The workspaces the caller can read (a credential limited to some \
+        workspaces sees only those), each with the caller's `role`.",
+    params(
+        ("anyRoleIn" = Option<Vec<String>>, Query, description = "Only workspaces where the \
+            caller's role is one of these (`viewer`, `developer`, `admin`), repeated."),
+        ("organizationIds" = Option<Vec<i64>>, Query, description = "Only workspaces of these \
+            organizations, repeated."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The workspaces.", body = Envelope<Vec<Workspace>>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 async fn list_workspaces(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,6 +394,22 @@ async fn list_workspaces(
     Ok(Json(Envelope { data: listed }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces",
+    tag = "Workspaces",
+    summary = "Create a workspace",
+    description = "An organization admin creates a workspace in their organization.",
+    request_body = NewWorkspaceBody,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The new workspace.", body = Envelope<Workspace>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_workspace(
     State(state): State<AppState>,
     caller: Caller,
@@ -362,6 +460,21 @@ async fn create_workspace(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{id}/members",
+    tag = "Workspaces",
+    summary = "List members",
+    description = "The workspace's members and their roles.",
+    params(("id" = String, Path, description = "The workspace id.")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The members.", body = Envelope<Vec<Member>>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
@@ -393,6 +506,27 @@ async fn member_candidate(
         .ok_or_else(missing)
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/workspaces/{id}/members/{user_id}",
+    tag = "Workspaces",
+    summary = "Set a member's role",
+    description = "Adds a user of the workspace's organization to the workspace, or changes \
+        their role. Needs the workspace's `admin` role or an organization admin.",
+    params(
+        ("id" = String, Path, description = "The workspace id."),
+        ("user_id" = i64, Path, description = "The user id."),
+    ),
+    request_body = MemberRole,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The membership.", body = Envelope<Member>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn set_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -431,6 +565,25 @@ async fn set_member(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/workspaces/{id}/members/{user_id}",
+    tag = "Workspaces",
+    summary = "Remove a member",
+    description = "Removes a user from the workspace. Needs the workspace's `admin` role or \
+        an organization admin.",
+    params(
+        ("id" = String, Path, description = "The workspace id."),
+        ("user_id" = i64, Path, description = "The user id."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,

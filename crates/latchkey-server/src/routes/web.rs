@@ -5,6 +5,8 @@
 //! double-submit cookie, since there is no session yet); the one-time view of a new
 //! secret is sent with `Cache-Control: no-store`.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Router;
 use axum::body::Bytes;
@@ -22,6 +24,7 @@ use latchkey_store::NewSession;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::access::readable_workspaces;
 use crate::auth::{PageSession, SESSION_COOKIE, Session, cookie, load_session, principal};
 use crate::credentials::{self, CredentialRequest};
 use crate::error::{AppError, sentence};
@@ -54,17 +57,19 @@ pub fn router() -> Router<AppState> {
 // --- view models (field names are the templates' contract) ----------------------------
 
 #[derive(Debug)]
-struct Nav {
-    user: Option<NavUser>,
-    csrf_token: String,
+pub(crate) struct Nav {
+    pub(crate) user: Option<NavUser>,
+    pub(crate) csrf_token: String,
 }
 
 #[derive(Debug)]
-struct NavUser {
-    name: String,
-    email: String,
-    initials: String,
-    is_admin: bool,
+pub(crate) struct NavUser {
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) initials: String,
+    pub(crate) is_admin: bool,
+    /// An administrator of their organization: the menu offers "Organization".
+    pub(crate) is_organization_admin: bool,
 }
 
 impl Nav {
@@ -75,13 +80,15 @@ impl Nav {
         }
     }
 
-    fn of(session: &Session) -> Nav {
+    pub(crate) fn of(session: &Session) -> Nav {
         Nav {
             user: Some(NavUser {
                 initials: initials(&session.user.name, &session.user.email),
                 name: session.user.name.clone(),
                 email: session.user.email.clone(),
                 is_admin: session.user.is_admin(),
+                is_organization_admin: session.user.organization_id.is_some()
+                    && session.user.organization_role.as_deref() == Some("admin"),
             }),
             csrf_token: session.csrf_token.clone(),
         }
@@ -124,6 +131,8 @@ struct CredentialsPage {
     notice: Option<String>,
     form_name: String,
     scopes: Vec<ScopeOption>,
+    /// The workspaces a new credential may be limited to.
+    workspaces: Vec<WorkspaceOption>,
 }
 
 struct CredentialView {
@@ -134,6 +143,8 @@ struct CredentialView {
     expires: Option<String>,
     expired: bool,
     scopes: Vec<String>,
+    /// The names of the workspaces it is limited to; `None`: all of its user's.
+    workspaces: Option<Vec<String>>,
 }
 
 struct CreatedView {
@@ -148,6 +159,13 @@ struct CreatedView {
 struct ScopeOption {
     name: String,
     description: String,
+    checked: bool,
+}
+
+struct WorkspaceOption {
+    id: String,
+    name: String,
+    role: String,
     checked: bool,
 }
 
@@ -191,7 +209,7 @@ struct ErrorPage {
     message: String,
 }
 
-fn render(status: StatusCode, page: &impl Template) -> Response {
+pub(crate) fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
@@ -206,7 +224,7 @@ fn render(status: StatusCode, page: &impl Template) -> Response {
     }
 }
 
-fn error_page(nav: Nav, status: StatusCode, title: &str, message: &str) -> Response {
+pub(crate) fn error_page(nav: Nav, status: StatusCode, title: &str, message: &str) -> Response {
     render(
         status,
         &ErrorPage {
@@ -218,14 +236,14 @@ fn error_page(nav: Nav, status: StatusCode, title: &str, message: &str) -> Respo
     )
 }
 
-fn display_time(time: DateTime<Utc>) -> String {
+pub(crate) fn display_time(time: DateTime<Utc>) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 // --- forms ---------------------------------------------------------------------------
 
 /// A urlencoded form, where a field may be required to appear exactly once.
-struct FormFields(Vec<(String, String)>);
+pub(crate) struct FormFields(Vec<(String, String)>);
 
 impl FormFields {
     fn parse(
@@ -256,7 +274,7 @@ impl FormFields {
     }
 
     /// The field's value; absent is `""`, repeated is an error.
-    fn one(&self, key: &str) -> Result<&str, AppError> {
+    pub(crate) fn one(&self, key: &str) -> Result<&str, AppError> {
         let mut values = self
             .0
             .iter()
@@ -272,7 +290,7 @@ impl FormFields {
         Ok(first)
     }
 
-    fn all(&self, key: &str) -> Vec<String> {
+    pub(crate) fn all(&self, key: &str) -> Vec<String> {
         self.0
             .iter()
             .filter(|(k, _)| k == key)
@@ -297,9 +315,9 @@ fn csrf_rejection(session: &Session, form: &FormFields) -> Option<Response> {
 
 /// A form posted by a signed-in person, its CSRF token checked: the first thing every
 /// state-changing page handler needs.
-struct SessionForm {
-    session: Session,
-    form: FormFields,
+pub(crate) struct SessionForm {
+    pub(crate) session: Session,
+    pub(crate) form: FormFields,
 }
 
 impl FromRequest<AppState> for SessionForm {
@@ -318,7 +336,7 @@ impl FromRequest<AppState> for SessionForm {
     }
 }
 
-fn form_error(session: &Session, error: AppError) -> Response {
+pub(crate) fn form_error(session: &Session, error: AppError) -> Response {
     error_page(
         Nav::of(session),
         error.status(),
@@ -554,6 +572,7 @@ async fn show_credentials(
         None,
         String::new(),
         None,
+        &[],
     )
     .await
 }
@@ -571,11 +590,34 @@ async fn credentials_page(
     error: Option<String>,
     form_name: String,
     checked_scopes: Option<Vec<String>>,
+    checked_workspaces: &[String],
 ) -> Response {
     let list = match credentials::list(state, session.user.id).await {
         Ok(list) => list,
         Err(error) => return error.into_response(),
     };
+    let readable = match principal(state, &session.user, None).await {
+        Ok(owner) => match readable_workspaces(state, &owner).await {
+            Ok(readable) => readable,
+            Err(error) => return error.into_response(),
+        },
+        Err(error) => return error.into_response(),
+    };
+    let mut names: HashMap<String, String> = readable
+        .iter()
+        .map(|(w, _)| (w.id.clone(), w.name.clone()))
+        .collect();
+    // A credential may name a workspace its user has since lost: show its name anyway.
+    for id in list.iter().flat_map(|c| c.workspaces.iter().flatten()) {
+        if !names.contains_key(id) {
+            let name = match state.store.workspace(id).await {
+                Ok(Some(workspace)) => workspace.name,
+                Ok(None) => id.clone(),
+                Err(error) => return AppError::from(error).into_response(),
+            };
+            names.insert(id.clone(), name);
+        }
+    }
     let now = state.now();
     let checked = checked_scopes
         .unwrap_or_else(|| latchkey_core::Scopes::default_for_new_credential().names());
@@ -591,6 +633,11 @@ async fn credentials_page(
                 last_used: c.last_used.map(|t| display_time(t.0)),
                 expires: c.expires.map(|t| display_time(t.0)),
                 scopes: c.scopes,
+                workspaces: c.workspaces.map(|ids| {
+                    ids.iter()
+                        .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                        .collect()
+                }),
             })
             .collect(),
         created,
@@ -603,6 +650,15 @@ async fn credentials_page(
                 name: s.as_str().to_owned(),
                 description: s.description().to_owned(),
                 checked: checked.iter().any(|c| c == s.as_str()),
+            })
+            .collect(),
+        workspaces: readable
+            .into_iter()
+            .map(|(w, role)| WorkspaceOption {
+                checked: checked_workspaces.contains(&w.id),
+                id: w.id,
+                name: w.name,
+                role: role.as_str().to_owned(),
             })
             .collect(),
     };
@@ -650,12 +706,15 @@ async fn generate_credentials(
         );
     };
     let scopes = form.all("scopes");
+    // None checked: the credential reaches every workspace its user can.
+    let workspaces = form.all("workspaces");
     let form_name: String = name.chars().take(100).collect();
     let retry = |message: String| {
         let state = state.clone();
         let session = session.clone();
         let form_name = form_name.clone();
         let scopes = scopes.clone();
+        let workspaces = workspaces.clone();
         async move {
             credentials_page(
                 &state,
@@ -666,6 +725,7 @@ async fn generate_credentials(
                 Some(message),
                 form_name,
                 Some(scopes),
+                &workspaces,
             )
             .await
         }
@@ -681,7 +741,7 @@ async fn generate_credentials(
         name: name.to_owned(),
         expires_at,
         scopes: Some(scopes.clone()),
-        workspaces: None,
+        workspaces: (!workspaces.is_empty()).then(|| workspaces.clone()),
     };
     let owner = match principal(&state, &session.user, None).await {
         Ok(owner) => owner,
@@ -716,6 +776,7 @@ async fn generate_credentials(
         None,
         String::new(),
         None,
+        &[],
     )
     .await
 }

@@ -8,11 +8,14 @@ mod fixtures;
 mod harness;
 
 mod api;
+mod authorization;
 mod browser;
 mod content;
 mod kognic_io;
 mod oauth;
+mod openapi;
 mod pages;
+mod platform_pages;
 mod python_clients;
 mod replicas;
 mod restart;

@@ -2,28 +2,26 @@
 //! `calibration_type` snake_case inside.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use latchkey_core::access::Action;
 use latchkey_store::{CalibrationRow, NewCalibration as NewCalibrationRow};
 use latchkey_types::content::{CALIBRATION_TYPES, CalibrationEntry, NewCalibration};
 use latchkey_types::{Envelope, Timestamp};
 use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{clip, hide_workspace, is_dryrun, query_param, readable_workspaces, workspace_param};
 use crate::access::not_found;
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
+use crate::openapi::{BadRequest, CalibrationsAnswer, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/v1/calibrations",
-        get(get_calibrations).post(create_calibration),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_calibrations, create_calibration))
 }
 
 fn entry(row: &CalibrationRow) -> Result<CalibrationEntry, AppError> {
@@ -81,6 +79,33 @@ fn validate(body: &NewCalibration) -> Result<(), AppError> {
 
 /// `POST v1/calibrations?workspaceId=`. The same external id with the same content in
 /// the same workspace answers the existing calibration (the client retries POSTs).
+#[utoipa::path(
+    post,
+    path = "/v1/calibrations",
+    tag = "Calibrations",
+    summary = "Create a calibration",
+    description = "Stores the calibrations of a set of sensors, by sensor name. Each value \
+        is snake_case inside and carries `calibration_type` (`pinhole`, `fisheye`, \
+        `kannala`, `lidar`, `principal_point_distortion`, `fused_cylindrical`, \
+        `cylindrical`, `principal_point_fisheye` or `custom`). The same external id with \
+        the same content in the same workspace answers the existing calibration.",
+    params(
+        ("workspaceId" = String, Query, description = "The workspace to create in."),
+        ("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),
+    ),
+    request_body = NewCalibration,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The new calibration.", body = Envelope<CalibrationEntry>),
+        (status = 200, description = "The same calibration existed already.",
+            body = Envelope<CalibrationEntry>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_calibration(
     State(state): State<AppState>,
     caller: Caller,
@@ -132,6 +157,28 @@ async fn create_calibration(
 
 /// `GET v1/calibrations[?externalId=]` lists what the caller may read;
 /// `GET v1/calibrations?id=` answers one calibration (not a list) or 404.
+#[utoipa::path(
+    get,
+    path = "/v1/calibrations",
+    tag = "Calibrations",
+    summary = "Get calibrations",
+    description = "With `id`: that one calibration (not a list), or 404. Without: the \
+        calibrations of every workspace the caller may read, optionally with one external \
+        id.",
+    params(
+        ("id" = Option<String>, Query, description = "One calibration's id."),
+        ("externalId" = Option<String>, Query, description = "Only calibrations with this \
+            external id."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "One calibration with `id`, otherwise a list.",
+            body = CalibrationsAnswer),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn get_calibrations(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,15 +2,15 @@
 //! scene in the same batch again answers the same input.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use latchkey_core::access::Action;
 use latchkey_store::{InputQuery as InputQueryRow, InputRow, NewInput};
 use latchkey_types::Envelope;
 use latchkey_types::content::{Input, InputQuery, NewInputV1, NewInputV2, Page, PageMetadata};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::projects::missing_batch;
 use super::scenes::open_batch;
@@ -19,6 +19,7 @@ use super::{
 };
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
+use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
 /// Inputs per page of `v2/inputs/query`.
@@ -26,11 +27,11 @@ const PAGE_SIZE: i64 = 100;
 /// Ids one input query may filter by.
 const MAX_FILTER_IDS: usize = 1_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/inputs", post(create_inputs_v1))
-        .route("/v2/inputs", post(create_input_v2))
-        .route("/v2/inputs/query", post(query_inputs))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_inputs_v1))
+        .routes(routes!(create_input_v2))
+        .routes(routes!(query_inputs))
 }
 
 fn input_wire(state: &AppState, row: &InputRow) -> Input {
@@ -52,11 +53,13 @@ async fn create(
     project: &str,
     batch: Option<&str>,
 ) -> Result<Option<InputRow>, AppError> {
+    // Writing, not reading: the input lands in the scene's workspace, and asking for
+    // read first would send someone who lacks both on a second trip for the second.
     let (scene, _) = scene_for(
         state,
         caller,
         scene_uuid,
-        Action::ReadWorkspace,
+        Action::WriteWorkspace,
         "creating an input",
     )
     .await?;
@@ -116,6 +119,26 @@ async fn create(
 }
 
 /// `POST v1/inputs`: answers a list with the one input.
+#[utoipa::path(
+    post,
+    path = "/v1/inputs",
+    tag = "Inputs",
+    summary = "Create an input (v1)",
+    description = "Places a created scene in a project's batch (the latest open one when \
+        `batch` is absent); both must be in one workspace. Answers a list with the one \
+        input. The same scene in the same batch again answers the same input.",
+    params(("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),),
+    request_body = NewInputV1,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The input, in a list.", body = Envelope<Vec<Input>>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_inputs_v1(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,6 +164,27 @@ async fn create_inputs_v1(
 }
 
 /// `POST v2/inputs`: answers the one input.
+#[utoipa::path(
+    post,
+    path = "/v2/inputs",
+    tag = "Inputs",
+    summary = "Create an input",
+    description = "Places a created scene in the batch `batchExtId` (the latest open one \
+        when absent) of the project `projectExtId`. `requestUuid` and `preAnnotationUuid` \
+        are refused: this server has neither. The same scene in the same batch again \
+        answers the same input.",
+    params(("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),),
+    request_body = NewInputV2,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The input.", body = Envelope<Input>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_input_v2(
     State(state): State<AppState>,
     caller: Caller,
@@ -198,6 +242,28 @@ fn filter_ids(field: &str, ids: Option<&Vec<String>>) -> Result<Option<Vec<Strin
 
 /// `POST v2/inputs/query[?cursorId=]`: paginated; the next page is the same body with
 /// `?cursorId=<metadata.nextCursorId>`.
+#[utoipa::path(
+    post,
+    path = "/v2/inputs/query",
+    tag = "Inputs",
+    summary = "Query inputs",
+    description = "Inputs matching every filter present, 100 per page. The next page is the \
+        same call with `?cursorId=` set to the page's `metadata.nextCursorId`, which is \
+        null on the last page.",
+    params(
+        ("cursorId" = Option<i64>, Query, description = "`metadata.nextCursorId` of the \
+            previous page."),
+    ),
+    request_body = InputQuery,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "A page of inputs.", body = Page<Input>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn query_inputs(
     State(state): State<AppState>,
     caller: Caller,

@@ -14,13 +14,13 @@ mod projects;
 mod scenes;
 mod uploads;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use latchkey_core::access::{Action, Denial, Resource, decide};
 use latchkey_store::{ProjectRow, SceneRow, WorkspaceRow};
 use latchkey_types::content::Scene;
 use latchkey_types::{Timestamp, content};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::access::not_found;
 use crate::auth::Caller;
@@ -32,8 +32,8 @@ const CONTENT_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Ids one query or action may name.
 const MAX_IDS: usize = 10_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(projects::router())
         .merge(scenes::router())
         .merge(inputs::router())
@@ -44,7 +44,7 @@ pub fn router() -> Router<AppState> {
 /// The signed upload URLs: they stream to the object store, whatever their size and
 /// however long a slow link takes, so they have neither a body limit nor the API's
 /// request timeout.
-pub fn upload_router() -> Router<AppState> {
+pub fn upload_router() -> OpenApiRouter<AppState> {
     uploads::router().layer(DefaultBodyLimit::disable())
 }
 

@@ -1,34 +1,29 @@
 //! Projects and their batches (CONTRACT.md §3.2–3.5).
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use latchkey_core::access::Action;
 use latchkey_store::{BatchRow, NewProject as NewProjectRow, ProjectRow, StoreError};
 use latchkey_types::content::{NewBatch, NewProject, Project, ProjectBatch};
 use latchkey_types::{Envelope, Timestamp};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{clip, is_dryrun, optional_json, project_for, readable_workspaces, validate_key};
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
+use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/projects", get(list_projects).post(create_project))
-        .route("/v1/projects/{project}/batches", get(list_batches))
-        .route(
-            "/v1/projects/{project}/batches/{batch}",
-            get(get_batch).post(create_batch),
-        )
-        .route(
-            "/v1/projects/{project}/batches/{batch}/publish",
-            post(publish_batch),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(list_batches))
+        .routes(routes!(get_batch, create_batch))
+        .routes(routes!(publish_batch))
 }
 
 fn project_wire(project: &ProjectRow) -> Project {
@@ -54,6 +49,18 @@ fn batch_wire(project: &ProjectRow, batch: &BatchRow) -> ProjectBatch {
 }
 
 /// `GET v1/projects`: the projects of every workspace the caller may read.
+#[utoipa::path(
+    get,
+    path = "/v1/projects",
+    tag = "Projects",
+    summary = "List projects",
+    description = "The projects of every workspace the caller may read.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The projects.", body = Envelope<Vec<Project>>),
+        (status = 401, response = Unauthorized),
+    ),
+)]
 async fn list_projects(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,6 +94,28 @@ async fn list_projects(
 
 /// `POST v1/projects`: "start a new project" in a workspace. The same key in the same
 /// workspace again answers the existing project.
+#[utoipa::path(
+    post,
+    path = "/v1/projects",
+    tag = "Projects",
+    summary = "Start a project",
+    description = "Creates a project in a workspace (needs `developer` and `api:write`). \
+        Project keys are unique per organization; the same key in the same workspace again \
+        answers the existing project.",
+    params(("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),),
+    request_body = NewProject,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The new project.", body = Envelope<Project>),
+        (status = 200, description = "The project existed already in this workspace.",
+            body = Envelope<Project>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -176,6 +205,21 @@ fn project_taken(key: &str) -> AppError {
 }
 
 /// `GET v1/projects/{project}/batches`.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/batches",
+    tag = "Projects",
+    summary = "List batches",
+    description = "The batches of a project.",
+    params(("project" = String, Path, description = "The project key.")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The batches.", body = Envelope<Vec<ProjectBatch>>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn list_batches(
     State(state): State<AppState>,
     caller: Caller,
@@ -196,6 +240,24 @@ async fn list_batches(
 }
 
 /// `GET v1/projects/{project}/batches/{batch}`.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{project}/batches/{batch}",
+    tag = "Projects",
+    summary = "Get a batch",
+    description = "One batch of a project.",
+    params(
+        ("project" = String, Path, description = "The project key."),
+        ("batch" = String, Path, description = "The batch key."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The batch.", body = Envelope<ProjectBatch>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn get_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -229,6 +291,31 @@ pub(super) fn missing_batch(project: &ProjectRow, batch: &str) -> AppError {
 
 /// `POST v1/projects/{project}/batches/{batch}`: creates an open batch; the same batch
 /// again answers it as it is (the client retries POSTs).
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{project}/batches/{batch}",
+    tag = "Projects",
+    summary = "Create a batch",
+    description = "Creates an open batch with this key. The same batch again answers it as \
+        it is (the client retries POSTs). The body may be empty.",
+    params(
+        ("project" = String, Path, description = "The project key."),
+        ("batch" = String, Path, description = "The new batch's key: 1 to 128 letters, \
+            digits, `-`, `_` or `.`."),
+        ("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),
+    ),
+    request_body(content = Option<NewBatch>, description = "Optional; an empty body means `{}`."),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The new batch.", body = Envelope<ProjectBatch>),
+        (status = 200, description = "The batch existed already.", body = Envelope<ProjectBatch>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -277,6 +364,27 @@ async fn create_batch(
 
 /// `POST v1/projects/{project}/batches/{batch}/publish` (no body): the batch becomes
 /// `ready` and accepts no more scenes. Publishing again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/projects/{project}/batches/{batch}/publish",
+    tag = "Projects",
+    summary = "Publish a batch",
+    description = "The batch becomes `ready` and accepts no more scenes. Publishing again \
+        changes nothing. No body.",
+    params(
+        ("project" = String, Path, description = "The project key."),
+        ("batch" = String, Path, description = "The batch key."),
+        ("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The published batch.", body = Envelope<ProjectBatch>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn publish_batch(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,14 +4,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::Duration;
-use latchkey_core::access::{Action, decide};
+use latchkey_core::access::{Action, Denial, decide};
 use latchkey_store::{
     BatchRow, NewImu, NewInput, NewScene as NewSceneRow, NewSceneFile, ProjectRow, SceneRow,
     StoreError, WorkspaceRow,
@@ -23,6 +21,8 @@ use latchkey_types::content::{
 use latchkey_types::{Envelope, Timestamp};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::projects::missing_batch;
 use super::{
@@ -32,33 +32,29 @@ use super::{
 use crate::access::not_found;
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
+use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
 /// How long a signed upload URL works. The upload client retries for up to ~20
 /// minutes, so an hour covers a slow upload and its retries.
 const UPLOAD_URL_LIFETIME_MINUTES: i64 = 60;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/inputs/initialize", post(initialize_scene))
-        .route("/v1/inputs/{scene_type}", post(create_scene))
-        .route(
-            "/v1/inputs/project/{project}/{scene_type}",
-            post(create_scene_in_project),
-        )
-        .route(
-            "/v1/inputs/project/{project}/batch/{batch}/{scene_type}",
-            post(create_scene_in_batch),
-        )
-        .route("/v1/inputs/{uuid}/actions/commit", post(commit_scene))
-        .route("/v1/imu", post(create_imu_data))
-        .route("/v2/scenes/query", post(query_scenes))
-        .route("/v2/scenes/actions/invalidate", post(invalidate_scenes))
-        .route("/v2/scenes/{uuid}", get(get_scene_summary))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(initialize_scene))
+        .routes(routes!(create_scene))
+        .routes(routes!(create_scene_in_project))
+        .routes(routes!(create_scene_in_batch))
+        .routes(routes!(commit_scene))
+        .routes(routes!(create_imu_data))
+        .routes(routes!(query_scenes))
+        .routes(routes!(invalidate_scenes))
+        .routes(routes!(get_scene_summary))
 }
 
 /// The scene types, by the kebab-case name of their creation path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "kebab-case")]
 enum SceneType {
     Cameras,
     LidarsAndCameras,
@@ -150,6 +146,23 @@ fn invalid(code: &'static str, message: impl Into<String>) -> AppError {
 }
 
 /// `POST v1/inputs/initialize`: a new scene uuid for the workspace.
+#[utoipa::path(
+    post,
+    path = "/v1/inputs/initialize",
+    tag = "Scenes",
+    summary = "Reserve a scene uuid",
+    description = "The first step of creating a scene: a new uuid in the workspace, sent \
+        as `internalId` when creating the scene (and with its IMU data).",
+    request_body = InitializeScene,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The uuid.", body = Envelope<SceneInitialized>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn initialize_scene(
     State(state): State<AppState>,
     caller: Caller,
@@ -173,6 +186,35 @@ async fn initialize_scene(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/inputs/{scene_type}",
+    tag = "Scenes",
+    summary = "Create a scene",
+    description = "Creates a scene of this type from a uuid reserved by \
+        `v1/inputs/initialize`. Single-frame types take `frame`, sequence types `frames`; \
+        lidar-and-camera types need a `calibrationId` of the workspace. The same \
+        `internalId` with the same body again answers the same scene.",
+    params(
+        ("scene_type" = inline(SceneType), Path, description = "The scene type, kebab-case."),
+        ("workspaceId" = String, Query, description = "The workspace to create in."),
+        ("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),
+    ),
+    request_body = NewScene,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The scene, pending until its files are uploaded \
+            and it is committed; `files` maps each `resourceId` to its signed upload URL.",
+            body = Envelope<SceneJobCreated>),
+        (status = 200, description = "The same scene again (same `internalId` and body): \
+            fresh upload URLs while it waits for files.", body = Envelope<SceneJobCreated>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_scene(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,6 +236,35 @@ async fn create_scene(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/inputs/project/{project}/{scene_type}",
+    tag = "Scenes",
+    summary = "Create a scene in a project",
+    description = "As `v1/inputs/{scene_type}`, and places the scene in the project's latest \
+        open batch (`requestInputUuid` names the input). The project must be in the \
+        workspace.",
+    params(
+        ("project" = String, Path, description = "The project key."),
+        ("scene_type" = inline(SceneType), Path, description = "The scene type, kebab-case."),
+        ("workspaceId" = String, Query, description = "The workspace to create in."),
+        ("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),
+    ),
+    request_body = NewScene,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The scene, pending until its files are uploaded \
+            and it is committed; `files` maps each `resourceId` to its signed upload URL.",
+            body = Envelope<SceneJobCreated>),
+        (status = 200, description = "The same scene again (same `internalId` and body): \
+            fresh upload URLs while it waits for files.", body = Envelope<SceneJobCreated>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_scene_in_project(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,6 +287,35 @@ async fn create_scene_in_project(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/inputs/project/{project}/batch/{batch}/{scene_type}",
+    tag = "Scenes",
+    summary = "Create a scene in a batch",
+    description = "As `v1/inputs/{scene_type}`, and places the scene in this open batch of \
+        the project (`requestInputUuid` names the input).",
+    params(
+        ("project" = String, Path, description = "The project key."),
+        ("batch" = String, Path, description = "The batch key; the batch must be open."),
+        ("scene_type" = inline(SceneType), Path, description = "The scene type, kebab-case."),
+        ("workspaceId" = String, Query, description = "The workspace to create in."),
+        ("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),
+    ),
+    request_body = NewScene,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The scene, pending until its files are uploaded \
+            and it is committed; `files` maps each `resourceId` to its signed upload URL.",
+            body = Envelope<SceneJobCreated>),
+        (status = 200, description = "The same scene again (same `internalId` and body): \
+            fresh upload URLs while it waits for files.", body = Envelope<SceneJobCreated>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_scene_in_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -693,6 +793,30 @@ fn validate_scene(scene_type: SceneType, body: &NewScene) -> Result<Vec<String>,
 
 /// `POST v1/imu?workspaceId=`: IMU samples for a scene about to be created. The data
 /// arrives in the body, so it is stored at once and there is nothing to upload.
+#[utoipa::path(
+    post,
+    path = "/v1/imu",
+    tag = "Scenes",
+    summary = "Add IMU data",
+    description = "IMU samples for a scene about to be created, posted after \
+        `v1/inputs/initialize` and before the scene. The answer's `resourceId` goes into \
+        the scene's `imuData`. The data comes in the body, so nothing is uploaded and \
+        `signedUrl` is null.",
+    params(
+        ("workspaceId" = String, Query, description = "The workspace to create in."),
+        ("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),
+    ),
+    request_body = NewImuData,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "Stored.", body = Envelope<ImuDataAccepted>),
+        (status = 204, description = "Dry run: valid, nothing changed."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn create_imu_data(
     State(state): State<AppState>,
     caller: Caller,
@@ -770,6 +894,24 @@ async fn create_imu_data(
 
 /// `POST v1/inputs/{uuid}/actions/commit` (no body): every signed file has arrived, so
 /// the scene becomes `created`. Committing a created scene again changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/inputs/{uuid}/actions/commit",
+    tag = "Scenes",
+    summary = "Commit a scene",
+    description = "Every signed file has arrived, so the scene becomes `created`; \
+        otherwise 400 `uploads_missing` names the files still missing. Committing a \
+        created scene again changes nothing. No body.",
+    params(("uuid" = String, Path, description = "The scene uuid.")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The created scene.", body = Envelope<Scene>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn commit_scene(
     State(state): State<AppState>,
     caller: Caller,
@@ -874,6 +1016,23 @@ async fn readable(
 }
 
 /// `POST v2/scenes/query`: scenes by uuid or by external id; 404 when any has no match.
+#[utoipa::path(
+    post,
+    path = "/v2/scenes/query",
+    tag = "Scenes",
+    summary = "Query scenes",
+    description = "Scenes by uuid or by external id (exactly one of the two, at most \
+        10,000), in the order asked. 404 when any has no match the caller can see.",
+    request_body = SceneQuery,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The scenes.", body = Envelope<Vec<Scene>>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn query_scenes(
     State(state): State<AppState>,
     caller: Caller,
@@ -904,23 +1063,40 @@ async fn query_scenes(
         }
         (None, Some(external_ids)) => {
             let external_ids = distinct_ids("externalIds", external_ids)?;
-            let rows = state.store.scenes_by_external_ids(&external_ids).await?;
-            let rows: Vec<SceneRow> = rows
-                .into_iter()
-                .filter(|r| {
-                    decide(
-                        &caller.principal,
-                        Action::ReadWorkspace,
-                        latchkey_core::access::Resource::Workspace {
-                            id: &r.workspace_id,
-                            organization_id: r.organization_id,
-                        },
-                    )
-                    .is_ok()
-                })
+            let all = state.store.scenes_by_external_ids(&external_ids).await?;
+            let decision = |r: &SceneRow| {
+                decide(
+                    &caller.principal,
+                    Action::ReadWorkspace,
+                    latchkey_core::access::Resource::Workspace {
+                        id: &r.workspace_id,
+                        organization_id: r.organization_id,
+                    },
+                )
+            };
+            let rows: Vec<SceneRow> = all
+                .iter()
+                .filter(|r| decision(r).is_ok())
+                .cloned()
                 .collect();
             let found: HashSet<&str> = rows.iter().map(|r| r.external_id.as_str()).collect();
             if let Some(missing) = external_ids.iter().find(|e| !found.contains(e.as_str())) {
+                // A match in the caller's own organization that they may not read gets
+                // the explanatory 403, as a uuid query would; elsewhere it does not exist.
+                let refused = all.iter().find(|r| {
+                    r.external_id == *missing
+                        && matches!(decision(r), Err(denial) if denial != Denial::NotFound)
+                });
+                if let Some(row) = refused {
+                    caller
+                        .workspace(
+                            &state,
+                            &row.workspace_id,
+                            Action::ReadWorkspace,
+                            "reading scenes",
+                        )
+                        .await?;
+                }
                 return Err(AppError::not_found(format!(
                     "There is no scene with the external id `{}`, or you cannot see it.",
                     clip(missing)
@@ -941,6 +1117,27 @@ async fn query_scenes(
 }
 
 /// `GET v2/scenes/{uuid}?includeInvalidated=False`: what the scene holds.
+#[utoipa::path(
+    get,
+    path = "/v2/scenes/{uuid}",
+    tag = "Scenes",
+    summary = "Get a scene",
+    description = "What the scene holds: its sensors, frame times and metadata. An \
+        invalidated scene is 404 unless asked for with `includeInvalidated=true`.",
+    params(
+        ("uuid" = String, Path, description = "The scene uuid."),
+        ("includeInvalidated" = Option<bool>, Query, description = "Also answer an \
+            invalidated scene. `true`/`false`, any case."),
+    ),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The scene's summary.", body = Envelope<SceneSummary>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn get_scene_summary(
     State(state): State<AppState>,
     caller: Caller,
@@ -1027,6 +1224,24 @@ async fn get_scene_summary(
 
 /// `POST v2/scenes/actions/invalidate`: every named scene must exist and be writable;
 /// then all are invalidated together.
+#[utoipa::path(
+    post,
+    path = "/v2/scenes/actions/invalidate",
+    tag = "Scenes",
+    summary = "Invalidate scenes",
+    description = "Every named scene must exist and be writable by the caller; then all \
+        are invalidated together, with the reason as their status.",
+    params(("X-Dryrun" = Option<String>, Header, description = "Present (any value, even empty): validate, change nothing, answer 204."),),
+    request_body = InvalidateScenes,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Invalidated (or, with `X-Dryrun`, valid)."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn invalidate_scenes(
     State(state): State<AppState>,
     caller: Caller,
@@ -1077,5 +1292,18 @@ mod tests {
             Some(SceneType::AggregatedLidarsAndCamerasSequence)
         );
         assert!(SceneType::parse("Cameras").is_err());
+    }
+
+    #[test]
+    fn the_described_scene_types_are_the_creation_paths() {
+        let schema =
+            serde_json::to_value(<SceneType as utoipa::PartialSchema>::schema()).expect("schema");
+        let described: Vec<&str> = schema["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        assert_eq!(described, SceneType::ALL.map(SceneType::path));
     }
 }

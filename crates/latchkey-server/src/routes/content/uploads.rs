@@ -5,22 +5,24 @@
 //! chunked or not, stream to the object store; none is held in memory whole.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::routing::put;
+use latchkey_types::{Envelope, ErrorBody};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::scenes::token_digest;
 use crate::error::AppError;
+use crate::openapi::{BadRequest, FileContent, NotFound};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/upload/{token}", put(upload_file))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upload_file))
 }
 
 /// What an upload answers; the client ignores the body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Uploaded {
     resource_id: String,
@@ -33,11 +35,33 @@ fn unknown_url() -> AppError {
     )
 }
 
+#[utoipa::path(
+    put,
+    path = "/upload/{token}",
+    tag = "Uploads",
+    summary = "Upload a scene file",
+    description = "Sends one file of a scene to the signed URL that creating the scene \
+        answered. No `Authorization`: the URL is the capability. Chunked or with a \
+        length, any size; the body streams to the object store. A URL takes one upload \
+        and expires after an hour; creating the scene again (same `internalId`) answers \
+        fresh URLs.",
+    params(("token" = String, Path, description = "The signed URL's token.")),
+    request_body(content = FileContent, content_type = "application/octet-stream"),
+    security(),
+    responses(
+        (status = 200, description = "The file arrived.", body = Envelope<Uploaded>),
+        (status = 400, response = BadRequest),
+        (status = 403, description = "The URL was used already (`upload_url_used`), has \
+            expired (`upload_url_expired`), or its scene takes no more files \
+            (`upload_closed`).", body = ErrorBody),
+        (status = 404, response = NotFound),
+    ),
+)]
 async fn upload_file(
     State(state): State<AppState>,
     Path(token): Path<String>,
     body: Body,
-) -> Result<Json<latchkey_types::Envelope<Uploaded>>, AppError> {
+) -> Result<Json<Envelope<Uploaded>>, AppError> {
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(unknown_url());
     }
@@ -99,7 +123,7 @@ async fn upload_file(
         });
     }
     tracing::info!(scene.uuid = %file.scene_uuid, file.bytes = size, "received a scene file");
-    Ok(Json(latchkey_types::Envelope {
+    Ok(Json(Envelope {
         data: Uploaded {
             resource_id: file.resource_id,
             size,
