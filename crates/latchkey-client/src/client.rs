@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use latchkey_types::content::{NewBatch, NewCalibration, NewProject, Project, ProjectBatch};
 use latchkey_types::tenancy::{Member, MemberRole, Organization, User, Workspace};
-use latchkey_types::{Credential, CredentialsFile, Envelope, ErrorBody, Me, NewCredential};
+use latchkey_types::{
+    AccessCheck, AccessCheckRequest, Credential, CredentialsFile, Envelope, ErrorBody, Me,
+    NewCredential,
+};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -188,9 +191,35 @@ impl Client {
         }
     }
 
-    /// Who the server takes these credentials to be.
+    /// Who the server takes these credentials to be: the user, the credential, the
+    /// organization and every readable workspace with the caller's role and effective
+    /// permissions there.
     pub async fn me(&self) -> Result<Me, Error> {
         self.call(Method::GET, "/v1/me", None::<&()>).await
+    }
+
+    /// Whether the call `method path` would be allowed for these credentials, and if
+    /// not, the error code and message it would answer — without making it. `path` may
+    /// carry a query string (`/v1/imu?workspaceId=…`). A refusal is a normal answer
+    /// (`allowed: false`); an `Err` means the check itself failed, such as 400
+    /// `unknown_route` for a path the server does not know.
+    pub async fn check_access(&self, method: &str, path: &str) -> Result<AccessCheck, Error> {
+        self.check_access_with(&AccessCheckRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            body: None,
+        })
+        .await
+    }
+
+    /// [`Client::check_access`] with the call's body, for calls that name their
+    /// workspace or organization there (`POST /v1/projects`).
+    pub async fn check_access_with(
+        &self,
+        request: &AccessCheckRequest,
+    ) -> Result<AccessCheck, Error> {
+        self.call(Method::POST, "/v1/access/check", Some(request))
+            .await
     }
 
     pub async fn credentials(&self) -> Result<Vec<Credential>, Error> {

@@ -8,6 +8,9 @@
 //! * [`Client`] makes API calls with the token, retries what is worth retrying (502,
 //!   503, 504, and 429 after its `Retry-After`), and turns error answers into
 //!   [`Error::Api`] with the server's `message`, `error` code and `requestId`.
+//! * Scenes from local files: [`Client::initialize_scene`], [`Client::create_scene`],
+//!   [`Client::upload_file`] (streamed from disk to the signed URL) and
+//!   [`Client::commit_scene`].
 //!
 //! ```
 //! use latchkey_client::Credentials;
@@ -26,8 +29,10 @@
 
 mod client;
 mod credentials;
+mod scenes;
 mod tokens;
 
 pub use client::{Client, Error, RawResponse};
 pub use credentials::{Credentials, CredentialsError, Source};
+pub use scenes::{ScenePlacement, UploadError, content_type, resource_id};
 pub use tokens::{TokenError, TokenProvider};

@@ -40,7 +40,7 @@ impl Target<'_> {
         }
     }
 
-    fn reference(&self) -> ResourceRef {
+    pub(crate) fn reference(&self) -> ResourceRef {
         let (kind, id, name) = match self {
             Target::Platform => ("platform", None, None),
             Target::Organization(o) => ("organization", Some(o.id.to_string()), Some(&o.name)),

@@ -161,6 +161,7 @@ fn router(state: AppState) -> Router {
     let (api, description) = OpenApiRouter::with_openapi(openapi::base())
         .merge(routes::oauth::router())
         .merge(routes::api::router())
+        .merge(routes::access_check::router())
         .merge(routes::tenancy::router())
         .merge(routes::health::router())
         .merge(routes::content::router())

@@ -178,6 +178,44 @@ pub struct Me {
     pub user: MeUser,
     /// Absent when the caller is a signed-in page session rather than a credential.
     pub credential: Option<MeCredential>,
+    /// The caller's organization and their role in it; absent for a user of none (the
+    /// platform operator, usually).
+    #[serde(default)]
+    pub organization: Option<MeOrganization>,
+    /// Every workspace the caller can read, with what they may do there once the
+    /// credential's scopes and workspace limit are applied.
+    #[serde(default)]
+    pub workspaces: Vec<MeWorkspace>,
+    /// The platform operator manages organizations and can act in every one.
+    #[serde(default)]
+    pub is_operator: bool,
+}
+
+/// The caller's organization in [`Me`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MeOrganization {
+    pub id: i64,
+    pub name: String,
+    /// `member` or `admin`.
+    pub role: String,
+}
+
+/// A workspace the caller can read, in [`Me`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct MeWorkspace {
+    pub id: String,
+    pub name: String,
+    pub organization_id: i64,
+    /// The person's effective role: `viewer`, `developer` or `admin` (an organization
+    /// admin is admin in each of its workspaces).
+    pub role: String,
+    /// What the caller may do here, after the credential's scopes and workspace limit:
+    /// some of `workspace:read`, `workspace:write`, `workspace:members`.
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -198,4 +236,57 @@ pub struct MeCredential {
     /// The scopes of the access token in use: the credential's, or fewer.
     pub scopes: Vec<String>,
     pub expires: Option<Timestamp>,
+    /// The workspaces the credential is limited to; absent when it is not limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspaces: Option<Vec<String>>,
+}
+
+/// `POST /v1/access/check` body: a call the caller is thinking of making.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AccessCheckRequest {
+    /// `GET`, `POST`, `PUT` or `DELETE`.
+    pub method: String,
+    /// The path, with its query string if it has one (`/v1/imu?workspaceId=…`).
+    pub path: String,
+    /// The call's JSON body, for the routes that find their workspace or organization
+    /// there (`POST /v1/projects`); a `workspaceId` or `organizationId` query parameter
+    /// on the path does as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub body: Option<serde_json::Value>,
+}
+
+/// `POST /v1/access/check` answer: whether the call would be allowed, and why not.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AccessCheck {
+    pub allowed: bool,
+    /// The route the check understood, as `METHOD /pattern`.
+    pub route: String,
+    /// What the call does, in words (`creating a batch`).
+    pub action: String,
+    /// The permission the call needs (`workspace:write`); absent for calls on the
+    /// caller's own account that any token may make.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_permission: Option<String>,
+    /// The scope a credential needs for the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<String>,
+    /// When refused for a role: the role that would allow it (`developer`,
+    /// `organization admin`, `platform operator`, `organization member`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_role: Option<String>,
+    /// What the call is about; absent for lists and the caller's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceRef>,
+    /// The error code the call would answer when refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The message the call would answer when refused, word for word; a note when
+    /// allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }

@@ -1,6 +1,11 @@
-//! The `latchkey` binary: `serve`, `admin add-user` and `bench`.
+//! The `latchkey` binary: `serve`, `admin add-user` and `bench`, and the client commands
+//! on `latchkey-client`: `token`, `call`, `doctor`, `credentials`, `scenes`, plus
+//! `completions`.
 
 mod bench;
+mod client_args;
+mod credentials_cmd;
+mod scenes_cmd;
 mod tools;
 
 use std::io::Read;
@@ -9,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use latchkey_core::access::OrganizationRole;
 use latchkey_server::{AdminBootstrap, Application, Config};
 use secrecy::SecretString;
@@ -49,6 +54,21 @@ enum Command {
     Call(tools::CallArgs),
     /// Check your credentials step by step and say what is wrong and how to fix it.
     Doctor(tools::DoctorArgs),
+    /// List, create and delete your API credentials.
+    ///
+    /// Creating and deleting need a credential with the `credentials:manage` scope.
+    Credentials(credentials_cmd::CredentialsArgs),
+    /// Create scenes from local files.
+    Scenes(scenes_cmd::ScenesArgs),
+    /// Print a shell completion script.
+    ///
+    /// For example `latchkey completions bash > ~/.local/share/bash-completion/completions/latchkey`,
+    /// or `latchkey completions fish > ~/.config/fish/completions/latchkey.fish`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where the data lives; shared by every command that opens the database.
@@ -109,7 +129,13 @@ fn main() -> std::process::ExitCode {
     // terminal and measure the terminal instead of the service.
     let default_log_filter = match cli.command {
         Command::Serve(_) | Command::Admin(_) => "info,sqlx=warn",
-        Command::Bench(_) | Command::Token(_) | Command::Call(_) | Command::Doctor(_) => "warn",
+        Command::Bench(_)
+        | Command::Token(_)
+        | Command::Call(_)
+        | Command::Doctor(_)
+        | Command::Credentials(_)
+        | Command::Scenes(_)
+        | Command::Completions { .. } => "warn",
     };
     init_logging(default_log_filter);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -167,6 +193,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Token(args) => tools::token(args).await,
         Command::Call(args) => tools::call(args).await,
         Command::Doctor(args) => tools::doctor(args).await,
+        Command::Credentials(args) => credentials_cmd::run(args).await.map(success),
+        Command::Scenes(args) => scenes_cmd::run(args).await.map(success),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "latchkey",
+                &mut std::io::stdout(),
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
     }
 }
 

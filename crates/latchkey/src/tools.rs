@@ -65,6 +65,11 @@ pub struct DoctorArgs {
     credentials: CredentialsArgs,
     #[arg(long, value_enum, default_value_t)]
     output: Output,
+    /// Also ask the server whether this call would be allowed, and if not, which scope
+    /// or role is missing: `--check POST /v1/projects/p1/batches/b2`. The path may
+    /// carry a query string (`/v1/imu?workspaceId=…`, `/v1/projects?workspaceId=…`).
+    #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"])]
+    check: Option<Vec<String>>,
 }
 
 /// `latchkey token`: prints an access token, or its decoded claims.
@@ -146,7 +151,11 @@ impl Check {
 /// `latchkey doctor`: walks from the credentials file to what they can do, and stops at
 /// the first link that is broken, saying how to fix it.
 pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
-    let checks = diagnose(&args.credentials).await;
+    let call = args
+        .check
+        .as_deref()
+        .and_then(|c| Some((c.first()?.as_str(), c.get(1)?.as_str())));
+    let checks = diagnose(&args.credentials, call).await;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&checks)?),
         Output::Text => {
@@ -166,7 +175,9 @@ pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn diagnose(args: &CredentialsArgs) -> Vec<Check> {
+/// The checks in order, up to the first broken link; `call` adds the access check of
+/// one call at the end.
+async fn diagnose(args: &CredentialsArgs, call: Option<(&str, &str)>) -> Vec<Check> {
     let mut checks = Vec::new();
     let (credentials, source) = match args.resolve() {
         Ok(found) => found,
@@ -252,7 +263,83 @@ async fn diagnose(args: &CredentialsArgs) -> Vec<Check> {
             "the server refused to describe the caller; see the message",
         )),
     }
+    if let Some((method, path)) = call {
+        checks.push(check_call(&client, method, path).await);
+    }
     checks
+}
+
+/// Whether `method path` would be allowed, and if not, what would allow it: the
+/// server's explanation and the fix that follows from the missing scope or role.
+async fn check_call(client: &Client, method: &str, path: &str) -> Check {
+    let asked = format!("{} {path}", method.to_uppercase());
+    let verdict = match client.check_access(method, path).await {
+        Ok(verdict) => verdict,
+        Err(Error::Api { message, code, .. }) if code == "unknown_route" => {
+            return Check::fail(
+                "check",
+                format!("{asked}: {message}"),
+                "check the method and the path; `latchkey call GET /openapi.json` lists the API",
+            );
+        }
+        Err(error) => {
+            return Check::fail(
+                "check",
+                format!("{asked}: the server could not check the call: {error}"),
+                "see the message; a server older than this command has no access check",
+            );
+        }
+    };
+    let message = verdict.message.clone().unwrap_or_default();
+    if verdict.allowed {
+        return Check::pass("check", format!("{asked} is allowed ({message})"));
+    }
+    let code = verdict.error.as_deref().unwrap_or("refused");
+    let resource = verdict
+        .resource
+        .as_ref()
+        .map(|r| match (&r.name, &r.id) {
+            (Some(name), Some(id)) => format!("{} '{name}' ({id})", r.kind),
+            (Some(name), None) => format!("{} '{name}'", r.kind),
+            (None, Some(id)) => format!("{} {id}", r.kind),
+            (None, None) => r.kind.clone(),
+        })
+        .unwrap_or_else(|| "the resource".to_owned());
+    let missing = match (code, &verdict.required_scope, &verdict.required_role) {
+        ("missing_scope", Some(scope), _) => format!("missing scope {scope}"),
+        ("missing_role", _, Some(role)) => format!("missing role {role}"),
+        _ => code.to_owned(),
+    };
+    let fix = match code {
+        "missing_scope" => format!(
+            "generate a credential with {} under API Credentials... (or `latchkey              credentials create`)",
+            verdict.required_scope.as_deref().unwrap_or("the scope named above")
+        ),
+        "missing_role" => match verdict.required_role.as_deref() {
+            Some(role @ ("viewer" | "developer" | "admin")) => {
+                format!("ask an admin of {resource} for the {role} role")
+            }
+            Some("organization admin") => {
+                "ask an administrator of your organization to do it, or to make you one"
+                    .to_owned()
+            }
+            Some("platform operator") => {
+                "only the platform operator can do this; ask them".to_owned()
+            }
+            _ => "ask an administrator of your organization for access".to_owned(),
+        },
+        "workspace_not_allowed" => format!(
+            "use a credential that is not limited to other workspaces, or generate one for              {resource}"
+        ),
+        "not_found" => "check the ids in the path: it does not exist, or your organization                         cannot see it"
+            .to_owned(),
+        _ => "see the message".to_owned(),
+    };
+    Check::fail(
+        "check",
+        format!("{asked} would be refused, {missing}: {message}"),
+        fix,
+    )
 }
 
 /// Whether the issuer answers like a Latchkey server, in plain words when not.
@@ -305,27 +392,54 @@ fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// The user, the credential's scopes and limits, and the workspaces with roles.
+/// The user, the credential's scopes and limits, the organization, and the workspaces
+/// with roles and the permissions left after the scopes and limits.
 async fn describe_access(client: &Client) -> Result<String, Error> {
     let me = client.me().await?;
-    let workspaces = client.workspaces(&[]).await?;
-    let scopes = me
-        .credential
-        .as_ref()
-        .map(|c| c.scopes.join(" "))
-        .unwrap_or_default();
-    let listed: Vec<String> = workspaces
+    let mut parts = vec![format!("{} <{}>", me.user.name, me.user.email)];
+    if me.is_operator {
+        parts.push("platform operator".to_owned());
+    }
+    if let Some(organization) = &me.organization {
+        parts.push(format!(
+            "organization {} ({})",
+            organization.name, organization.role
+        ));
+    }
+    if let Some(credential) = &me.credential {
+        parts.push(format!("scopes `{}`", credential.scopes.join(" ")));
+        if let Some(limit) = &credential.workspaces {
+            parts.push(format!("limited to workspaces {}", limit.join(", ")));
+        }
+    }
+    let listed: Vec<String> = me
+        .workspaces
         .iter()
-        .map(|w| format!("{} ({})", w.name, w.role.as_deref().unwrap_or("no role")))
+        .map(|w| {
+            let can: Vec<&str> = w
+                .permissions
+                .iter()
+                .map(|p| p.strip_prefix("workspace:").unwrap_or(p))
+                .collect();
+            format!(
+                "{} ({}: {})",
+                w.name,
+                w.role,
+                if can.is_empty() {
+                    "nothing with this credential".to_owned()
+                } else {
+                    can.join(", ")
+                }
+            )
+        })
         .collect();
-    Ok(format!(
-        "{} <{}>, scopes `{scopes}`, workspaces: {}",
-        me.user.name,
-        me.user.email,
+    parts.push(format!(
+        "workspaces: {}",
         if listed.is_empty() {
             "none — ask an admin of your organization to add you to a workspace".to_owned()
         } else {
             listed.join(", ")
         }
-    ))
+    ));
+    Ok(parts.join(", "))
 }

@@ -28,21 +28,8 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..end].to_owned()
 }
 
-async fn server() -> Server {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = Config::new(dir.path());
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.database_url = None;
-    config.admin = Some(AdminBootstrap {
-        email: EMAIL.to_owned(),
-        password: SecretString::from(PASSWORD.to_owned()),
-    });
-    let app = Application::build(config).await.expect("build");
-    let base_url = app.public_url().to_owned();
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = stopped.await;
-    }));
+/// A signed-in page session and its CSRF token.
+async fn sign_in(base_url: &str, email: &str, password: &str) -> (reqwest::Client, String) {
     let session = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -60,8 +47,8 @@ async fn server() -> Server {
         .post(format!("{base_url}/login"))
         .form(&[
             ("login_csrf", hidden(&login, "login_csrf").as_str()),
-            ("email", EMAIL),
-            ("password", PASSWORD),
+            ("email", email),
+            ("password", password),
         ])
         .send()
         .await
@@ -74,8 +61,28 @@ async fn server() -> Server {
         .text()
         .await
         .expect("html");
+    let csrf = hidden(&page, "csrf_token");
+    (session, csrf)
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = Config::new(dir.path());
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database_url = None;
+    config.admin = Some(AdminBootstrap {
+        email: EMAIL.to_owned(),
+        password: SecretString::from(PASSWORD.to_owned()),
+    });
+    let app = Application::build(config).await.expect("build");
+    let base_url = app.public_url().to_owned();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let (session, csrf) = sign_in(&base_url, EMAIL, PASSWORD).await;
     Server {
-        csrf: hidden(&page, "csrf_token"),
+        csrf,
         base_url,
         session,
         dir,
@@ -99,6 +106,90 @@ impl Server {
             .await
             .expect("file")
             .data
+    }
+
+    /// A JSON call as the signed-in operator, answering the `data` of a success.
+    async fn operator_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let response = self
+            .session
+            .request(method, format!("{}{path}", self.base_url))
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .expect("call");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")["data"].clone()
+    }
+
+    /// An organization with a workspace, a viewer and a developer in it, made through
+    /// the API as the operator; answers the workspace id and the two people's
+    /// credentials files.
+    async fn tenant(&self) -> (String, PathBuf, PathBuf) {
+        let organization = self
+            .operator_call(
+                reqwest::Method::POST,
+                "/v1/organizations",
+                serde_json::json!({ "name": "Acme" }),
+            )
+            .await;
+        let organization_id = organization["id"].as_i64().expect("id");
+        let workspace = self
+            .operator_call(
+                reqwest::Method::POST,
+                "/v1/workspaces",
+                serde_json::json!({ "name": "Lidar", "organizationId": organization_id }),
+            )
+            .await;
+        let workspace_id = workspace["id"].as_str().expect("id").to_owned();
+        let mut files = Vec::new();
+        for role in ["viewer", "developer"] {
+            let email = format!("{role}@acme.test");
+            let user = self
+                .operator_call(
+                    reqwest::Method::POST,
+                    "/v1/users",
+                    serde_json::json!({
+                        "email": email, "name": role, "password": PASSWORD,
+                        "organizationId": organization_id,
+                    }),
+                )
+                .await;
+            self.operator_call(
+                reqwest::Method::PUT,
+                &format!(
+                    "/v1/workspaces/{workspace_id}/members/{}",
+                    user["id"].as_i64().expect("id")
+                ),
+                serde_json::json!({ "role": role }),
+            )
+            .await;
+            let (session, csrf) = sign_in(&self.base_url, &email, PASSWORD).await;
+            let response = session
+                .post(format!("{}/v1/credentials", self.base_url))
+                .header("x-csrf-token", &csrf)
+                .json(&serde_json::json!({ "name": role }))
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(response.status(), 201);
+            let file = response
+                .json::<Envelope<CredentialsFile>>()
+                .await
+                .expect("file")
+                .data;
+            files.push(self.write_file(&format!("{role}.json"), &file));
+        }
+        let developer = files.pop().expect("developer");
+        let viewer = files.pop().expect("viewer");
+        (workspace_id, viewer, developer)
     }
 
     fn write(&self, name: &str, content: &str) -> PathBuf {
@@ -318,4 +409,73 @@ async fn token_and_call_work_and_call_exits_with_the_status_class() {
     .await;
     assert_eq!(bad.code, 1);
     assert!(bad.stderr.contains("not valid JSON"), "{}", bad.stderr);
+}
+
+#[tokio::test]
+async fn doctor_check_names_the_missing_scope_or_role_and_passes_an_allowed_call() {
+    let server = server().await;
+    let (workspace_id, viewer, developer) = server.tenant().await;
+    let path = format!("/v1/projects?workspaceId={workspace_id}");
+
+    // The operator may do anything, but not with a read-only credential.
+    let read_only = server.write_file(
+        "read-only.json",
+        &server
+            .credentials(serde_json::json!({ "name": "ro", "scopes": ["api:read"] }))
+            .await,
+    );
+    let run = latchkey(&["doctor", "--check", "POST", &path], &read_only).await;
+    failed_at(&run, "check", "missing scope api:write");
+    assert!(
+        run.stdout.contains("read-only (scope api:read)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("fix: generate a credential with api:write"),
+        "{}",
+        run.stdout
+    );
+    // Every other check passed: only the call is refused.
+    assert_eq!(
+        run.stdout.lines().filter(|l| l.starts_with("FAIL")).count(),
+        1,
+        "{}",
+        run.stdout
+    );
+
+    let run = latchkey(&["doctor", "--check", "POST", &path], &viewer).await;
+    failed_at(&run, "check", "missing role developer");
+    assert!(
+        run.stdout
+            .contains("fix: ask an admin of workspace 'Lidar'")
+            && run.stdout.contains("for the developer role"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("organization Acme (member)")
+            && run.stdout.contains("Lidar (viewer: read)"),
+        "{}",
+        run.stdout
+    );
+
+    let run = latchkey(&["doctor", "--check", "POST", &path], &developer).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("ok") && l.contains("check") && l.contains("is allowed")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Lidar (developer: read, write)"),
+        "{}",
+        run.stdout
+    );
+
+    let run = latchkey(&["doctor", "--check", "PATCH", "/v1/nowhere"], &developer).await;
+    failed_at(&run, "check", "PATCH /v1/nowhere");
 }

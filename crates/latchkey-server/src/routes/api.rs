@@ -5,17 +5,27 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::Scope;
+use latchkey_core::access::{Action, Resource, decide};
 use latchkey_types::{
-    Credential, CredentialsFile, Envelope, Me, MeCredential, MeUser, NewCredential, Timestamp,
+    Credential, CredentialsFile, Envelope, Me, MeCredential, MeOrganization, MeUser, MeWorkspace,
+    NewCredential, Timestamp,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::access::readable_workspaces;
 use crate::auth::{Caller, Via};
 use crate::credentials::{self, CredentialRequest};
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+/// The permissions `/v1/me` reports per workspace.
+const WORKSPACE_ACTIONS: [Action; 3] = [
+    Action::ReadWorkspace,
+    Action::WriteWorkspace,
+    Action::ManageWorkspaceMembers,
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,25 +40,74 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/v1/me",
     tag = "Account",
     summary = "Who am I",
-    description = "The caller as the server sees them: the user, and the credential and \
-        token scopes when the call carries an access token. A quick check that a token works.",
+    description = "The caller as the server sees them: the user, the credential and its \
+        token scopes (and workspace limit) when the call carries an access token, the \
+        organization and role, `isOperator`, and every workspace the caller can read with \
+        their role and effective `permissions` (`workspace:read`, `workspace:write`, \
+        `workspace:members`) once the credential's scopes and limit are applied. A quick \
+        check that a token works.",
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 200, description = "The caller.", body = Envelope<Me>),
         (status = 401, response = Unauthorized),
     ),
 )]
-async fn get_me(caller: Caller) -> Json<Envelope<Me>> {
+async fn get_me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Envelope<Me>>, AppError> {
+    let principal = &caller.principal;
+    let organization = match principal.organization {
+        Some((id, role)) => state
+            .store
+            .organization(id)
+            .await?
+            .map(|row| MeOrganization {
+                id: row.id,
+                name: row.name,
+                role: role.as_str().to_owned(),
+            }),
+        None => None,
+    };
+    // Each permission is the decision's own answer, so the scopes and the workspace
+    // limit narrow it exactly as they narrow the calls.
+    let workspaces = readable_workspaces(&state, principal)
+        .await?
+        .into_iter()
+        .map(|(row, role)| {
+            let resource = Resource::Workspace {
+                id: &row.id,
+                organization_id: row.organization_id,
+            };
+            let permissions = WORKSPACE_ACTIONS
+                .into_iter()
+                .filter(|action| decide(principal, *action, resource).is_ok())
+                .map(|action| action.permission().to_owned())
+                .collect();
+            MeWorkspace {
+                id: row.id.clone(),
+                name: row.name.clone(),
+                organization_id: row.organization_id,
+                role: role.as_str().to_owned(),
+                permissions,
+            }
+        })
+        .collect();
     let credential = match caller.via {
         Via::Token(credential) => Some(MeCredential {
             scopes: credential.scopes.names(),
             expires: credential.expires_at.map(Timestamp),
             client_id: credential.client_id,
             name: credential.name,
+            workspaces: principal
+                .credential
+                .as_ref()
+                .and_then(|c| c.workspaces.as_ref())
+                .map(|w| w.iter().cloned().collect()),
         }),
         Via::Session => None,
     };
-    Json(Envelope {
+    Ok(Json(Envelope {
         data: Me {
             user: MeUser {
                 id: caller.user_id,
@@ -56,8 +115,11 @@ async fn get_me(caller: Caller) -> Json<Envelope<Me>> {
                 name: caller.name,
             },
             credential,
+            organization,
+            workspaces,
+            is_operator: principal.is_operator,
         },
-    })
+    }))
 }
 
 #[utoipa::path(

@@ -1,5 +1,6 @@
 //! HTTP routes, one module per surface.
 
+pub mod access_check;
 pub mod api;
 pub mod content;
 pub mod health;

@@ -153,7 +153,7 @@ async fn create_organization(
 }
 
 /// The `organizationId` query parameter(s), parsed.
-fn organization_ids(query: Option<&str>) -> Result<Vec<i64>, AppError> {
+pub(crate) fn organization_ids(query: Option<&str>) -> Result<Vec<i64>, AppError> {
     query_values(query, "organizationIds")
         .into_iter()
         .chain(query_values(query, "organizationId"))

@@ -7,6 +7,7 @@
 mod fixtures;
 mod harness;
 
+mod access_check;
 mod api;
 mod authorization;
 mod browser;

@@ -27,6 +27,9 @@ use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
 
+pub(crate) use projects::missing_batch;
+pub(crate) use scenes::SceneType;
+
 /// Scene, calibration, IMU and query bodies are bigger than the API's default limit.
 const CONTENT_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Ids one query or action may name.
@@ -54,14 +57,14 @@ fn is_dryrun(headers: &HeaderMap) -> bool {
 }
 
 /// The first value of a query parameter.
-fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn query_param(raw: Option<&str>, name: &str) -> Option<String> {
     form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
 }
 
 /// The `workspaceId` query parameter that creation calls carry.
-fn workspace_param(raw: Option<&str>) -> Result<String, AppError> {
+pub(crate) fn workspace_param(raw: Option<&str>) -> Result<String, AppError> {
     query_param(raw, "workspaceId")
         .filter(|id| !id.is_empty())
         .ok_or_else(|| {
@@ -164,7 +167,7 @@ async fn readable_workspaces(
 
 /// The project with this key that the caller's organization has, if the caller may do
 /// `action` in its workspace.
-async fn project_for(
+pub(crate) async fn project_for(
     state: &AppState,
     caller: &Caller,
     key: &str,
@@ -190,7 +193,7 @@ async fn project_for(
 }
 
 /// The scene `uuid`, if the caller may do `action` in its workspace.
-async fn scene_for(
+pub(crate) async fn scene_for(
     state: &AppState,
     caller: &Caller,
     uuid: &str,
@@ -210,7 +213,7 @@ async fn scene_for(
 }
 
 /// A 404 about a workspace, reported as the 404 of the resource the caller named.
-fn hide_workspace(error: AppError, kind: &str, id: &str) -> AppError {
+pub(crate) fn hide_workspace(error: AppError, kind: &str, id: &str) -> AppError {
     match error {
         AppError::NotFound { .. } => not_found(kind, id),
         other => other,

@@ -281,7 +281,7 @@ async fn get_batch(
     }))
 }
 
-pub(super) fn missing_batch(project: &ProjectRow, batch: &str) -> AppError {
+pub(crate) fn missing_batch(project: &ProjectRow, batch: &str) -> AppError {
     AppError::not_found(format!(
         "Project `{}` has no batch `{}`.",
         project.project,

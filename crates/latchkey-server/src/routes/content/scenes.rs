@@ -55,7 +55,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// The scene types, by the kebab-case name of their creation path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(rename_all = "kebab-case")]
-enum SceneType {
+pub(crate) enum SceneType {
     Cameras,
     LidarsAndCameras,
     CamerasSequence,
@@ -95,7 +95,7 @@ impl SceneType {
         self.path().replace('-', "_")
     }
 
-    fn parse(path: &str) -> Result<SceneType, AppError> {
+    pub(crate) fn parse(path: &str) -> Result<SceneType, AppError> {
         SceneType::ALL
             .into_iter()
             .find(|t| t.path() == path)

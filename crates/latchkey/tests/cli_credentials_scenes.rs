@@ -1,0 +1,498 @@
+//! The real `latchkey` binary's `credentials`, `scenes upload` and `completions`
+//! commands against a real server started in this process.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use latchkey_server::{AdminBootstrap, Application, Config};
+use latchkey_types::tenancy::{Organization, User, Workspace};
+use latchkey_types::{CredentialsFile, Envelope};
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::process::Command;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
+const EMAIL: &str = "ops@example.com";
+const PASSWORD: &str = "operator password";
+
+/// A valid 1×1 RGBA PNG.
+const PNG: [u8; 67] = [
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE,
+    0x42, 0x60, 0x82,
+];
+
+struct Server {
+    base_url: String,
+    operator: Session,
+    dir: tempfile::TempDir,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A signed-in page session with its CSRF token, for the API calls tests set up with.
+struct Session {
+    base_url: String,
+    http: reqwest::Client,
+    csrf: String,
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).expect("field") + marker.len();
+    let end = html[start..].find('"').expect("end") + start;
+    html[start..end].to_owned()
+}
+
+async fn sign_in(base_url: &str, email: &str, password: &str) -> Session {
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = http
+        .get(format!("{base_url}/login"))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("html");
+    let response = http
+        .post(format!("{base_url}/login"))
+        .form(&[
+            ("login_csrf", hidden(&login, "login_csrf").as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(response.status(), 303, "sign-in should redirect");
+    let page = http
+        .get(format!("{base_url}/credentials"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    Session {
+        base_url: base_url.to_owned(),
+        csrf: hidden(&page, "csrf_token"),
+        http,
+    }
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut config = Config::new(dir.path());
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database_url = None;
+    config.admin = Some(AdminBootstrap {
+        email: EMAIL.to_owned(),
+        password: SecretString::from(PASSWORD.to_owned()),
+    });
+    let app = Application::build(config).await.expect("build");
+    let base_url = app.public_url().to_owned();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    Server {
+        operator: sign_in(&base_url, EMAIL, PASSWORD).await,
+        base_url,
+        dir,
+        _shutdown: shutdown,
+    }
+}
+
+impl Session {
+    /// A JSON call with the session; asserts the status and answers `data`.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+        status: u16,
+    ) -> T {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base_url))
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let actual = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(actual, status, "{text}");
+        serde_json::from_str::<Envelope<T>>(&text)
+            .expect("enveloped JSON")
+            .data
+    }
+
+    async fn credentials(&self, body: serde_json::Value) -> CredentialsFile {
+        self.call(reqwest::Method::POST, "/v1/credentials", body, 201)
+            .await
+    }
+}
+
+impl Server {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write_file(&self, name: &str, file: &CredentialsFile) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, serde_json::to_string(file).expect("json")).expect("write");
+        path
+    }
+
+    /// An organization with a workspace in which a new member is developer; answers the
+    /// workspace id and that member's signed-in session.
+    async fn developer_in_workspace(&self) -> (String, Session) {
+        let organization: Organization = self
+            .operator
+            .call(
+                reqwest::Method::POST,
+                "/v1/organizations",
+                json!({ "name": "Scenes Org" }),
+                201,
+            )
+            .await;
+        let email = "dev@scenes.test";
+        let user: User = self
+            .operator
+            .call(
+                reqwest::Method::POST,
+                "/v1/users",
+                json!({
+                    "email": email, "name": "Dev", "password": PASSWORD,
+                    "organizationId": organization.id, "role": "member",
+                }),
+                201,
+            )
+            .await;
+        let workspace: Workspace = self
+            .operator
+            .call(
+                reqwest::Method::POST,
+                "/v1/workspaces",
+                json!({ "name": "Drives", "organizationId": organization.id }),
+                201,
+            )
+            .await;
+        let _: serde_json::Value = self
+            .operator
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/workspaces/{}/members/{}", workspace.id, user.id),
+                json!({ "role": "developer" }),
+                200,
+            )
+            .await;
+        (workspace.id, sign_in(&self.base_url, email, PASSWORD).await)
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+async fn latchkey(args: &[&str], credentials: Option<&Path>) -> Run {
+    let mut command = Command::new(BINARY);
+    command
+        .args(args)
+        .env_remove("LATCHKEY_CREDENTIALS")
+        .env_remove("KOGNIC_CREDENTIALS")
+        .env_remove("LATCHKEY_CLIENT_ID");
+    if let Some(credentials) = credentials {
+        command.arg("--credentials").arg(credentials);
+    }
+    let output = command.output().await.expect("run latchkey");
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    run
+}
+
+#[tokio::test]
+async fn created_credentials_file_is_private_works_and_stops_working_when_deleted() {
+    let server = server().await;
+    let manager = server.write_file(
+        "manager.json",
+        &server
+            .operator
+            .credentials(json!({
+                "name": "manager",
+                "scopes": ["api:read", "api:write", "credentials:manage"],
+            }))
+            .await,
+    );
+    let out = server.path("made.json");
+    let out_text = out.to_str().expect("utf-8");
+    let create = ["credentials", "create", "--name", "made-by-cli"];
+    let made = latchkey(
+        &[&create[..], &["--scope", "api:read", "--out", out_text]].concat(),
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(made.code, 0, "{}{}", made.stdout, made.stderr);
+    let mode = std::fs::metadata(&out).expect("file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    let file: CredentialsFile =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("file");
+    assert_eq!(file.name, "made-by-cli");
+    assert_eq!(file.scopes, ["api:read"]);
+    let token = latchkey(&["token"], Some(&out)).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    assert_eq!(token.stdout.trim().split('.').count(), 3);
+
+    let again = latchkey(
+        &[&create[..], &["--out", out_text]].concat(),
+        Some(&manager),
+    )
+    .await;
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+    let unchanged: CredentialsFile =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("file");
+    assert_eq!(unchanged.client_id, file.client_id);
+
+    // --force replaces the file with a new private one, even over a world-readable one.
+    let other = server.path("other.json");
+    std::fs::write(&other, "old").expect("write");
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let forced = latchkey(
+        &[
+            &create[..],
+            &["--out", other.to_str().expect("utf-8"), "--force"],
+        ]
+        .concat(),
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(forced.code, 0, "{}{}", forced.stdout, forced.stderr);
+    let mode = std::fs::metadata(&other)
+        .expect("file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    let replaced: CredentialsFile =
+        serde_json::from_str(&std::fs::read_to_string(&other).expect("read")).expect("file");
+    assert_ne!(replaced.client_id, file.client_id);
+
+    let list = latchkey(&["credentials", "list"], Some(&manager)).await;
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.contains(&file.client_id))
+        .unwrap_or_else(|| panic!("not listed:\n{}", list.stdout));
+    assert!(
+        line.starts_with("made-by-cli") && line.contains("api:read"),
+        "{line}"
+    );
+    assert!(list.stdout.starts_with("NAME"), "{}", list.stdout);
+    let json = latchkey(&["credentials", "list", "--output", "json"], Some(&manager)).await;
+    let listed: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
+    assert!(
+        listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|c| c["clientId"] == file.client_id.as_str()),
+        "{listed}"
+    );
+
+    let deleted = latchkey(&["credentials", "delete", &file.client_id], Some(&manager)).await;
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    let refused = latchkey(&["token"], Some(&out)).await;
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(refused.stderr.contains("error"), "{}", refused.stderr);
+}
+
+#[tokio::test]
+async fn credentials_create_without_the_manage_scope_explains_the_refusal() {
+    let server = server().await;
+    let plain = server.write_file(
+        "plain.json",
+        &server
+            .operator
+            .credentials(json!({ "name": "plain" }))
+            .await,
+    );
+    let out = server.path("never.json");
+    let run = latchkey(
+        &[
+            "credentials",
+            "create",
+            "--name",
+            "nope",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        Some(&plain),
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("needs the scope credentials:manage"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("missing_scope"), "{}", run.stderr);
+    assert!(
+        !out.exists(),
+        "no file is left behind for a refused credential"
+    );
+}
+
+#[tokio::test]
+async fn scenes_upload_creates_a_cameras_scene_from_a_local_png() {
+    let server = server().await;
+    let (workspace, developer) = server.developer_in_workspace().await;
+    let credentials = server.write_file(
+        "dev.json",
+        &developer.credentials(json!({ "name": "uploader" })).await,
+    );
+    let image = server.path("cam.front.png");
+    std::fs::write(&image, PNG).expect("png");
+    let image_arg = format!("CAM={}", image.display());
+    let run = latchkey(
+        &[
+            "scenes",
+            "upload",
+            "--workspace",
+            &workspace,
+            "--external-id",
+            "drive-1",
+            "--type",
+            "cameras",
+            "--image",
+            &image_arg,
+            "--output",
+            "json",
+        ],
+        Some(&credentials),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let uploaded: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
+    let uuid = uploaded["sceneUuid"].as_str().expect("uuid");
+    assert_eq!(uploaded["status"], "created");
+    assert_eq!(uploaded["bytes"], PNG.len());
+    assert!(
+        uploaded["viewLink"]
+            .as_str()
+            .is_some_and(|l| l.contains(uuid)),
+        "{uploaded}"
+    );
+
+    let query = json!({ "sceneUuids": [uuid] }).to_string();
+    let scenes = latchkey(
+        &["call", "POST", "/v2/scenes/query", "--data", &query],
+        Some(&credentials),
+    )
+    .await;
+    assert_eq!(scenes.code, 0, "{}{}", scenes.stdout, scenes.stderr);
+    let scenes: serde_json::Value = serde_json::from_str(&scenes.stdout).expect("json");
+    assert_eq!(scenes["data"][0]["status"], "created", "{scenes}");
+    assert_eq!(scenes["data"][0]["externalId"], "drive-1");
+
+    let text = latchkey(
+        &[
+            "scenes",
+            "upload",
+            "--workspace",
+            &workspace,
+            "--external-id",
+            "drive-2",
+            "--type",
+            "cameras",
+            "--image",
+            &image_arg,
+        ],
+        Some(&credentials),
+    )
+    .await;
+    assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
+    assert!(
+        text.stdout.starts_with("Created scene ") && text.stdout.contains("View it at "),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test]
+async fn scenes_upload_of_a_missing_file_fails_clearly_before_calling_the_server() {
+    let server = server().await;
+    let credentials = server.write_file(
+        "ops.json",
+        &server.operator.credentials(json!({ "name": "ops" })).await,
+    );
+    let missing = server.path("no-such-image.png");
+    let run = latchkey(
+        &[
+            "scenes",
+            "upload",
+            "--workspace",
+            "any",
+            "--external-id",
+            "x",
+            "--type",
+            "cameras",
+            "--image",
+            &format!("CAM={}", missing.display()),
+        ],
+        Some(&credentials),
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("no-such-image.png") && run.stderr.contains("No such file"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("backtrace"), "{}", run.stderr);
+
+    let malformed = latchkey(
+        &[
+            "scenes",
+            "upload",
+            "--workspace",
+            "any",
+            "--external-id",
+            "x",
+            "--type",
+            "cameras",
+            "--image",
+            "front.png",
+        ],
+        Some(&credentials),
+    )
+    .await;
+    assert_eq!(malformed.code, 2, "{}", malformed.stderr);
+    assert!(
+        malformed.stderr.contains("SENSOR=PATH"),
+        "{}",
+        malformed.stderr
+    );
+}
+
+#[tokio::test]
+async fn completions_print_a_bash_script() {
+    let run = latchkey(&["completions", "bash"], None).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.contains("latchkey"), "{}", run.stdout);
+    assert!(run.stdout.contains("scenes"), "{}", run.stdout);
+}
