@@ -16,7 +16,8 @@ use serde::de::DeserializeOwned;
 use crate::credentials::{Credentials, CredentialsError};
 use crate::tokens::{TokenError, TokenProvider, excerpt, transport_error};
 
-/// How long one request may take before it fails with a clear message.
+/// How long one request may take before it fails with a clear message, unless
+/// [`Client::with_timeout`] says otherwise.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retries of a 502/503/504 or 429 answer before giving up.
@@ -81,17 +82,48 @@ pub struct RawResponse {
 }
 
 impl Client {
-    /// A client that talks to the issuer of `credentials`.
+    /// A client that talks to the issuer of `credentials`, with a request timeout of
+    /// [`REQUEST_TIMEOUT`].
     pub fn new(credentials: Credentials) -> Self {
+        Client::build(credentials, REQUEST_TIMEOUT)
+    }
+
+    /// The same client with another whole-request timeout (token requests included);
+    /// a request that gets no answer within it fails with [`TokenError::Timeout`].
+    /// Call it before the first request: a token fetched already is dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use latchkey_client::{Client, Credentials};
+    /// use secrecy::SecretString;
+    ///
+    /// let credentials = Credentials::new(
+    ///     "lkc_0123456789abcdefghijkl",
+    ///     SecretString::from("lksk_…".to_owned()),
+    ///     "http://127.0.0.1:8080",
+    /// );
+    /// let client = Client::new(credentials).with_timeout(Duration::from_secs(5));
+    /// assert_eq!(client.timeout(), Duration::from_secs(5));
+    /// ```
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        Client::build(self.tokens.credentials().clone(), timeout)
+    }
+
+    /// The whole-request timeout of this client.
+    pub fn timeout(&self) -> Duration {
+        self.tokens.timeout()
+    }
+
+    fn build(credentials: Credentials, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .user_agent(concat!("latchkey-client/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
         Client {
             base_url: credentials.issuer.clone(),
-            tokens: TokenProvider::new(http.clone(), credentials),
+            tokens: TokenProvider::new(http.clone(), credentials).with_timeout(timeout),
             http,
         }
     }
@@ -133,7 +165,7 @@ impl Client {
             let response = request
                 .send()
                 .await
-                .map_err(|e| Error::Token(transport_error(&url, &e)))?;
+                .map_err(|e| Error::Token(transport_error(&url, &e, self.timeout())))?;
             let status = response.status();
             // A token revoked or expired early: one new token, one more try.
             if status == StatusCode::UNAUTHORIZED && !renewed {
@@ -154,7 +186,7 @@ impl Client {
             let body = response
                 .text()
                 .await
-                .map_err(|e| Error::Token(transport_error(&url, &e)))?;
+                .map_err(|e| Error::Token(transport_error(&url, &e, self.timeout())))?;
             return Ok(RawResponse {
                 status: status.as_u16(),
                 body,
@@ -258,6 +290,16 @@ impl Client {
             format!("/v1/workspaces?{}", query.join("&"))
         };
         self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// The members of a workspace with their roles; needs a role there.
+    pub async fn members(&self, workspace_id: &str) -> Result<Vec<Member>, Error> {
+        self.call(
+            Method::GET,
+            &format!("/v1/workspaces/{workspace_id}/members"),
+            None::<&()>,
+        )
+        .await
     }
 
     pub async fn set_member(

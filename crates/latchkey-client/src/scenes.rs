@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::TryStreamExt;
 use latchkey_types::ErrorBody;
 use latchkey_types::content::{
-    InitializeScene, NewScene, Scene, SceneInitialized, SceneJobCreated, SceneQuery,
+    InitializeScene, NewScene, Scene, SceneInitialized, SceneJobCreated, SceneQuery, SceneSummary,
 };
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
@@ -226,6 +226,24 @@ impl Client {
         self.call(
             Method::POST,
             &format!("/v1/inputs/{}/actions/commit", segment(scene_uuid)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `GET v2/scenes/{uuid}`: one scene's sensors, frames and metadata. An invalidated
+    /// scene is a 404 unless `include_invalidated`.
+    pub async fn scene_summary(
+        &self,
+        scene_uuid: &str,
+        include_invalidated: bool,
+    ) -> Result<SceneSummary, Error> {
+        self.call(
+            Method::GET,
+            &format!(
+                "/v2/scenes/{}?includeInvalidated={include_invalidated}",
+                segment(scene_uuid)
+            ),
             None::<&()>,
         )
         .await

@@ -31,8 +31,11 @@ pub enum TokenError {
     },
     #[error("cannot reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
-    #[error("{url} did not answer within {seconds} s")]
-    Timeout { url: String, seconds: u64 },
+    /// No answer within the request timeout ([`crate::Client::with_timeout`]).
+    #[error(
+        "{url} did not answer within {timeout:?}; is a proxy or firewall holding the connection?"
+    )]
+    Timeout { url: String, timeout: Duration },
     /// The answer was not the token endpoint's JSON (a proxy's HTML page, say).
     #[error("{url} answered {status} with something that is not a token response: {excerpt}")]
     UnexpectedResponse {
@@ -54,6 +57,8 @@ pub struct TokenProvider {
     credentials: Credentials,
     token_url: String,
     scope: Option<String>,
+    /// The whole-request timeout of `http`, for the message when it strikes.
+    timeout: Duration,
     current: RwLock<Option<Cached>>,
     /// Held while a token is being fetched, so concurrent callers wait for that one
     /// request instead of each sending their own.
@@ -76,6 +81,7 @@ impl TokenProvider {
             http,
             credentials,
             scope: None,
+            timeout: crate::client::REQUEST_TIMEOUT,
             current: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(()),
         }
@@ -85,6 +91,17 @@ impl TokenProvider {
     pub fn with_scope(mut self, scope: &str) -> Self {
         self.scope = Some(scope.to_owned());
         self
+    }
+
+    /// Tells the provider the request timeout `http` was built with, so a timeout
+    /// says how long it waited.
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn credentials(&self) -> &Credentials {
@@ -163,7 +180,7 @@ impl TokenProvider {
                 .form(&form)
                 .send()
                 .await
-                .map_err(|e| transport_error(&self.token_url, &e))?;
+                .map_err(|e| transport_error(&self.token_url, &e, self.timeout))?;
             let status = response.status().as_u16();
             if matches!(status, 502..=504) && attempt + 1 < TOKEN_RETRY_WAITS.len() {
                 attempt += 1;
@@ -173,7 +190,7 @@ impl TokenProvider {
             let text = response
                 .text()
                 .await
-                .map_err(|e| transport_error(&self.token_url, &e))?;
+                .map_err(|e| transport_error(&self.token_url, &e, self.timeout))?;
             if (200..300).contains(&status)
                 && let Ok(token) = serde_json::from_str::<TokenResponse>(&text)
             {
@@ -206,11 +223,11 @@ pub(crate) fn excerpt(text: &str) -> String {
 }
 
 /// A transport failure in plain words: DNS, refused connection, TLS, timeout.
-pub(crate) fn transport_error(url: &str, error: &reqwest::Error) -> TokenError {
+pub(crate) fn transport_error(url: &str, error: &reqwest::Error, timeout: Duration) -> TokenError {
     if error.is_timeout() {
         return TokenError::Timeout {
             url: url.to_owned(),
-            seconds: crate::client::REQUEST_TIMEOUT.as_secs(),
+            timeout,
         };
     }
     let mut reason = error.to_string();

@@ -44,6 +44,10 @@ pub struct TokenArgs {
     /// Print the token's header and claims instead of the token.
     #[arg(long)]
     decode: bool,
+    /// `json` prints `{"accessToken": …}`, or with `--decode` the header and claims as
+    /// one JSON object, for scripts.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
 }
 
 #[derive(Debug, Args)]
@@ -72,7 +76,8 @@ pub struct DoctorArgs {
     check: Option<Vec<String>>,
 }
 
-/// `latchkey token`: prints an access token, or its decoded claims.
+/// `latchkey token`: prints an access token, or its decoded claims; both as JSON with
+/// `--output json`.
 pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     let (credentials, _) = args.credentials.resolve()?;
     let client = Client::new(credentials);
@@ -83,10 +88,17 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
             let bytes = URL_SAFE_NO_PAD.decode(parts.get(i).copied().unwrap_or_default())?;
             Ok(serde_json::from_slice(&bytes)?)
         };
+        // The decoded token is JSON already, so both outputs print it the same way.
         let decoded = serde_json::json!({ "header": part(0)?, "claims": part(1)? });
         println!("{}", serde_json::to_string_pretty(&decoded)?);
     } else {
-        println!("{}", token.expose_secret());
+        match args.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::json!({ "accessToken": token.expose_secret() })
+            ),
+            Output::Text => println!("{}", token.expose_secret()),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -412,6 +412,34 @@ async fn token_and_call_work_and_call_exits_with_the_status_class() {
 }
 
 #[tokio::test]
+async fn token_output_json_prints_the_token_or_its_claims_as_one_json_object() {
+    let server = server().await;
+    let file = server
+        .credentials(serde_json::json!({ "name": "scripted" }))
+        .await;
+    let path = server.write_file("scripted.json", &file);
+
+    let token = latchkey(&["token", "--output", "json"], &path).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let printed: serde_json::Value = serde_json::from_str(&token.stdout).expect("JSON out");
+    let object = printed.as_object().expect("an object");
+    assert_eq!(object.keys().collect::<Vec<_>>(), ["accessToken"]);
+    let access = printed["accessToken"].as_str().expect("a string");
+    assert_eq!(access.split('.').count(), 3, "a JWT: {access}");
+
+    let decoded = latchkey(&["token", "--decode", "--output", "json"], &path).await;
+    assert_eq!(decoded.code, 0, "{}", decoded.stderr);
+    let claims: serde_json::Value = serde_json::from_str(&decoded.stdout).expect("JSON out");
+    assert_eq!(claims["header"]["alg"], "EdDSA");
+    assert_eq!(claims["claims"]["iss"], server.base_url.as_str());
+    assert_eq!(claims["claims"]["client_id"], file.client_id.as_str());
+
+    let wrong = latchkey(&["token", "--output", "yaml"], &path).await;
+    assert_eq!(wrong.code, 2, "a usage error: {}", wrong.stderr);
+    assert!(wrong.stdout.is_empty(), "no token on a usage error");
+}
+
+#[tokio::test]
 async fn doctor_check_names_the_missing_scope_or_role_and_passes_an_allowed_call() {
     let server = server().await;
     let (workspace_id, viewer, developer) = server.tenant().await;

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use latchkey_core::DisplayName;
 use latchkey_core::access::{Action, OrganizationRole, Resource, WorkspaceRole, decide};
-use latchkey_core::{DisplayName, SecretDigest};
 use latchkey_store::{MemberRow, NewWorkspace, OrganizationRow, UserRow, WorkspaceRow};
 use latchkey_types::tenancy::{
     Member, MemberRole, NewOrganization, NewUser, NewWorkspace as NewWorkspaceBody, Organization,
@@ -24,9 +24,6 @@ use crate::error::{ApiJson, AppError, sentence};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user};
-
-/// How long a set-password link works.
-const PASSWORD_LINK_HOURS: i64 = 72;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -289,18 +286,15 @@ async fn create_user(
     })?;
     let mut answer = user_json(&user);
     if password.is_none() {
-        let token = crate::random_id(43);
-        let now = state.now();
-        state
-            .store
-            .create_password_link(
-                &SecretDigest::of(&token).to_hex(),
+        answer.set_password_url = Some(
+            crate::users::create_password_link(
+                &state.store,
+                &state.public_url,
                 user.id,
-                now,
-                now + chrono::Duration::hours(PASSWORD_LINK_HOURS),
+                state.now(),
             )
-            .await?;
-        answer.set_password_url = Some(format!("{}/set-password/{token}", state.public_url));
+            .await?,
+        );
     }
     Ok((StatusCode::CREATED, Json(Envelope { data: answer })))
 }

@@ -20,7 +20,7 @@ async fn bearer(app: &TestApp, name: &'static str, person: &PageClient, body: Va
     let file = person.create_credentials_with(body).await;
     Bearer {
         name,
-        token: app.token(&file).await.access_token,
+        token: app.token(&file).await,
     }
 }
 
@@ -438,7 +438,7 @@ async fn me_lists_workspaces_with_roles_and_permissions_narrowed_by_the_credenti
 
     let operator = app.sign_in_as_admin().await;
     let file = operator.create_credentials("op").await;
-    let seen = me(&app, &app.token(&file).await.access_token).await;
+    let seen = me(&app, &app.token(&file).await).await;
     assert!(seen.is_operator);
     assert!(seen.workspaces.iter().any(|w| w.id == ws));
 }

@@ -1,6 +1,9 @@
 //! `/v1/me` and `/v1/credentials`.
 
-use latchkey_types::{Credential, CredentialsFile, Envelope, ErrorBody, Me, TokenResponse};
+use latchkey_client::Error;
+use latchkey_types::{
+    Credential, CredentialsFile, Envelope, ErrorBody, Me, NewCredential, TokenResponse,
+};
 use serde_json::{Value, json};
 
 use crate::harness::{ADMIN_EMAIL, PageClient, TestApp};
@@ -11,11 +14,8 @@ async fn a_generated_credential_gets_a_token_that_says_who_the_caller_is() {
     let person = app.sign_in_as_admin().await;
     let file = person.create_credentials("ci-upload").await;
 
-    let token = app.token(&file).await;
-    let response = app.get_with_token("/v1/me", &token.access_token).await;
+    let me = app.client(&file).me().await.expect("GET /v1/me");
 
-    assert_eq!(response.status(), 200);
-    let me = response.json::<Envelope<Me>>().await.expect("me").data;
     assert_eq!(me.user.email, ADMIN_EMAIL);
     let credential = me.credential.expect("credential");
     assert_eq!(credential.client_id, file.client_id);
@@ -38,7 +38,7 @@ async fn deleting_a_credential_stops_its_issued_access_tokens() {
         .expect("delete");
     assert_eq!(deleted.status(), 204);
 
-    let response = app.get_with_token("/v1/me", &token.access_token).await;
+    let response = app.get_with_token("/v1/me", &token).await;
     assert_eq!(response.status(), 401);
     let challenge = response
         .headers()
@@ -99,7 +99,7 @@ async fn credential_with_token(
     person: &PageClient,
     name: &str,
     scopes: &[&str],
-) -> (CredentialsFile, TokenResponse) {
+) -> (CredentialsFile, String) {
     let file = person
         .create_credentials_with(json!({ "name": name, "scopes": scopes }))
         .await;
@@ -187,7 +187,7 @@ async fn a_deleted_credential_with_a_unicode_or_quoted_name_still_gets_the_beare
             204
         );
 
-        let response = app.get_with_token("/v1/me", &token.access_token).await;
+        let response = app.get_with_token("/v1/me", &token).await;
 
         let body = unauthorized(response, "credential_deleted").await;
         assert!(body.message.contains(name), "the body keeps the name as is");
@@ -203,7 +203,7 @@ async fn the_bearer_scheme_is_case_insensitive() {
     let response = app
         .http
         .get(app.url("/v1/me"))
-        .header("authorization", format!("bearer {}", token.access_token))
+        .header("authorization", format!("bearer {token}"))
         .send()
         .await
         .expect("GET /v1/me");
@@ -222,12 +222,9 @@ async fn me_describes_the_user_and_the_credential_with_the_tokens_scopes() {
             "scopes": ["api:read", "credentials:manage"],
         }))
         .await;
-    let token = app.token(&file).await;
 
-    let response = app.get_with_token("/v1/me", &token.access_token).await;
+    let me = app.client(&file).me().await.expect("GET /v1/me");
 
-    assert_eq!(response.status(), 200);
-    let me = response.json::<Envelope<Me>>().await.expect("me").data;
     assert_eq!(me.user.id, file.user_id);
     assert_eq!(me.user.email, file.email);
     assert!(!me.user.name.is_empty());
@@ -503,14 +500,7 @@ async fn names_with_markup_unicode_and_duplicates_are_kept_verbatim() {
         assert_eq!(entry.name, file.name);
     }
     assert_ne!(files[2].client_id, files[3].client_id);
-    let token = app.token(&files[1]).await;
-    let me = app
-        .get_with_token("/v1/me", &token.access_token)
-        .await
-        .json::<Envelope<Me>>()
-        .await
-        .expect("me")
-        .data;
+    let me = app.client(&files[1]).me().await.expect("GET /v1/me");
     assert_eq!(me.credential.expect("credential").name, names[1]);
 }
 
@@ -524,13 +514,13 @@ async fn a_token_without_credentials_manage_cannot_create_or_delete_credentials(
         credential_with_token(&app, &person, "worker", &["api:read", "api:write"]).await;
     let victim = person.create_credentials("victim").await;
 
-    let created = post_with_token(&app, &token.access_token, &json!({ "name": "minted" })).await;
+    let created = post_with_token(&app, &token, &json!({ "name": "minted" })).await;
     let body = api_error(created, 403, "missing_scope").await;
     assert!(body.message.contains("'worker'"), "{}", body.message);
     assert!(body.message.contains(&file.client_id));
     assert!(body.message.contains("credentials:manage"));
 
-    let deleted = delete_with_token(&app, &token.access_token, &victim.client_id).await;
+    let deleted = delete_with_token(&app, &token, &victim.client_id).await;
     let body = api_error(deleted, 403, "missing_scope").await;
     assert!(body.message.contains("credentials:manage"));
 
@@ -544,6 +534,41 @@ async fn a_token_without_credentials_manage_cannot_create_or_delete_credentials(
 async fn a_token_with_credentials_manage_can_create_and_delete_credentials() {
     let app = TestApp::spawn().await;
     let person = app.sign_in_as_admin().await;
+    let manager = person
+        .create_credentials_with(json!({
+            "name": "manager",
+            "scopes": ["api:read", "credentials:manage"],
+        }))
+        .await;
+    let client = app.client(&manager);
+    let old = person.create_credentials("old").await;
+
+    let minted = client
+        .create_credentials(&NewCredential {
+            name: "minted".to_owned(),
+            expires: None,
+            scopes: Some(vec!["api:read".to_owned()]),
+            workspaces: None,
+        })
+        .await
+        .expect("POST /v1/credentials");
+    assert_eq!(minted.email, ADMIN_EMAIL);
+    assert_eq!(app.token_request(&minted, &[]).await.status(), 200);
+
+    client
+        .delete_credentials(&old.client_id)
+        .await
+        .expect("DELETE /v1/credentials/{id}");
+    assert_eq!(app.token_request(&old, &[]).await.status(), 401);
+    let listed = client.credentials().await.expect("GET /v1/credentials");
+    assert!(listed.iter().any(|c| c.client_id == minted.client_id));
+    assert!(listed.iter().all(|c| c.client_id != old.client_id));
+}
+
+#[tokio::test]
+async fn a_credentials_file_created_with_a_token_is_not_cached() {
+    let app = TestApp::spawn().await;
+    let person = app.sign_in_as_admin().await;
     let (_, token) = credential_with_token(
         &app,
         &person,
@@ -551,57 +576,58 @@ async fn a_token_with_credentials_manage_can_create_and_delete_credentials() {
         &["api:read", "credentials:manage"],
     )
     .await;
-    let old = person.create_credentials("old").await;
 
     let created = post_with_token(
         &app,
-        &token.access_token,
+        &token,
         &json!({ "name": "minted", "scopes": ["api:read"] }),
     )
     .await;
+
     assert_eq!(created.status(), 201);
     assert_eq!(created.headers()["cache-control"], "no-store");
-    let minted = created
-        .json::<Envelope<CredentialsFile>>()
-        .await
-        .expect("credentials file")
-        .data;
-    assert_eq!(minted.email, ADMIN_EMAIL);
-    assert_eq!(app.token_request(&minted, &[]).await.status(), 200);
-
-    let deleted = delete_with_token(&app, &token.access_token, &old.client_id).await;
-    assert_eq!(deleted.status(), 204);
-    assert_eq!(app.token_request(&old, &[]).await.status(), 401);
-    let listed = person.list_credentials().await;
-    assert!(listed.iter().any(|c| c.client_id == minted.client_id));
-    assert!(listed.iter().all(|c| c.client_id != old.client_id));
 }
 
 #[tokio::test]
 async fn a_credential_cannot_create_a_credential_with_scopes_it_lacks() {
     let app = TestApp::spawn().await;
     let person = app.sign_in_as_admin().await;
-    let (_, token) = credential_with_token(
-        &app,
-        &person,
-        "read-only manager",
-        &["api:read", "credentials:manage"],
-    )
-    .await;
+    let manager = person
+        .create_credentials_with(json!({
+            "name": "read-only manager",
+            "scopes": ["api:read", "credentials:manage"],
+        }))
+        .await;
+    let client = app.client(&manager);
+    let new = |name: &str, scopes: Option<&[&str]>| NewCredential {
+        name: name.to_owned(),
+        expires: None,
+        scopes: scopes.map(|s| s.iter().map(|s| (*s).to_owned()).collect()),
+        workspaces: None,
+    };
 
-    let widened = post_with_token(
-        &app,
-        &token.access_token,
-        &json!({ "name": "escalated", "scopes": ["api:read", "api:write"] }),
-    )
-    .await;
-    assert_eq!(widened.status(), 403);
-    let body = widened.json::<ErrorBody>().await.expect("error body");
-    assert_eq!(body.error, "missing_scope");
-    assert!(body.message.contains("api:write"), "{}", body.message);
+    let widened = client
+        .create_credentials(&new("escalated", Some(&["api:read", "api:write"])))
+        .await
+        .expect_err("api:write is more than the manager has");
+    let Error::Api {
+        status,
+        code,
+        message,
+        ..
+    } = widened
+    else {
+        panic!("an API error, not {widened}");
+    };
+    assert_eq!(status, 403);
+    assert_eq!(code, "missing_scope");
+    assert!(message.contains("api:write"), "{message}");
     // The default scopes include api:write, so leaving them out is no way around it.
-    let defaulted = post_with_token(&app, &token.access_token, &json!({ "name": "default" })).await;
-    assert_eq!(defaulted.status(), 403);
+    let defaulted = client
+        .create_credentials(&new("default", None))
+        .await
+        .expect_err("the default scopes are more than the manager has");
+    assert_eq!(defaulted.status(), Some(403));
     let names: Vec<String> = person
         .list_credentials()
         .await
@@ -688,7 +714,7 @@ async fn deleting_another_users_credential_is_404_and_it_keeps_working() {
 
     let by_session = admin.delete_credentials(&hers.client_id).await;
     api_error(by_session, 404, "not_found").await;
-    let by_token = delete_with_token(&app, &manager.access_token, &hers.client_id).await;
+    let by_token = delete_with_token(&app, &manager, &hers.client_id).await;
     api_error(by_token, 404, "not_found").await;
 
     assert_eq!(app.token_request(&hers, &[]).await.status(), 200);
@@ -770,7 +796,7 @@ async fn double_and_trailing_slashes_route_to_the_same_endpoint() {
     let token = app.token(&file).await;
 
     for path in ["//v1/me/", "/v1//me", "/v1/me/"] {
-        let response = app.get_with_token(path, &token.access_token).await;
+        let response = app.get_with_token(path, &token).await;
         assert_eq!(response.status(), 200, "{path}");
         let me = response.json::<Envelope<Me>>().await.expect("me").data;
         assert_eq!(me.credential.expect("credential").client_id, file.client_id);

@@ -533,7 +533,7 @@ async fn setup(app: &TestApp, token: &str, method: Method, path: &str, body: Val
 
 async fn token_of(app: &TestApp, person: &PageClient, body: Value) -> (String, i64, String) {
     let file = person.create_credentials_with(body).await;
-    let token = app.token(&file).await.access_token;
+    let token = app.token(&file).await;
     (token, file.user_id, file.client_id)
 }
 

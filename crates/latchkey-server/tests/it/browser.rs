@@ -203,7 +203,7 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
 
     // The downloaded file works over HTTP.
     let token = app.token(&file).await;
-    let response = app.get_with_token("/v1/me", &token.access_token).await;
+    let response = app.get_with_token("/v1/me", &token).await;
     assert_eq!(response.status(), 200);
     let me = response.json::<Envelope<Me>>().await.expect("me").data;
     assert_eq!(me.user.id, file.user_id);
@@ -250,7 +250,7 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
         .await
         .expect("token request");
     assert_eq!(refused.status(), 401, "a deleted credential gets no token");
-    let refused = app.get_with_token("/v1/me", &token.access_token).await;
+    let refused = app.get_with_token("/v1/me", &token).await;
     assert_eq!(refused.status(), 401, "its access tokens stop working");
 }
 

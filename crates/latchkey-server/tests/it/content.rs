@@ -1,8 +1,10 @@
 //! The workspace content API (projects, batches, scenes, uploads, IMU, inputs,
 //! calibrations) through HTTP, with the tenants and roles of issue 3.
 
+use latchkey_client::{Client, Error, UploadError};
 use latchkey_core::access::OrganizationRole;
 use latchkey_store::{NewWorkspace, Store};
+use latchkey_types::content::{NewBatch, NewProject, SceneQuery};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -11,14 +13,20 @@ use crate::harness::TestApp;
 const PASSWORD: &str = "a long enough password";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n not really an image, but bytes";
 
-/// A caller with a bearer token.
+/// A caller with a bearer token for raw requests, and the SDK's client for the same
+/// credential.
 struct Api {
     http: reqwest::Client,
     base: String,
     token: String,
+    client: Option<Client>,
 }
 
 impl Api {
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("an SDK client")
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request
             .bearer_auth(&self.token)
@@ -112,6 +120,7 @@ impl World {
                 http: reqwest::Client::new(),
                 base: app.base_url.clone(),
                 token: String::new(),
+                client: None,
             },
             app,
             store,
@@ -165,7 +174,8 @@ impl World {
         Api {
             http: reqwest::Client::new(),
             base: self.app.base_url.clone(),
-            token: self.app.token(&file).await.access_token,
+            token: self.app.token(&file).await,
+            client: Some(self.app.client(&file)),
         }
     }
 
@@ -178,34 +188,38 @@ impl World {
             .organization_id
     }
 
-    /// A project `p1` in `main` with an open batch `b1`.
+    /// A project `p1` in `main` with an open batch `b1`, made through the SDK.
     async fn project(&self) {
-        let (status, body) = self
-            .developer
-            .post(
-                "/v1/projects",
-                json!({"project": "p1", "title": "Project one", "workspaceId": self.main}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let (status, body) = self
-            .developer
-            .post(
-                "/v1/projects/p1/batches/b1",
-                json!({"publishPreviousBatches": false}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
+        let client = self.developer.client();
+        let project = client
+            .create_project(&NewProject {
+                project: "p1".to_owned(),
+                title: "Project one".to_owned(),
+                description: None,
+                workspace_id: self.main.clone(),
+            })
+            .await
+            .expect("POST /v1/projects");
+        assert_eq!(project.project, "p1");
+        assert_eq!(project.workspace_id, self.main);
+        let batch = client
+            .create_batch("p1", "b1", &NewBatch::default())
+            .await
+            .expect("POST /v1/projects/p1/batches/b1");
+        assert_eq!(
+            (batch.batch.as_str(), batch.status.as_str()),
+            ("b1", "open")
+        );
     }
 
     /// Initializes and creates a cameras scene; answers its uuid and the answer.
     async fn cameras_scene(&self, path: &str, external_id: &str) -> (String, u16, Value) {
-        let (status, body) = self
+        let uuid = self
             .developer
-            .post("/v1/inputs/initialize", json!({"workspaceId": self.main}))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        let uuid = body["data"]["sceneUuid"].as_str().expect("uuid").to_owned();
+            .client()
+            .initialize_scene(&self.main)
+            .await
+            .expect("POST /v1/inputs/initialize");
         let (status, body) = self
             .developer
             .post(
@@ -249,10 +263,13 @@ async fn a_cameras_scene_is_created_uploaded_committed_and_read_back() {
     world.project().await;
     let api = &world.developer;
 
+    let projects = api.client().projects().await.expect("GET /v1/projects");
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0].project, "p1");
+    assert_eq!(projects[0].description, "");
+    // The exact wire format of a timestamp needs the raw answer.
     let (status, projects) = api.get("/v1/projects").await;
     assert_eq!(status, 200);
-    assert_eq!(projects["data"][0]["project"], "p1");
-    assert_eq!(projects["data"][0]["description"], "");
     let created = projects["data"][0]["created"].as_str().expect("created");
     assert_eq!(created.len(), 24, "YYYY-MM-DDTHH:MM:SS.mmmZ: {created}");
 
@@ -289,42 +306,60 @@ async fn a_cameras_scene_is_created_uploaded_committed_and_read_back() {
         .expect("signed url")
         .to_owned();
 
-    let (status, early) = api
-        .post_empty(&format!("/v1/inputs/{uuid}/actions/commit"))
-        .await;
-    assert_eq!(status, 400, "a commit before the upload: {early}");
-    assert_eq!(early["error"], "uploads_missing");
+    let client = api.client();
+    let early = client
+        .commit_scene(&uuid)
+        .await
+        .expect_err("a commit before the upload");
+    assert_eq!(early.status(), Some(400), "{early}");
+    assert_eq!(early.code(), Some("uploads_missing"), "{early}");
 
-    let (status, _) = put(&url, PNG).await;
-    assert_eq!(status, 200);
-    let (status, reused) = put(&url, PNG).await;
-    assert_eq!(status, 403, "a reused URL: {reused}");
-    assert_eq!(reused["error"], "upload_url_used");
+    let files = tempfile::tempdir().expect("temp dir");
+    let image = files.path().join("cam.front.png");
+    std::fs::write(&image, PNG).expect("write the image");
+    let sent = client
+        .upload_file(&url, &image, |_| {})
+        .await
+        .expect("PUT to the signed URL");
+    assert_eq!(sent, PNG.len() as u64);
+    let reused = client
+        .upload_file(&url, &image, |_| {})
+        .await
+        .expect_err("a reused URL");
+    let UploadError::Refused { source, .. } = &reused else {
+        panic!("not a refusal: {reused}");
+    };
+    assert_eq!(source.status(), Some(403), "a reused URL: {source}");
+    assert_eq!(source.code(), Some("upload_url_used"), "{source}");
 
-    let (status, committed) = api
-        .post_empty(&format!("/v1/inputs/{uuid}/actions/commit"))
-        .await;
-    assert_eq!(status, 200, "{committed}");
-    assert_eq!(committed["data"]["status"], "created");
-    let (status, _) = api
-        .post_empty(&format!("/v1/inputs/{uuid}/actions/commit"))
-        .await;
-    assert_eq!(status, 200, "committing twice changes nothing");
+    let committed = client.commit_scene(&uuid).await.expect("commit");
+    assert_eq!(committed.status, "created");
+    let again = client
+        .commit_scene(&uuid)
+        .await
+        .expect("committing twice changes nothing");
+    assert_eq!(again.status, "created");
 
-    let (status, scenes) = api
-        .post("/v2/scenes/query", json!({"sceneUuids": [uuid]}))
-        .await;
-    assert_eq!(status, 200, "{scenes}");
-    assert_eq!(scenes["data"][0]["sceneType"], "cameras");
+    let scenes = client
+        .query_scenes(&SceneQuery {
+            scene_uuids: Some(vec![uuid.clone()]),
+            external_ids: None,
+        })
+        .await
+        .expect("POST /v2/scenes/query");
+    assert_eq!(scenes[0].scene_type, "cameras");
     assert_eq!(
-        scenes["data"][0]["viewLink"],
-        format!("{}/scenes/{uuid}", world.app.base_url)
+        scenes[0].view_link.as_deref(),
+        Some(format!("{}/scenes/{uuid}", world.app.base_url).as_str())
     );
-    let (status, by_external) = api
-        .post("/v2/scenes/query", json!({"externalIds": ["cam-1"]}))
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(by_external["data"].as_array().map(Vec::len), Some(1));
+    let by_external = client
+        .query_scenes(&SceneQuery {
+            scene_uuids: None,
+            external_ids: Some(vec!["cam-1".to_owned()]),
+        })
+        .await
+        .expect("POST /v2/scenes/query");
+    assert_eq!(by_external.len(), 1);
 
     let (status, summary) = api
         .get(&format!("/v2/scenes/{uuid}?includeInvalidated=False"))
@@ -403,23 +438,23 @@ async fn batches_are_idempotent_and_a_published_batch_takes_no_more_scenes() {
         )
         .await;
     assert_eq!(status, 201, "{b2}");
-    let (_, batches) = api.get("/v1/projects/p1/batches").await;
-    let statuses: Vec<(&str, &str)> = batches["data"]
-        .as_array()
-        .expect("list")
+    let batches = api
+        .client()
+        .batches("p1")
+        .await
+        .expect("GET /v1/projects/p1/batches");
+    let statuses: Vec<(&str, &str)> = batches
         .iter()
-        .map(|b| {
-            (
-                b["batch"].as_str().unwrap_or(""),
-                b["status"].as_str().unwrap_or(""),
-            )
-        })
+        .map(|b| (b.batch.as_str(), b.status.as_str()))
         .collect();
     assert_eq!(statuses, vec![("b1", "ready"), ("b2", "open")]);
 
-    let (status, published) = api.post_empty("/v1/projects/p1/batches/b2/publish").await;
-    assert_eq!(status, 200, "{published}");
-    assert_eq!(published["data"]["status"], "ready");
+    let published = api
+        .client()
+        .publish_batch("p1", "b2")
+        .await
+        .expect("POST /v1/projects/p1/batches/b2/publish");
+    assert_eq!(published.status, "ready");
     let (_, status, refused) = world
         .cameras_scene("/v1/inputs/project/p1/batch/b2/cameras", "late")
         .await;
@@ -430,8 +465,22 @@ async fn batches_are_idempotent_and_a_published_batch_takes_no_more_scenes() {
         .await;
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["error"], "no_open_batch");
-    let (status, _) = api.get("/v1/projects/nope/batches").await;
-    assert_eq!(status, 404);
+    let missing = api
+        .client()
+        .batches("nope")
+        .await
+        .expect_err("an unknown project");
+    assert!(
+        matches!(
+            &missing,
+            Error::Api {
+                status: 404,
+                request_id: Some(_),
+                ..
+            }
+        ),
+        "{missing:?}"
+    );
 }
 
 #[tokio::test]
@@ -513,6 +562,13 @@ async fn bad_input_gets_a_clear_4xx() {
         )
         .await;
     assert_eq!(status, 400, "{body}");
+    let (status, body) = api
+        .post(
+            "/v1/projects",
+            json!({"project": "p2", "title": "t", "workspaceId": main}),
+        )
+        .await;
+    assert_eq!(status, 201, "a new project: {body}");
     let (status, body) = api
         .post(
             &format!("/v1/inputs/cameras?workspaceId={main}"),
@@ -648,6 +704,16 @@ async fn calibrations_imu_and_a_lidars_and_cameras_scene() {
         id.as_str(),
         "a retried create answers the same calibration"
     );
+    let through_sdk = api
+        .client()
+        .create_calibration(
+            main,
+            &serde_json::from_value(calibration.clone()).expect("a NewCalibration"),
+        )
+        .await
+        .expect("POST /v1/calibrations");
+    assert_eq!(through_sdk["id"], id.as_str(), "the SDK's retry too");
+    assert_eq!(through_sdk["calibration"], calibration["calibration"]);
     let (status, one) = api.get(&format!("/v1/calibrations?id={id}")).await;
     assert_eq!(status, 200);
     assert!(one["data"].is_object(), "a single object: {one}");
@@ -687,17 +753,29 @@ async fn calibrations_imu_and_a_lidars_and_cameras_scene() {
     assert_eq!(status, 201, "{body}");
     let files = body["data"]["files"].as_object().expect("files");
     assert_eq!(files.len(), 2, "{body}");
-    for url in files.values() {
-        assert_eq!(put(url.as_str().expect("url"), PNG).await.0, 200);
+    let local = tempfile::tempdir().expect("temp dir");
+    for (resource, url) in files {
+        let file = local
+            .path()
+            .join(resource.trim_start_matches('/').replace('/', "_"));
+        std::fs::write(&file, PNG).expect("write");
+        let sent = api
+            .client()
+            .upload_file(url.as_str().expect("url"), &file, |_| {})
+            .await
+            .expect("PUT to the signed URL");
+        assert_eq!(sent, PNG.len() as u64);
     }
-    let (status, _) = api
-        .post_empty(&format!("/v1/inputs/{uuid}/actions/commit"))
-        .await;
-    assert_eq!(status, 200);
-    let (_, summary) = api.get(&format!("/v2/scenes/{uuid}")).await;
-    assert_eq!(summary["data"]["sceneType"], "lidars_and_cameras");
-    assert_eq!(summary["data"]["isMultiSensor"], true);
-    assert_eq!(summary["data"]["calibrationId"], id.as_str());
+    let committed = api.client().commit_scene(&uuid).await.expect("commit");
+    assert_eq!(committed.status, "created");
+    let summary = api
+        .client()
+        .scene_summary(&uuid, false)
+        .await
+        .expect("GET /v2/scenes/{uuid}");
+    assert_eq!(summary.scene_type, "lidars_and_cameras");
+    assert!(summary.is_multi_sensor);
+    assert_eq!(summary.calibration_id.as_deref(), Some(id.as_str()));
 
     let (status, input) = api
         .post(

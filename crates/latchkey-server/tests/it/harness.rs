@@ -9,7 +9,7 @@ use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signer, SigningKey};
 use latchkey_server::{AdminBootstrap, Application, Config};
 use latchkey_types::{Credential, CredentialsFile, Envelope, TokenResponse};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -189,8 +189,26 @@ impl TestApp {
         self.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
 
-    /// Exchanges a credentials file for tokens with `client_secret_post`.
-    pub async fn token(&self, file: &CredentialsFile) -> TokenResponse {
+    /// An SDK client for a credentials file, as a program that downloaded it would make.
+    pub fn client(&self, file: &CredentialsFile) -> latchkey_client::Client {
+        latchkey_client::Client::new(credentials(file))
+    }
+
+    /// An access token for a credentials file, fetched through the SDK's
+    /// [`latchkey_client::TokenProvider`].
+    pub async fn token(&self, file: &CredentialsFile) -> String {
+        let provider = latchkey_client::TokenProvider::new(self.http.clone(), credentials(file));
+        provider
+            .access_token()
+            .await
+            .expect("the SDK should get a token")
+            .expose_secret()
+            .to_owned()
+    }
+
+    /// Exchanges a credentials file for tokens with `client_secret_post` and returns the
+    /// token endpoint's whole answer, for tests of that answer itself.
+    pub async fn token_response(&self, file: &CredentialsFile) -> TokenResponse {
         let response = self
             .http
             .post(self.url("/v1/auth/oauth/token"))
@@ -281,6 +299,13 @@ async fn start(
         let _ = stopped.await;
     }));
     (address, shutdown, server)
+}
+
+/// The SDK's credentials for a downloaded credentials file, read as the SDK reads the
+/// file itself.
+pub fn credentials(file: &CredentialsFile) -> latchkey_client::Credentials {
+    let json = serde_json::to_string(file).expect("credentials file as JSON");
+    latchkey_client::Credentials::from_json(&json).expect("the SDK should read the file")
 }
 
 /// The value of the first hidden input named `name` in an HTML page.

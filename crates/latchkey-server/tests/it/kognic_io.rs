@@ -67,7 +67,7 @@ async fn kognic_io_creates_batches_scenes_inputs_and_calibrations() {
         .create_credentials("kognic-io")
         .await;
     // kognic-io cannot start a project; the API can.
-    let token = app.token(&file).await.access_token;
+    let token = app.token(&file).await;
     let created = app
         .http
         .post(app.url("/v1/projects"))

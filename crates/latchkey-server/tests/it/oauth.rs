@@ -156,7 +156,7 @@ async fn access_token_payload_decodes_with_the_standard_alphabet_and_carries_the
     let (app, _person, file) = app_with_credential("claims").await;
 
     for _ in 0..10 {
-        let token = app.token(&file).await;
+        let token = app.token_response(&file).await;
         let payload = token.access_token.split('.').nth(1).expect("payload");
         // kognic-auth decodes with the standard alphabet, which drops `-` and `_`
         // (CONTRACT.md §2.6).
@@ -191,7 +191,7 @@ async fn payload_stays_free_of_dash_and_underscore_when_the_issuer_contains_risk
     let person = app.sign_in_as_admin().await;
     let file = person.create_credentials("risky-issuer").await;
 
-    let token = app.token(&file).await;
+    let token = app.token_response(&file).await;
 
     let payload = token.access_token.split('.').nth(1).expect("payload");
     assert!(!payload.contains(['-', '_']), "{payload}");
@@ -216,7 +216,7 @@ async fn payload_stays_free_of_dash_and_underscore_when_the_issuer_contains_risk
 #[tokio::test]
 async fn a_refresh_token_gets_a_new_working_access_token() {
     let (app, _person, file) = app_with_credential("refresher").await;
-    let first = app.token(&file).await;
+    let first = app.token_response(&file).await;
     let refresh = first.refresh_token.expect("refresh token");
 
     let response = app
@@ -242,7 +242,7 @@ async fn a_refresh_token_of_another_client_is_refused_with_invalid_token() {
     let owner = person.create_credentials("owner").await;
     let thief = person.create_credentials("thief").await;
     let refresh = app
-        .token(&owner)
+        .token_response(&owner)
         .await
         .refresh_token
         .expect("refresh token");
@@ -266,7 +266,7 @@ async fn an_expired_or_garbage_refresh_token_is_refused_with_invalid_token() {
         &json!({ "alg": "EdDSA", "typ": "rt+jwt", "kid": kid }),
         &claims_for(&app, &file, now_secs() - 60),
     );
-    let access = app.token(&file).await.access_token;
+    let access = app.token_response(&file).await.access_token;
 
     for refresh in [expired.as_str(), "garbage", "a.b.c", access.as_str()] {
         let response = app
@@ -300,7 +300,11 @@ async fn a_refresh_token_grant_without_the_token_is_invalid_request() {
 #[tokio::test]
 async fn refresh_fails_after_the_credential_is_deleted() {
     let (app, person, file) = app_with_credential("doomed").await;
-    let refresh = app.token(&file).await.refresh_token.expect("refresh token");
+    let refresh = app
+        .token_response(&file)
+        .await
+        .refresh_token
+        .expect("refresh token");
     assert_eq!(
         person.delete_credentials(&file.client_id).await.status(),
         204
@@ -643,7 +647,7 @@ async fn a_ten_megabyte_body_is_refused_with_413() {
 #[tokio::test]
 async fn a_deleted_credential_cannot_get_a_token() {
     let (app, person, file) = app_with_credential("deleted").await;
-    app.token(&file).await;
+    app.token_response(&file).await;
     assert_eq!(
         person.delete_credentials(&file.client_id).await.status(),
         204
@@ -674,7 +678,7 @@ async fn an_expired_credential_cannot_get_a_token_and_its_tokens_stop_working() 
             "expires": expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }))
         .await;
-    let token = app.token(&file).await;
+    let token = app.token_response(&file).await;
     assert!(
         token.expires_in <= 2,
         "a token never outlives its credential"
@@ -795,7 +799,7 @@ async fn introspect(app: &TestApp, caller: &CredentialsFile, token: &str) -> req
 #[tokio::test]
 async fn introspecting_an_own_token_reports_it_active_with_its_claims() {
     let (app, _person, file) = app_with_credential("introspected").await;
-    let token = app.token(&file).await;
+    let token = app.token_response(&file).await;
 
     let response = introspect(&app, &file, &token.access_token).await;
 
@@ -834,7 +838,7 @@ async fn introspecting_another_clients_or_a_garbage_token_reveals_only_inactive(
     let person = app.sign_in_as_admin().await;
     let mine = person.create_credentials("mine").await;
     let theirs = person.create_credentials("theirs").await;
-    let their_token = app.token(&theirs).await.access_token;
+    let their_token = app.token_response(&theirs).await.access_token;
 
     for token in [their_token.as_str(), "garbage", "a.b.c"] {
         let response = introspect(&app, &mine, token).await;
@@ -847,7 +851,7 @@ async fn introspecting_another_clients_or_a_garbage_token_reveals_only_inactive(
 #[tokio::test]
 async fn introspection_requires_client_authentication() {
     let (app, _person, file) = app_with_credential("introspector").await;
-    let token = app.token(&file).await.access_token;
+    let token = app.token_response(&file).await.access_token;
 
     let anonymous = app
         .post_form("/v1/auth/oauth/introspect", &[("token", &token)])
@@ -882,8 +886,8 @@ async fn revoke(app: &TestApp, caller: &CredentialsFile, token: &str) -> reqwest
 #[tokio::test]
 async fn a_revoked_access_token_is_refused_with_token_revoked() {
     let (app, _person, file) = app_with_credential("revoked-access").await;
-    let token = app.token(&file).await;
-    let survivor = app.token(&file).await;
+    let token = app.token_response(&file).await;
+    let survivor = app.token_response(&file).await;
 
     let response = revoke(&app, &file, &token.access_token).await;
 
@@ -905,7 +909,11 @@ async fn a_revoked_access_token_is_refused_with_token_revoked() {
 #[tokio::test]
 async fn a_revoked_refresh_token_is_refused_with_invalid_token() {
     let (app, _person, file) = app_with_credential("revoked-refresh").await;
-    let refresh = app.token(&file).await.refresh_token.expect("refresh token");
+    let refresh = app
+        .token_response(&file)
+        .await
+        .refresh_token
+        .expect("refresh token");
 
     assert_eq!(revoke(&app, &file, &refresh).await.status(), 200);
 
@@ -940,7 +948,7 @@ async fn revoking_another_clients_token_answers_200_and_leaves_it_working() {
     let person = app.sign_in_as_admin().await;
     let mine = person.create_credentials("mine").await;
     let theirs = person.create_credentials("theirs").await;
-    let their_token = app.token(&theirs).await.access_token;
+    let their_token = app.token_response(&theirs).await.access_token;
 
     let response = revoke(&app, &mine, &their_token).await;
 
@@ -952,7 +960,7 @@ async fn revoking_another_clients_token_answers_200_and_leaves_it_working() {
 #[tokio::test]
 async fn revocation_requires_client_authentication() {
     let (app, _person, file) = app_with_credential("anonymous-revoker").await;
-    let token = app.token(&file).await.access_token;
+    let token = app.token_response(&file).await.access_token;
 
     let response = app
         .post_form("/v1/auth/oauth/revoke", &[("token", &token)])
@@ -967,7 +975,7 @@ async fn revocation_requires_client_authentication() {
 #[tokio::test]
 async fn discovery_names_the_issuer_and_a_key_set_that_verifies_issued_tokens() {
     let (app, _person, file) = app_with_credential("discovered").await;
-    let token = app.token(&file).await.access_token;
+    let token = app.token_response(&file).await.access_token;
 
     let discovery = app
         .http
@@ -1024,7 +1032,7 @@ async fn discovery_names_the_issuer_and_a_key_set_that_verifies_issued_tokens() 
 #[tokio::test]
 async fn a_token_signed_by_another_key_with_our_kid_is_refused_as_invalid_signature() {
     let (app, _person, file) = app_with_credential("forged").await;
-    let kid = jwt_part(&app.token(&file).await.access_token, 0)["kid"].clone();
+    let kid = jwt_part(&app.token_response(&file).await.access_token, 0)["kid"].clone();
     let stranger = SigningKey::generate(&mut rand::rngs::OsRng);
 
     let forged = sign_jwt(
@@ -1040,7 +1048,7 @@ async fn a_token_signed_by_another_key_with_our_kid_is_refused_as_invalid_signat
 #[tokio::test]
 async fn an_unsigned_alg_none_token_is_refused() {
     let (app, _person, file) = app_with_credential("unsigned").await;
-    let real = app.token(&file).await.access_token;
+    let real = app.token_response(&file).await.access_token;
     let payload = real.split('.').nth(1).expect("payload");
 
     for alg in ["none", "None", "NONE"] {
@@ -1064,7 +1072,7 @@ async fn an_unsigned_alg_none_token_is_refused() {
 async fn an_hmac_token_keyed_with_the_public_key_is_refused() {
     // The classic algorithm confusion: HS256 with the published key as the secret.
     let (app, _person, file) = app_with_credential("confused").await;
-    let real = app.token(&file).await.access_token;
+    let real = app.token_response(&file).await.access_token;
     let header = json!({ "alg": "HS256", "typ": "at+jwt", "kid": jwt_part(&real, 0)["kid"] });
     let (_, key) = app.signing_key().await;
     let public = key.verifying_key().to_bytes();
@@ -1122,7 +1130,11 @@ async fn a_validly_signed_token_for_another_issuer_or_of_the_refresh_kind_is_ref
         unauthorized(app.get_with_token("/v1/me", &token).await).await;
     }
 
-    let refresh = app.token(&file).await.refresh_token.expect("refresh token");
+    let refresh = app
+        .token_response(&file)
+        .await
+        .refresh_token
+        .expect("refresh token");
     let body = unauthorized(app.get_with_token("/v1/me", &refresh).await).await;
     assert_eq!(body.error, "wrong_token_type");
 }

@@ -430,7 +430,7 @@ async fn generating_through_the_form_shows_the_file_once_and_its_secret_works() 
     assert!(page.contains(&file.client_id));
     assert!(page.contains(&file.client_secret));
     let token = app.token(&file).await;
-    let me = app.get_with_token("/v1/me", &token.access_token).await;
+    let me = app.get_with_token("/v1/me", &token).await;
     assert_eq!(me.status(), 200);
 
     // Shown once: the list page names the credential but never its secret.

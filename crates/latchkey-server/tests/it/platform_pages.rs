@@ -93,7 +93,7 @@ async fn role_in(app: &TestApp, token: &str, workspace_id: &str) -> Option<Strin
 /// A fresh access token for `person`'s new default credential.
 async fn token_of(app: &TestApp, person: &PageClient, name: &str) -> String {
     let file = person.create_credentials(name).await;
-    app.token(&file).await.access_token
+    app.token(&file).await
 }
 
 /// A project `p1` with batch `b1` in `workspace_id` and a cameras scene in it, created
@@ -687,7 +687,7 @@ async fn the_generate_dialog_limits_a_credential_to_the_chosen_workspaces() {
     let file = downloaded_file(&response.text().await.expect("page"));
     assert_eq!(file["workspaces"], json!([second]));
     let file: latchkey_types::CredentialsFile = serde_json::from_value(file).expect("file");
-    let token = app.token(&file).await.access_token;
+    let token = app.token(&file).await;
     let workspaces = api_workspaces(&app, &token).await;
     assert_eq!(
         workspaces.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),

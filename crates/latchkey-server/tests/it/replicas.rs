@@ -79,7 +79,18 @@ async fn a_credential_deleted_on_one_replica_is_refused_by_the_other_within_a_se
     let file = person.create_credentials("fleet").await;
     let token = app.token(&file).await;
     // The replica verifies the first replica's token and caches the credential.
-    assert_eq!(replica.me_status(&token.access_token).await, 200);
+    assert_eq!(replica.me_status(&token).await, 200);
+    // And it serves the SDK on its own: a token of its own, then `GET /v1/me`.
+    let through_replica = latchkey_client::Client::new(latchkey_client::Credentials::new(
+        &file.client_id,
+        secrecy::SecretString::from(file.client_secret.clone()),
+        &replica.base_url,
+    ));
+    let me = through_replica
+        .me()
+        .await
+        .expect("GET /v1/me on the replica");
+    assert_eq!(me.credential.expect("credential").client_id, file.client_id);
 
     let deleted = person
         .client
@@ -90,7 +101,7 @@ async fn a_credential_deleted_on_one_replica_is_refused_by_the_other_within_a_se
         .expect("delete");
     assert_eq!(deleted.status(), 204);
 
-    let took = replica.time_until_refused(&token.access_token).await;
+    let took = replica.time_until_refused(&token).await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
     replica.stop().await;
 }
@@ -105,19 +116,19 @@ async fn a_token_revoked_on_one_replica_is_refused_by_the_other_within_a_second(
         .create_credentials("revocable")
         .await;
     let token = app.token(&file).await;
-    assert_eq!(replica.me_status(&token.access_token).await, 200);
+    assert_eq!(replica.me_status(&token).await, 200);
 
     let revoked = app
         .http
         .post(app.url("/v1/auth/oauth/revoke"))
         .basic_auth(&file.client_id, Some(&file.client_secret))
-        .form(&[("token", token.access_token.as_str())])
+        .form(&[("token", token.as_str())])
         .send()
         .await
         .expect("revoke");
     assert_eq!(revoked.status(), 200);
 
-    let took = replica.time_until_refused(&token.access_token).await;
+    let took = replica.time_until_refused(&token).await;
     assert!(took < Duration::from_secs(1), "took {took:?}");
     replica.stop().await;
 }

@@ -1,7 +1,7 @@
 //! Restart survival: users, sessions, credentials, signing keys, revocations and
 //! "last used" times live in the database, not in the process.
 
-use latchkey_types::{Envelope, ErrorBody, Me, OAuthErrorBody, TokenResponse};
+use latchkey_types::{Envelope, ErrorBody, Me, OAuthErrorBody};
 use serde_json::Value;
 
 use crate::harness::{TestApp, jwt_part};
@@ -30,7 +30,7 @@ async fn credentials_tokens_and_the_signing_key_survive_a_restart() {
     let person = app.sign_in_as_admin().await;
     let kept = person.create_credentials("kept").await;
     let deleted = person.create_credentials("deleted").await;
-    let token = app.token(&kept).await;
+    let token = app.token_response(&kept).await;
     let deleted_token = app.token(&deleted).await;
     assert_eq!(
         person.delete_credentials(&deleted.client_id).await.status(),
@@ -60,6 +60,12 @@ async fn credentials_tokens_and_the_signing_key_survive_a_restart() {
         .await;
     assert_eq!(refreshed.status(), 200);
     let fresh = app.token(&kept).await;
+    let me = app
+        .client(&kept)
+        .me()
+        .await
+        .expect("GET /v1/me after a restart");
+    assert_eq!(me.credential.expect("credential").client_id, kept.client_id);
     // Same address, so the same issuer, and signed with the same key as before.
     let discovery = app
         .http
@@ -74,10 +80,10 @@ async fn credentials_tokens_and_the_signing_key_survive_a_restart() {
         .await
         .expect("JSON");
     assert_eq!(discovery["issuer"], app.base_url);
-    assert_eq!(jwt_part(&fresh.access_token, 1)["iss"], app.base_url);
+    assert_eq!(jwt_part(&fresh, 1)["iss"], app.base_url);
     assert_eq!(jwks_kids(&app).await, kids_before);
     assert_eq!(
-        jwt_part(&fresh.access_token, 0)["kid"],
+        jwt_part(&fresh, 0)["kid"],
         jwt_part(&token.access_token, 0)["kid"]
     );
     // The credential deleted before the restart stays refused.
@@ -85,9 +91,7 @@ async fn credentials_tokens_and_the_signing_key_survive_a_restart() {
     assert_eq!(refused.status(), 401);
     let body = refused.json::<OAuthErrorBody>().await.expect("error body");
     assert!(body.error_description.contains("deleted"));
-    let old = app
-        .get_with_token("/v1/me", &deleted_token.access_token)
-        .await;
+    let old = app.get_with_token("/v1/me", &deleted_token).await;
     assert_eq!(old.status(), 401);
     let body = old.json::<ErrorBody>().await.expect("error body");
     assert_eq!(body.error, "credential_deleted");
@@ -119,14 +123,14 @@ async fn a_revoked_token_stays_revoked_after_a_restart() {
     let mut app = TestApp::spawn().await;
     let person = app.sign_in_as_admin().await;
     let file = person.create_credentials("revoker").await;
-    let token: TokenResponse = app.token(&file).await;
+    let token = app.token(&file).await;
     let revoked = app
         .post_form(
             "/v1/auth/oauth/revoke",
             &[
                 ("client_id", &file.client_id),
                 ("client_secret", &file.client_secret),
-                ("token", &token.access_token),
+                ("token", &token),
             ],
         )
         .await;
@@ -134,7 +138,7 @@ async fn a_revoked_token_stays_revoked_after_a_restart() {
 
     app.restart().await;
 
-    let response = app.get_with_token("/v1/me", &token.access_token).await;
+    let response = app.get_with_token("/v1/me", &token).await;
     assert_eq!(response.status(), 401);
     let body = response.json::<ErrorBody>().await.expect("error body");
     assert_eq!(body.error, "token_revoked");

@@ -44,12 +44,8 @@ async fn only_the_operator_creates_organizations_and_each_member_sees_only_their
     let body = error(refused, 403, "missing_role").await;
     assert_eq!(body.required_permission.as_deref(), Some("platform:manage"));
 
-    let seen: Vec<Organization> = data(
-        acme.viewer
-            .call(Method::GET, "/v1/organizations", None)
-            .await,
-    )
-    .await;
+    let viewer = app.client(&acme.viewer.create_credentials("viewer-bot").await);
+    let seen = viewer.organizations().await.expect("GET /v1/organizations");
     assert_eq!(
         seen.iter().map(|o| o.id).collect::<Vec<_>>(),
         [acme.organization_id]
@@ -80,7 +76,7 @@ async fn the_workspace_query_of_kognic_io_finds_exactly_the_developer_workspace(
     let file = acme.developer.create_credentials("kognic-io").await;
     let token = app.token(&file).await;
     let response = app
-        .get_with_token("/v1/workspaces?anyRoleIn=developer", &token.access_token)
+        .get_with_token("/v1/workspaces?anyRoleIn=developer", &token)
         .await;
     let text = response.text().await.expect("body");
     let workspaces: Envelope<Vec<Workspace>> = serde_json::from_str(&text).expect("json");
@@ -93,16 +89,18 @@ async fn the_workspace_query_of_kognic_io_finds_exactly_the_developer_workspace(
     assert!(created.ends_with('Z') && created.contains('.'), "{created}");
 
     let all = app
-        .get_with_token("/v1/workspaces", &token.access_token)
-        .await;
-    assert_eq!(data::<Vec<Workspace>>(all).await.len(), 2);
+        .client(&file)
+        .workspaces(&[])
+        .await
+        .expect("GET /v1/workspaces");
+    assert_eq!(all.len(), 2);
     let filtered = app
         .get_with_token(
             &format!(
                 "/v1/workspaces?anyRoleIn=viewer&anyRoleIn=admin&organizationIds={}",
                 acme.organization_id
             ),
-            &token.access_token,
+            &token,
         )
         .await;
     let filtered: Vec<Workspace> = data(filtered).await;
@@ -112,7 +110,7 @@ async fn the_workspace_query_of_kognic_io_finds_exactly_the_developer_workspace(
     );
 
     let bad = app
-        .get_with_token("/v1/workspaces?anyRoleIn=Developer", &token.access_token)
+        .get_with_token("/v1/workspaces?anyRoleIn=Developer", &token)
         .await;
     error(bad, 400, "invalid_query").await;
 }
@@ -130,7 +128,7 @@ async fn a_viewer_cannot_manage_members_and_is_told_why() {
             "/v1/workspaces/{}/members/{}",
             acme.workspace_id, acme.outsider_id
         )))
-        .bearer_auth(&token.access_token)
+        .bearer_auth(&token)
         .json(&json!({ "role": "developer" }))
         .send()
         .await
@@ -174,7 +172,7 @@ async fn a_read_only_credential_is_refused_writes_with_missing_scope() {
             "/v1/workspaces/{}/members/{}",
             acme.workspace_id, acme.outsider_id
         )))
-        .bearer_auth(&token.access_token)
+        .bearer_auth(&token)
         .json(&json!({ "role": "viewer" }))
         .send()
         .await
@@ -262,24 +260,28 @@ async fn a_role_change_takes_effect_on_the_next_call_and_removal_revokes_access(
     let file = acme.outsider.create_credentials("outsider-bot").await;
     let token = app.token(&file).await;
     let members_path = format!("/v1/workspaces/{}/members", acme.workspace_id);
+    let admin = app.client(&acme.admin.create_credentials("admin-bot").await);
 
-    let before = app.get_with_token(&members_path, &token.access_token).await;
+    let before = app.get_with_token(&members_path, &token).await;
     error(before, 403, "missing_role").await;
 
-    set_role(&acme.admin, &acme.workspace_id, acme.outsider_id, "viewer").await;
-    let after = app.get_with_token(&members_path, &token.access_token).await;
-    assert_eq!(after.status(), 200);
+    let member = admin
+        .set_member(&acme.workspace_id, acme.outsider_id, "viewer")
+        .await
+        .expect("PUT the member");
+    assert_eq!(member.user_id, acme.outsider_id);
+    let after = app
+        .client(&file)
+        .members(&acme.workspace_id)
+        .await
+        .expect("the viewer reads the members");
+    assert!(after.iter().any(|m| m.user_id == acme.outsider_id));
 
-    let removed = acme
-        .admin
-        .call(
-            Method::DELETE,
-            &format!("{members_path}/{}", acme.outsider_id),
-            None,
-        )
-        .await;
-    assert_eq!(removed.status(), 204);
-    let gone = app.get_with_token(&members_path, &token.access_token).await;
+    admin
+        .remove_member(&acme.workspace_id, acme.outsider_id)
+        .await
+        .expect("DELETE the member");
+    let gone = app.get_with_token(&members_path, &token).await;
     error(gone, 403, "missing_role").await;
     let again = acme
         .admin
@@ -307,20 +309,17 @@ async fn a_credential_limited_to_one_workspace_sees_and_reaches_only_it() {
     );
     let token = app.token(&file).await;
 
-    let listed: Vec<Workspace> = data(
-        app.get_with_token("/v1/workspaces", &token.access_token)
-            .await,
-    )
-    .await;
+    let listed = app
+        .client(&file)
+        .workspaces(&[])
+        .await
+        .expect("GET /v1/workspaces");
     assert_eq!(
         listed.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
         [acme.workspace_id.as_str()]
     );
     let outside = app
-        .get_with_token(
-            &format!("/v1/workspaces/{second}/members"),
-            &token.access_token,
-        )
+        .get_with_token(&format!("/v1/workspaces/{second}/members"), &token)
         .await;
     let body = error(outside, 403, "workspace_not_allowed").await;
     assert!(
@@ -457,7 +456,8 @@ async fn management_calls_refuse_bad_input_and_change_nothing() {
         )
         .await;
     error(duplicate, 409, "conflict").await;
-    let users: Vec<User> = data(acme.admin.call(Method::GET, "/v1/users", None).await).await;
+    let admin = app.client(&acme.admin.create_credentials("admin-bot").await);
+    let users = admin.users().await.expect("GET /v1/users");
     assert_eq!(users.len(), 4);
     let by_developer = acme
         .developer

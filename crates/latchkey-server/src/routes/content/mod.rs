@@ -144,24 +144,10 @@ async fn readable_workspaces(
     state: &AppState,
     caller: &Caller,
 ) -> Result<Vec<WorkspaceRow>, AppError> {
-    let organization = match (caller.principal.is_operator, caller.principal.organization) {
-        (true, _) => None,
-        (false, Some((id, _))) => Some(id),
-        (false, None) => return Ok(Vec::new()),
-    };
-    Ok(state
-        .store
-        .workspaces(organization)
+    Ok(crate::access::readable_workspaces(state, &caller.principal)
         .await?
         .into_iter()
-        .filter(|w| {
-            decide(
-                &caller.principal,
-                Action::ReadWorkspace,
-                workspace_resource(w),
-            )
-            .is_ok()
-        })
+        .map(|(workspace, _)| workspace)
         .collect())
 }
 
