@@ -17,10 +17,10 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use crate::harness::TestApp;
+use crate::python;
 
 /// The version CONTRACT.md was written against.
 const KOGNIC_IO_VERSION: &str = "2.19.0";
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 const PASSWORD: &str = "a long enough password";
 
@@ -240,76 +240,14 @@ async fn run_script(venv: &Path, base_url: &str, credentials: &Path, home: &Path
 /// The virtualenv with `kognic-io`, created on first use in this process.
 async fn kognic_io_venv() -> &'static Path {
     static VENV: OnceCell<PathBuf> = OnceCell::const_new();
-    VENV.get_or_init(create_venv).await
+    VENV.get_or_init(|| {
+        python::venv(&python::Package {
+            folder: "python-venv-kognic-io",
+            distribution: "kognic-io",
+            extras: "",
+            version: KOGNIC_IO_VERSION,
+            imports: "import kognic.io.client",
+        })
+    })
+    .await
 }
-
-async fn create_venv() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target directory")
-        .join("python-venv-kognic-io");
-    let mut command = Command::new("python3");
-    command
-        .args(["-c", SETUP_SCRIPT])
-        .arg(&venv)
-        .arg(KOGNIC_IO_VERSION)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let output = match tokio::time::timeout(INSTALL_TIMEOUT, command.output()).await {
-        Err(_) => panic!(
-            "installing kognic-io=={KOGNIC_IO_VERSION} from PyPI took longer than \
-             {INSTALL_TIMEOUT:?}; is PyPI reachable?"
-        ),
-        Ok(Err(error)) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-            "python3 was not found on PATH: the kognic-io test needs it \
-             (install the Debian packages python3 and python3-venv)"
-        ),
-        Ok(Err(error)) => panic!("could not run python3: {error}"),
-        Ok(Ok(output)) => output,
-    };
-    assert!(
-        output.status.success(),
-        "could not create {} with kognic-io=={KOGNIC_IO_VERSION} from PyPI ({}). The test \
-         needs python3 with the venv module (Debian: python3-venv) and access to PyPI.\n\
-         --- stdout\n{}\n--- stderr\n{}",
-        venv.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    venv
-}
-
-/// Creates the virtualenv unless it already holds the pinned kognic-io, under an
-/// exclusive lock that serializes separate test processes.
-const SETUP_SCRIPT: &str = r#"
-import fcntl
-import subprocess
-import sys
-from pathlib import Path
-
-venv, version = Path(sys.argv[1]), sys.argv[2]
-python = venv / "bin" / "python"
-check = [
-    str(python),
-    "-c",
-    "import kognic.io.client\n"
-    "from importlib.metadata import version\n"
-    f"assert version('kognic-io') == {version!r}, version('kognic-io')\n",
-]
-
-venv.parent.mkdir(parents=True, exist_ok=True)
-with open(venv.parent / (venv.name + ".lock"), "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        print(f"reusing {venv}")
-        sys.exit(0)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-         f"kognic-io=={version}"],
-        check=True,
-    )
-    subprocess.run(check, check=True)
-    print(f"installed kognic-io=={version} into {venv}")
-"#;

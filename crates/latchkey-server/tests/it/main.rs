@@ -6,6 +6,7 @@
 
 mod fixtures;
 mod harness;
+mod python;
 
 mod access_check;
 mod api;

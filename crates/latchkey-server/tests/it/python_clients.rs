@@ -15,10 +15,10 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use crate::harness::{ADMIN_EMAIL, TestApp};
+use crate::python;
 
 /// The version CONTRACT.md was written against.
 const KOGNIC_AUTH_VERSION: &str = "4.5.2";
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[tokio::test]
@@ -287,85 +287,20 @@ async fn run_client(program: &Path, args: &[&str], home: &ClientHome) -> String 
     stdout
 }
 
-/// The virtualenv with `kognic-auth`, created on first use in this process.
-///
-/// The `OnceCell` serializes the tests of this binary; the `flock` in `SETUP_SCRIPT`
-/// serializes separate test processes (a SQLite and a PostgreSQL run side by side).
+/// The virtualenv with `kognic-auth`, created on first use in this process. The `full`
+/// extra brings what the CLI (`requests`, `keyring`) and the async client (`httpx`)
+/// import; the package itself is unmodified.
 async fn kognic_auth_venv() -> &'static Path {
     static VENV: OnceCell<PathBuf> = OnceCell::const_new();
-    VENV.get_or_init(create_venv).await
+    VENV.get_or_init(|| {
+        python::venv(&python::Package {
+            folder: "python-venv",
+            distribution: "kognic-auth",
+            extras: "[full]",
+            version: KOGNIC_AUTH_VERSION,
+            imports: "import keyring, kognic.auth.requests.auth_session, \
+                      kognic.auth.httpx.async_client",
+        })
+    })
+    .await
 }
-
-async fn create_venv() -> PathBuf {
-    // Cargo sets CARGO_TARGET_TMPDIR to `<target>/tmp` for integration tests.
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the target directory")
-        .join("python-venv");
-    let mut command = Command::new("python3");
-    command
-        .args(["-c", SETUP_SCRIPT])
-        .arg(&venv)
-        .arg(KOGNIC_AUTH_VERSION)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let output = match tokio::time::timeout(INSTALL_TIMEOUT, command.output()).await {
-        Err(_) => panic!(
-            "installing kognic-auth=={KOGNIC_AUTH_VERSION} from PyPI took longer than \
-             {INSTALL_TIMEOUT:?}; is PyPI reachable?"
-        ),
-        Ok(Err(error)) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-            "python3 was not found on PATH: the kognic-auth tests need it \
-             (install the Debian packages python3 and python3-venv)"
-        ),
-        Ok(Err(error)) => panic!("could not run python3: {error}"),
-        Ok(Ok(output)) => output,
-    };
-    assert!(
-        output.status.success(),
-        "could not create {} with kognic-auth=={KOGNIC_AUTH_VERSION} from PyPI ({}). \
-         The tests need python3 with the venv module (Debian: python3-venv) and access to \
-         PyPI.\n--- stdout\n{}\n--- stderr\n{}",
-        venv.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    venv
-}
-
-/// Creates the virtualenv unless it already holds the pinned kognic-auth, under an
-/// exclusive lock that the kernel releases even if this process dies. The `full` extra
-/// brings what the CLI (`requests`, `keyring`) and the async client (`httpx`) import;
-/// the package itself is unmodified.
-const SETUP_SCRIPT: &str = r#"
-import fcntl
-import subprocess
-import sys
-from pathlib import Path
-
-venv, version = Path(sys.argv[1]), sys.argv[2]
-python = venv / "bin" / "python"
-check = [
-    str(python),
-    "-c",
-    "import keyring, kognic.auth.requests.auth_session, kognic.auth.httpx.async_client\n"
-    "from importlib.metadata import version\n"
-    f"assert version('kognic-auth') == {version!r}, version('kognic-auth')\n",
-]
-
-venv.parent.mkdir(parents=True, exist_ok=True)
-with open(venv.parent / (venv.name + ".lock"), "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
-        print(f"reusing {venv}")
-        sys.exit(0)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-         f"kognic-auth[full]=={version}"],
-        check=True,
-    )
-    subprocess.run(check, check=True)
-    print(f"installed kognic-auth=={version} into {venv}")
-"#;
