@@ -268,6 +268,23 @@ impl Client {
             .await
     }
 
+    /// Disables one of the user's credentials without deleting it: it gets no tokens and
+    /// its tokens are refused (`credential_disabled`) until it is enabled. Needs the
+    /// `credentials:manage` scope.
+    pub async fn disable_credentials(&self, client_id: &str) -> Result<(), Error> {
+        self.call_empty(
+            Method::POST,
+            &format!("/v1/credentials/{client_id}/disable"),
+        )
+        .await
+    }
+
+    /// Enables a disabled credential again. Needs the `credentials:manage` scope.
+    pub async fn enable_credentials(&self, client_id: &str) -> Result<(), Error> {
+        self.call_empty(Method::POST, &format!("/v1/credentials/{client_id}/enable"))
+            .await
+    }
+
     pub async fn organizations(&self) -> Result<Vec<Organization>, Error> {
         self.call(Method::GET, "/v1/organizations", None::<&()>)
             .await

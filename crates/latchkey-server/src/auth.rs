@@ -203,6 +203,12 @@ pub async fn live_credential(
             name: credential.name.clone(),
         });
     }
+    if credential.disabled_at.is_some() {
+        return Err(AuthFailure::CredentialDisabled {
+            client_id: credential.client_id.clone(),
+            name: credential.name.clone(),
+        });
+    }
     if credential.expires_at.is_some_and(|at| at <= now) {
         return Err(AuthFailure::CredentialExpired {
             client_id: credential.client_id.clone(),

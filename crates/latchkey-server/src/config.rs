@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::clock::Clock;
+
 /// The first administrator, from `LATCHKEY_ADMIN_EMAIL` and `LATCHKEY_ADMIN_PASSWORD`.
 #[derive(Debug, Clone)]
 pub struct AdminBootstrap {
@@ -48,6 +50,9 @@ pub struct Config {
     /// Failed sign-ins per email within `login_lockout` before sign-in is refused.
     pub max_failed_logins: u32,
     pub login_lockout: Duration,
+    /// Where the service reads the time: the system clock unless a test injects a
+    /// [`Clock::manual`] one.
+    pub clock: Clock,
 }
 
 impl Config {
@@ -71,6 +76,7 @@ impl Config {
             }),
             max_failed_logins: 5,
             login_lockout: Duration::from_secs(15 * 60),
+            clock: Clock::system(),
         }
     }
 

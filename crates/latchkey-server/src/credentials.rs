@@ -1,5 +1,5 @@
-//! Generating, listing and deleting a person's credentials: the rules shared by the
-//! API (`/v1/credentials`) and the pages.
+//! Generating, listing, disabling, enabling and deleting a person's credentials: the
+//! rules shared by the API (`/v1/credentials`) and the pages.
 
 use chrono::{DateTime, Utc};
 use latchkey_core::access::Principal;
@@ -156,6 +156,7 @@ pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<Credential>, App
         .map(|row| {
             let last_used = row.last_used_at().max(state.usage.pending(&row.client_id));
             Credential {
+                disabled: row.disabled_at().is_some(),
                 scopes: row.scopes.split(' ').map(str::to_owned).collect(),
                 created: Timestamp(row.created_at()),
                 last_used: last_used.map(Timestamp),
@@ -189,5 +190,45 @@ pub async fn delete(state: &AppState, user_id: i64, client_id: &str) -> Result<(
     }
     state.credentials.invalidate(client_id.as_str());
     tracing::info!(credential.id = %client_id, user.id = user_id, "credential deleted");
+    Ok(())
+}
+
+/// Disables (`disabled: true`) or enables one of the user's credentials. A disabled
+/// credential gets no tokens and its tokens are refused, at once here and within the
+/// cache lifetime on other replicas; enabling restores both. Another user's client id
+/// is "not found" and changes nothing.
+pub async fn set_disabled(
+    state: &AppState,
+    user_id: i64,
+    client_id: &str,
+    disabled: bool,
+) -> Result<(), AppError> {
+    let not_found = || {
+        AppError::not_found(format!(
+            "You have no credential with the client id {}.",
+            client_id.chars().take(64).collect::<String>()
+        ))
+    };
+    let client_id = ClientId::parse(client_id).ok_or_else(not_found)?;
+    let changed = if disabled {
+        state
+            .store
+            .disable_credential(user_id, client_id.as_str(), state.now())
+            .await?
+    } else {
+        state
+            .store
+            .enable_credential(user_id, client_id.as_str())
+            .await?
+    };
+    if !changed {
+        return Err(not_found());
+    }
+    state.credentials.invalidate(client_id.as_str());
+    if disabled {
+        tracing::info!(credential.id = %client_id, user.id = user_id, "credential disabled");
+    } else {
+        tracing::info!(credential.id = %client_id, user.id = user_id, "credential enabled");
+    }
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct CachedCredential {
     pub scopes: Scopes,
     pub expires_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Set while the owner has the credential disabled: refused like a deleted one.
+    pub disabled_at: Option<DateTime<Utc>>,
     /// The workspaces the credential is limited to; `None`: every one its user reaches.
     pub workspaces: Option<BTreeSet<String>>,
     /// The owner, as of when the credential was loaded.
@@ -145,6 +147,7 @@ async fn load(store: &Store, client_id: &str) -> Result<Option<CachedCredential>
         }),
         expires_at: row.expires_at(),
         deleted_at: row.deleted_at(),
+        disabled_at: row.disabled_at(),
         client_id: row.client_id,
         name: row.name,
         digest,

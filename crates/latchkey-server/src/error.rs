@@ -31,6 +31,7 @@ pub enum AuthFailure {
     UnknownCredential,
     CredentialDeleted { client_id: String, name: String },
     CredentialExpired { client_id: String, name: String },
+    CredentialDisabled { client_id: String, name: String },
 }
 
 impl AuthFailure {
@@ -45,6 +46,7 @@ impl AuthFailure {
             AuthFailure::UnknownCredential => "unknown_credential",
             AuthFailure::CredentialDeleted { .. } => "credential_deleted",
             AuthFailure::CredentialExpired { .. } => "credential_expired",
+            AuthFailure::CredentialDisabled { .. } => "credential_disabled",
         }
     }
 
@@ -83,6 +85,11 @@ impl AuthFailure {
             AuthFailure::CredentialExpired { client_id, name } => format!(
                 "The credential '{name}' ({client_id}) has expired, so its tokens no longer \
                  work. Generate new credentials under API Credentials..."
+            ),
+            AuthFailure::CredentialDisabled { client_id, name } => format!(
+                "The credential '{name}' ({client_id}) is disabled, so its tokens do not \
+                 work. Its owner can enable it under API Credentials or with \
+                 POST /v1/credentials/{client_id}/enable."
             ),
         }
     }

@@ -11,6 +11,7 @@ pub mod config;
 mod access;
 mod auth;
 mod blob;
+pub mod clock;
 mod credentials;
 mod directory;
 mod error;
@@ -40,6 +41,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+pub use clock::Clock;
 pub use config::{AdminBootstrap, Config, TokenRateLimit};
 
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};

@@ -193,8 +193,8 @@ error_responses! {
     /// 401 in our shape.
     Unauthorized: ErrorBody,
     "No valid access token or session: missing, malformed, expired, revoked, or its \
-     credential was deleted or expired. `error` says which (`missing_token`, \
-     `token_expired`, `credential_deleted`, …).",
+     credential was deleted, disabled or expired. `error` says which (`missing_token`, \
+     `token_expired`, `credential_deleted`, `credential_disabled`, …).",
     "`Bearer error=\"invalid_token\", error_description=\"…\"`";
     /// 403 in our shape, with the permission decision's reasons.
     Forbidden: ErrorBody,
@@ -221,7 +221,7 @@ error_responses! {
     /// 401 in the RFC 6749 §5.2 shape.
     OAuthUnauthorized: OAuthErrorBody,
     "`invalid_client`: client authentication failed (unknown client id, wrong secret, \
-     deleted or expired credential). On the token endpoint also `invalid_token`: the \
+     deleted, disabled or expired credential). On the token endpoint also `invalid_token`: the \
      refresh token is expired, revoked or unknown, so start over with \
      `client_credentials`.",
     "`Basic realm=\"latchkey\"` for `invalid_client`, `Bearer error=\"invalid_token\"` for \

@@ -39,9 +39,9 @@ impl AppState {
         AppState(Arc::new(shared))
     }
 
-    /// The one clock of the service.
+    /// The one clock of the service: [`Config::clock`], so tests can move time.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        self.config.clock.now()
     }
 }
 

@@ -20,7 +20,7 @@ use sqlx::{AnyPool, Executor};
 pub(crate) const USER_COLUMNS: &str =
     "id, email, name, password_hash, is_admin, created_at, organization_id, organization_role";
 const CREDENTIAL_COLUMNS: &str = "client_id, user_id, name, secret_digest, scopes, created_at, \
-     expires_at, last_used_at, deleted_at, workspace_ids";
+     expires_at, last_used_at, deleted_at, workspace_ids, disabled_at";
 
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
@@ -303,6 +303,45 @@ impl Store {
              WHERE client_id = $2 AND user_id = $3 AND deleted_at IS NULL",
         )
         .bind(millis(at))
+        .bind(client_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Disables the user's live credential, keeping the time of the first disabling when
+    /// it already is. `false` when the user has no such live credential, so another
+    /// user's client id changes nothing.
+    pub async fn disable_credential(
+        &self,
+        user_id: i64,
+        client_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE credentials SET disabled_at = COALESCE(disabled_at, $1) \
+             WHERE client_id = $2 AND user_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(millis(at))
+        .bind(client_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Enables the user's live credential again (a no-op when it is enabled). `false`
+    /// when the user has no such live credential.
+    pub async fn enable_credential(
+        &self,
+        user_id: i64,
+        client_id: &str,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE credentials SET disabled_at = NULL \
+             WHERE client_id = $1 AND user_id = $2 AND deleted_at IS NULL",
+        )
         .bind(client_id)
         .bind(user_id)
         .execute(&self.pool)

@@ -84,6 +84,7 @@ pub struct CredentialRow {
     deleted_at: Option<i64>,
     /// Space-separated workspace ids the credential is limited to; `None`: no limit.
     pub workspace_ids: Option<String>,
+    disabled_at: Option<i64>,
 }
 
 impl CredentialRow {
@@ -101,6 +102,11 @@ impl CredentialRow {
 
     pub fn deleted_at(&self) -> Option<DateTime<Utc>> {
         self.deleted_at.map(time)
+    }
+
+    /// When the owner disabled it; `None` while it is enabled.
+    pub fn disabled_at(&self) -> Option<DateTime<Utc>> {
+        self.disabled_at.map(time)
     }
 }
 

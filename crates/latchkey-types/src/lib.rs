@@ -152,6 +152,10 @@ pub struct Credential {
     pub scopes: Vec<String>,
     /// `null` when the credential reaches every workspace of its user.
     pub workspaces: Option<Vec<String>>,
+    /// Whether its owner has disabled it: it gets no tokens and its tokens are refused
+    /// until it is enabled again. Absent in answers of servers before 0004, so `false`.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// `POST /v1/credentials` body. Unknown fields are ignored.

@@ -1,4 +1,4 @@
-//! `latchkey credentials list|create|delete`: the caller's own API credentials, through
+//! `latchkey credentials list|create|disable|enable|delete`: the caller's own API credentials, through
 //! `/v1/credentials` with a credential that has the `credentials:manage` scope (listing
 //! needs no particular scope).
 
@@ -56,6 +56,17 @@ enum CredentialsCommand {
         /// Replace an existing file at --out.
         #[arg(long)]
         force: bool,
+    },
+    /// Disable a credential without deleting it: it gets no tokens and its tokens are
+    /// refused until it is enabled again.
+    Disable {
+        /// The credential's client id (lkc_…).
+        client_id: String,
+    },
+    /// Enable a disabled credential: it gets tokens again.
+    Enable {
+        /// The credential's client id (lkc_…).
+        client_id: String,
     },
     /// Delete a credential: its tokens stop working at once.
     Delete {
@@ -122,6 +133,17 @@ pub async fn run(args: CredentialsArgs) -> anyhow::Result<()> {
                 created.client_id,
                 out.display()
             );
+        }
+        CredentialsCommand::Disable { client_id } => {
+            client.disable_credentials(&client_id).await?;
+            println!(
+                "Disabled credential {client_id}; enable it with `latchkey credentials enable \
+                 {client_id}`."
+            );
+        }
+        CredentialsCommand::Enable { client_id } => {
+            client.enable_credentials(&client_id).await?;
+            println!("Enabled credential {client_id}.");
         }
         CredentialsCommand::Delete { client_id } => {
             client.delete_credentials(&client_id).await?;
@@ -213,6 +235,7 @@ fn table(credentials: &[Credential]) -> String {
         "EXPIRES".to_owned(),
         "SCOPES".to_owned(),
         "WORKSPACES".to_owned(),
+        "STATUS".to_owned(),
     ]];
     rows.extend(credentials.iter().map(|c| {
         [
@@ -225,9 +248,10 @@ fn table(credentials: &[Credential]) -> String {
             c.workspaces
                 .as_ref()
                 .map_or_else(|| "all".to_owned(), |w| w.join(" ")),
+            if c.disabled { "disabled" } else { "enabled" }.to_owned(),
         ]
     }));
-    let mut widths = [0usize; 7];
+    let mut widths = [0usize; 8];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());

@@ -225,7 +225,7 @@ async fn latchkey(args: &[&str], credentials: Option<&Path>) -> Run {
 }
 
 #[tokio::test]
-async fn created_credentials_file_is_private_works_and_stops_working_when_deleted() {
+async fn created_credentials_file_is_private_works_pauses_while_disabled_and_stops_when_deleted() {
     let server = server().await;
     let manager = server.write_file(
         "manager.json",
@@ -313,6 +313,28 @@ async fn created_credentials_file_is_private_works_and_stops_working_when_delete
             .any(|c| c["clientId"] == file.client_id.as_str()),
         "{listed}"
     );
+
+    let disabled = latchkey(&["credentials", "disable", &file.client_id], Some(&manager)).await;
+    assert_eq!(disabled.code, 0, "{}", disabled.stderr);
+    assert!(
+        disabled.stdout.contains("credentials enable"),
+        "{}",
+        disabled.stdout
+    );
+    let list = latchkey(&["credentials", "list"], Some(&manager)).await;
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.contains(&file.client_id))
+        .unwrap_or_else(|| panic!("not listed:\n{}", list.stdout));
+    assert!(line.ends_with("disabled"), "{line}");
+    let refused = latchkey(&["token"], Some(&out)).await;
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(refused.stderr.contains("disabled"), "{}", refused.stderr);
+    let enabled = latchkey(&["credentials", "enable", &file.client_id], Some(&manager)).await;
+    assert_eq!(enabled.code, 0, "{}", enabled.stderr);
+    let token = latchkey(&["token"], Some(&out)).await;
+    assert_eq!(token.code, 0, "{}", token.stderr);
 
     let deleted = latchkey(&["credentials", "delete", &file.client_id], Some(&manager)).await;
     assert_eq!(deleted.code, 0, "{}", deleted.stderr);

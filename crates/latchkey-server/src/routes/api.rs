@@ -32,6 +32,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_me))
         .routes(routes!(list_credentials, create_credential))
         .routes(routes!(delete_credential))
+        .routes(routes!(disable_credential))
+        .routes(routes!(enable_credential))
 }
 
 /// `GET /v1/me`: the caller, as the server sees them.
@@ -212,5 +214,61 @@ async fn delete_credential(
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "deleting credentials")?;
     credentials::delete(&state, caller.user_id, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/credentials/{client_id}/disable",
+    tag = "Account",
+    summary = "Disable a credential",
+    description = "Disables one of the caller's credentials without deleting it: the token \
+        endpoint refuses it with `invalid_client` and its tokens get 401 \
+        `credential_disabled`, at once on this replica and within a second on the others, \
+        until it is enabled again. Disabling a disabled credential changes nothing. A \
+        token needs the `credentials:manage` scope.",
+    params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Disabled."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
+async fn disable_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    caller.require_scope(Scope::CredentialsManage, "disabling credentials")?;
+    credentials::set_disabled(&state, caller.user_id, &client_id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/credentials/{client_id}/enable",
+    tag = "Account",
+    summary = "Enable a credential",
+    description = "Enables a disabled credential of the caller's: it gets tokens again, and \
+        its unexpired tokens work again. Enabling an enabled credential changes nothing. A \
+        token needs the `credentials:manage` scope.",
+    params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Enabled."),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
+async fn enable_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    caller.require_scope(Scope::CredentialsManage, "enabling credentials")?;
+    credentials::set_disabled(&state, caller.user_id, &client_id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -294,6 +294,15 @@ async fn authenticate(
             format_time(deleted)
         )));
     }
+    if let Some(disabled) = credential.disabled_at {
+        return Err(OAuthError::invalid_client(format!(
+            "The credential '{}' ({client_id}) was disabled on {}. Its owner can enable it \
+             again under API Credentials, with POST /v1/credentials/{client_id}/enable or \
+             with `latchkey credentials enable {client_id}`.",
+            credential.name,
+            format_time(disabled)
+        )));
+    }
     if let Some(expired) = credential.expires_at.filter(|at| *at <= now) {
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) expired on {}. Generate new credentials under \

@@ -45,6 +45,11 @@ pub fn router() -> Router<AppState> {
             get(show_credentials).post(generate_credentials),
         )
         .route("/credentials/{client_id}/delete", post(delete_credentials))
+        .route(
+            "/credentials/{client_id}/disable",
+            post(disable_credentials),
+        )
+        .route("/credentials/{client_id}/enable", post(enable_credentials))
         .route("/admin/users", get(show_users).post(create_user))
         .route(
             "/set-password/{token}",
@@ -142,6 +147,7 @@ struct CredentialView {
     last_used: Option<String>,
     expires: Option<String>,
     expired: bool,
+    disabled: bool,
     scopes: Vec<String>,
     /// The names of the workspaces it is limited to; `None`: all of its user's.
     workspaces: Option<Vec<String>>,
@@ -547,6 +553,8 @@ async fn log_out(
 #[derive(Debug, Deserialize)]
 struct CredentialsQuery {
     deleted: Option<String>,
+    disabled: Option<String>,
+    enabled: Option<String>,
 }
 
 async fn show_credentials(
@@ -554,14 +562,39 @@ async fn show_credentials(
     PageSession(session): PageSession,
     Query(query): Query<CredentialsQuery>,
 ) -> Response {
-    let notice = query
-        .deleted
-        .as_deref()
-        .and_then(ClientId::parse)
-        .map(|id| {
-            format!(
-                "The credential {id} was deleted. Programs that used it can no longer get tokens."
-            )
+    let notice = None
+        .or_else(|| {
+            query
+                .deleted
+                .as_deref()
+                .and_then(ClientId::parse)
+                .map(|id| {
+                    format!(
+                        "The credential {id} was deleted. Programs that used it can no longer get \
+                     tokens."
+                    )
+                })
+        })
+        .or_else(|| {
+            query
+                .disabled
+                .as_deref()
+                .and_then(ClientId::parse)
+                .map(|id| {
+                    format!(
+                        "The credential {id} was disabled. Programs that use it cannot get tokens \
+                     until you enable it again."
+                    )
+                })
+        })
+        .or_else(|| {
+            query
+                .enabled
+                .as_deref()
+                .and_then(ClientId::parse)
+                .map(|id| {
+                    format!("The credential {id} was enabled. Programs that use it work again.")
+                })
         });
     credentials_page(
         &state,
@@ -627,6 +660,7 @@ async fn credentials_page(
             .into_iter()
             .map(|c| CredentialView {
                 expired: c.expires.is_some_and(|t| t.0 <= now),
+                disabled: c.disabled,
                 client_id: c.client_id,
                 name: c.name,
                 created: display_time(c.created.0),
@@ -809,6 +843,28 @@ async fn delete_credentials(
 ) -> Response {
     match credentials::delete(&state, session.user.id, &client_id).await {
         Ok(()) => Redirect::to(&format!("/credentials?deleted={client_id}")).into_response(),
+        Err(error) => form_error(&session, error),
+    }
+}
+
+async fn disable_credentials(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    SessionForm { session, .. }: SessionForm,
+) -> Response {
+    match credentials::set_disabled(&state, session.user.id, &client_id, true).await {
+        Ok(()) => Redirect::to(&format!("/credentials?disabled={client_id}")).into_response(),
+        Err(error) => form_error(&session, error),
+    }
+}
+
+async fn enable_credentials(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    SessionForm { session, .. }: SessionForm,
+) -> Response {
+    match credentials::set_disabled(&state, session.user.id, &client_id, false).await {
+        Ok(()) => Redirect::to(&format!("/credentials?enabled={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
     }
 }

@@ -14,6 +14,7 @@ mod authorization;
 mod browser;
 mod content;
 mod kognic_io;
+mod lifecycle;
 mod oauth;
 mod openapi;
 mod pages;
