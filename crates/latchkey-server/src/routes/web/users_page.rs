@@ -1,0 +1,163 @@
+//! The operator's list of users and the form to add one.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::auth::{PageSession, Session};
+use crate::error::{AppError, sentence};
+use crate::state::AppState;
+use crate::users::{AddUserError, add_user};
+
+use super::{Nav, SessionForm, display_time, error_page, form_error, render};
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Nav,
+    users: Vec<UserListItem>,
+    error: Option<String>,
+    notice: Option<String>,
+    form_email: String,
+    form_name: String,
+}
+
+struct UserListItem {
+    id: i64,
+    email: String,
+    name: String,
+    is_admin: bool,
+    created: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UsersQuery {
+    added: Option<i64>,
+}
+
+/// The refusal page when the signed-in person is not an administrator.
+fn admin_rejection(session: &Session) -> Option<Response> {
+    (!session.user.is_admin()).then(|| {
+        error_page(
+            Nav::of(session),
+            StatusCode::FORBIDDEN,
+            "Administrators only",
+            "Only an administrator can manage users. Ask one to add people for you.",
+        )
+    })
+}
+
+pub(super) async fn show_users(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    Query(query): Query<UsersQuery>,
+) -> Response {
+    if let Some(response) = admin_rejection(&session) {
+        return response;
+    }
+    let notice = match query.added {
+        Some(id) => state
+            .store
+            .user_by_id(id)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| format!("Added {} ({}). They can sign in now.", u.name, u.email)),
+        None => None,
+    };
+    users_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        notice,
+        None,
+        String::new(),
+        String::new(),
+    )
+    .await
+}
+
+async fn users_page(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    form_email: String,
+    form_name: String,
+) -> Response {
+    let users = match state.store.list_users().await {
+        Ok(users) => users,
+        Err(error) => return AppError::from(error).into_response(),
+    };
+    render(
+        status,
+        &UsersPage {
+            nav: Nav::of(session),
+            users: users
+                .into_iter()
+                .map(|u| UserListItem {
+                    id: u.id,
+                    is_admin: u.is_admin(),
+                    created: display_time(u.created_at()),
+                    email: u.email,
+                    name: u.name,
+                })
+                .collect(),
+            error,
+            notice,
+            form_email,
+            form_name,
+        },
+    )
+}
+
+pub(super) async fn create_user(
+    State(state): State<AppState>,
+    SessionForm { session, form }: SessionForm,
+) -> Response {
+    if let Some(response) = admin_rejection(&session) {
+        return response;
+    }
+    let (Ok(email), Ok(name), Ok(password), Ok(is_admin)) = (
+        form.one("email"),
+        form.one("name"),
+        form.one("password"),
+        form.one("is_admin"),
+    ) else {
+        return form_error(
+            &session,
+            AppError::bad_request("repeated_field", "A form field was sent more than once."),
+        );
+    };
+    let password = SecretString::from(password.to_owned());
+    match add_user(
+        &state.store,
+        email,
+        name,
+        Some(&password),
+        is_admin == "on",
+        None,
+    )
+    .await
+    {
+        Ok(user) => Redirect::to(&format!("/admin/users?added={}", user.id)).into_response(),
+        Err(AddUserError::Store(error)) => AppError::from(error).into_response(),
+        Err(error) => {
+            let message = sentence(&error.to_string());
+            users_page(
+                &state,
+                &session,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(message),
+                email.chars().take(254).collect(),
+                name.chars().take(100).collect(),
+            )
+            .await
+        }
+    }
+}
