@@ -1,20 +1,15 @@
 //! The real `latchkey` binary's `credentials`, `scenes upload` and `completions`
 //! commands against a real server started in this process.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
-use latchkey_server::{AdminBootstrap, Application, Config};
+use latchkey_types::CredentialsFile;
 use latchkey_types::tenancy::{Organization, User, Workspace};
-use latchkey_types::{CredentialsFile, Envelope};
-use secrecy::SecretString;
 use serde_json::json;
-use tokio::process::Command;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
-const EMAIL: &str = "ops@example.com";
-const PASSWORD: &str = "operator password";
+use common::{PASSWORD, Server, Session, latchkey, server};
 
 /// A valid 1×1 RGBA PNG.
 const PNG: [u8; 67] = [
@@ -25,203 +20,53 @@ const PNG: [u8; 67] = [
     0x42, 0x60, 0x82,
 ];
 
-struct Server {
-    base_url: String,
-    operator: Session,
-    dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-/// A signed-in page session with its CSRF token, for the API calls tests set up with.
-struct Session {
-    base_url: String,
-    http: reqwest::Client,
-    csrf: String,
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).expect("field") + marker.len();
-    let end = html[start..].find('"').expect("end") + start;
-    html[start..end].to_owned()
-}
-
-async fn sign_in(base_url: &str, email: &str, password: &str) -> Session {
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let login = http
-        .get(format!("{base_url}/login"))
-        .send()
-        .await
-        .expect("login")
-        .text()
-        .await
-        .expect("html");
-    let response = http
-        .post(format!("{base_url}/login"))
-        .form(&[
-            ("login_csrf", hidden(&login, "login_csrf").as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(response.status(), 303, "sign-in should redirect");
-    let page = http
-        .get(format!("{base_url}/credentials"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
-    Session {
-        base_url: base_url.to_owned(),
-        csrf: hidden(&page, "csrf_token"),
-        http,
-    }
-}
-
-async fn server() -> Server {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = Config::new(dir.path());
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.database_url = None;
-    config.admin = Some(AdminBootstrap {
-        email: EMAIL.to_owned(),
-        password: SecretString::from(PASSWORD.to_owned()),
-    });
-    let app = Application::build(config).await.expect("build");
-    let base_url = app.public_url().to_owned();
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = stopped.await;
-    }));
-    Server {
-        operator: sign_in(&base_url, EMAIL, PASSWORD).await,
-        base_url,
-        dir,
-        _shutdown: shutdown,
-    }
-}
-
-impl Session {
-    /// A JSON call with the session; asserts the status and answers `data`.
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: serde_json::Value,
-        status: u16,
-    ) -> T {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.base_url))
-            .header("x-csrf-token", &self.csrf)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        let actual = response.status();
-        let text = response.text().await.expect("body");
-        assert_eq!(actual, status, "{text}");
-        serde_json::from_str::<Envelope<T>>(&text)
-            .expect("enveloped JSON")
-            .data
-    }
-
-    async fn credentials(&self, body: serde_json::Value) -> CredentialsFile {
-        self.call(reqwest::Method::POST, "/v1/credentials", body, 201)
-            .await
-    }
-}
-
-impl Server {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn write_file(&self, name: &str, file: &CredentialsFile) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, serde_json::to_string(file).expect("json")).expect("write");
-        path
-    }
-
-    /// An organization with a workspace in which a new member is developer; answers the
-    /// workspace id and that member's signed-in session.
-    async fn developer_in_workspace(&self) -> (String, Session) {
-        let organization: Organization = self
-            .operator
-            .call(
-                reqwest::Method::POST,
-                "/v1/organizations",
-                json!({ "name": "Scenes Org" }),
-                201,
-            )
-            .await;
-        let email = "dev@scenes.test";
-        let user: User = self
-            .operator
-            .call(
-                reqwest::Method::POST,
-                "/v1/users",
-                json!({
-                    "email": email, "name": "Dev", "password": PASSWORD,
-                    "organizationId": organization.id, "role": "member",
-                }),
-                201,
-            )
-            .await;
-        let workspace: Workspace = self
-            .operator
-            .call(
-                reqwest::Method::POST,
-                "/v1/workspaces",
-                json!({ "name": "Drives", "organizationId": organization.id }),
-                201,
-            )
-            .await;
-        let _: serde_json::Value = self
-            .operator
-            .call(
-                reqwest::Method::PUT,
-                &format!("/v1/workspaces/{}/members/{}", workspace.id, user.id),
-                json!({ "role": "developer" }),
-                200,
-            )
-            .await;
-        (workspace.id, sign_in(&self.base_url, email, PASSWORD).await)
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn latchkey(args: &[&str], credentials: Option<&Path>) -> Run {
-    let mut command = Command::new(BINARY);
-    command
-        .args(args)
-        .env_remove("LATCHKEY_CREDENTIALS")
-        .env_remove("KOGNIC_CREDENTIALS")
-        .env_remove("LATCHKEY_CLIENT_ID");
-    if let Some(credentials) = credentials {
-        command.arg("--credentials").arg(credentials);
-    }
-    let output = command.output().await.expect("run latchkey");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    run
+/// An organization with a workspace in which a new member is developer; answers the
+/// workspace id and that member's signed-in session.
+async fn developer_in_workspace(server: &Server) -> (String, Session) {
+    let organization: Organization = server
+        .operator
+        .call(
+            reqwest::Method::POST,
+            "/v1/organizations",
+            json!({ "name": "Scenes Org" }),
+            201,
+        )
+        .await;
+    let email = "dev@scenes.test";
+    let user: User = server
+        .operator
+        .call(
+            reqwest::Method::POST,
+            "/v1/users",
+            json!({
+                "email": email, "name": "Dev", "password": PASSWORD,
+                "organizationId": organization.id, "role": "member",
+            }),
+            201,
+        )
+        .await;
+    let workspace: Workspace = server
+        .operator
+        .call(
+            reqwest::Method::POST,
+            "/v1/workspaces",
+            json!({ "name": "Drives", "organizationId": organization.id }),
+            201,
+        )
+        .await;
+    let _: serde_json::Value = server
+        .operator
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/workspaces/{}/members/{}", workspace.id, user.id),
+            json!({ "role": "developer" }),
+            200,
+        )
+        .await;
+    (
+        workspace.id,
+        Session::sign_in(&server.base_url, email, PASSWORD).await,
+    )
 }
 
 #[tokio::test]
@@ -382,7 +227,7 @@ async fn credentials_create_without_the_manage_scope_explains_the_refusal() {
 #[tokio::test]
 async fn scenes_upload_creates_a_cameras_scene_from_a_local_png() {
     let server = server().await;
-    let (workspace, developer) = server.developer_in_workspace().await;
+    let (workspace, developer) = developer_in_workspace(&server).await;
     let credentials = server.write_file(
         "dev.json",
         &developer.credentials(json!({ "name": "uploader" })).await,

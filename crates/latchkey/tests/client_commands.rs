@@ -1,231 +1,72 @@
 //! The real `latchkey` binary's client commands — `doctor`, `token`, `call` — against
 //! a real server, one test per verdict a person can meet.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+mod common;
 
-use latchkey_server::{AdminBootstrap, Application, Config};
-use latchkey_types::{CredentialsFile, Envelope};
-use secrecy::SecretString;
-use tokio::process::Command;
+use std::path::PathBuf;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_latchkey");
-const EMAIL: &str = "ops@example.com";
-const PASSWORD: &str = "operator password";
+use common::{EMAIL, PASSWORD, Run, Server, Session, latchkey, server};
 
-struct Server {
-    base_url: String,
-    session: reqwest::Client,
-    csrf: String,
-    dir: tempfile::TempDir,
-    _shutdown: tokio::sync::oneshot::Sender<()>,
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).expect("field") + marker.len();
-    let end = html[start..].find('"').expect("end") + start;
-    html[start..end].to_owned()
-}
-
-/// A signed-in page session and its CSRF token.
-async fn sign_in(base_url: &str, email: &str, password: &str) -> (reqwest::Client, String) {
-    let session = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let login = session
-        .get(format!("{base_url}/login"))
-        .send()
-        .await
-        .expect("login")
-        .text()
-        .await
-        .expect("html");
-    session
-        .post(format!("{base_url}/login"))
-        .form(&[
-            ("login_csrf", hidden(&login, "login_csrf").as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("sign in");
-    let page = session
-        .get(format!("{base_url}/credentials"))
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
-    let csrf = hidden(&page, "csrf_token");
-    (session, csrf)
-}
-
-async fn server() -> Server {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut config = Config::new(dir.path());
-    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.database_url = None;
-    config.admin = Some(AdminBootstrap {
-        email: EMAIL.to_owned(),
-        password: SecretString::from(PASSWORD.to_owned()),
-    });
-    let app = Application::build(config).await.expect("build");
-    let base_url = app.public_url().to_owned();
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run(async {
-        let _ = stopped.await;
-    }));
-    let (session, csrf) = sign_in(&base_url, EMAIL, PASSWORD).await;
-    Server {
-        csrf,
-        base_url,
-        session,
-        dir,
-        _shutdown: shutdown,
-    }
-}
-
-impl Server {
-    async fn credentials(&self, body: serde_json::Value) -> CredentialsFile {
-        let response = self
-            .session
-            .post(format!("{}/v1/credentials", self.base_url))
-            .header("x-csrf-token", &self.csrf)
-            .json(&body)
-            .send()
-            .await
-            .expect("create");
-        assert_eq!(response.status(), 201);
-        response
-            .json::<Envelope<CredentialsFile>>()
-            .await
-            .expect("file")
-            .data
-    }
-
-    /// A JSON call as the signed-in operator, answering the `data` of a success.
-    async fn operator_call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: serde_json::Value,
-    ) -> serde_json::Value {
-        let response = self
-            .session
-            .request(method, format!("{}{path}", self.base_url))
-            .header("x-csrf-token", &self.csrf)
-            .json(&body)
-            .send()
-            .await
-            .expect("call");
-        let status = response.status();
-        let text = response.text().await.expect("body");
-        assert!(status.is_success(), "{path}: {status} {text}");
-        serde_json::from_str::<serde_json::Value>(&text).expect("json")["data"].clone()
-    }
-
-    /// An organization with a workspace, a viewer and a developer in it, made through
-    /// the API as the operator; answers the workspace id and the two people's
-    /// credentials files.
-    async fn tenant(&self) -> (String, PathBuf, PathBuf) {
-        let organization = self
-            .operator_call(
+/// An organization with a workspace, a viewer and a developer in it, made through
+/// the API as the operator; answers the workspace id and the two people's
+/// credentials files.
+async fn tenant(server: &Server) -> (String, PathBuf, PathBuf) {
+    let organization = server
+        .operator
+        .call::<serde_json::Value>(
+            reqwest::Method::POST,
+            "/v1/organizations",
+            serde_json::json!({ "name": "Acme" }),
+            201,
+        )
+        .await;
+    let organization_id = organization["id"].as_i64().expect("id");
+    let workspace = server
+        .operator
+        .call::<serde_json::Value>(
+            reqwest::Method::POST,
+            "/v1/workspaces",
+            serde_json::json!({ "name": "Lidar", "organizationId": organization_id }),
+            201,
+        )
+        .await;
+    let workspace_id = workspace["id"].as_str().expect("id").to_owned();
+    let mut files = Vec::new();
+    for role in ["viewer", "developer"] {
+        let email = format!("{role}@acme.test");
+        let user = server
+            .operator
+            .call::<serde_json::Value>(
                 reqwest::Method::POST,
-                "/v1/organizations",
-                serde_json::json!({ "name": "Acme" }),
+                "/v1/users",
+                serde_json::json!({
+                    "email": email, "name": role, "password": PASSWORD,
+                    "organizationId": organization_id,
+                }),
+                201,
             )
             .await;
-        let organization_id = organization["id"].as_i64().expect("id");
-        let workspace = self
-            .operator_call(
-                reqwest::Method::POST,
-                "/v1/workspaces",
-                serde_json::json!({ "name": "Lidar", "organizationId": organization_id }),
-            )
-            .await;
-        let workspace_id = workspace["id"].as_str().expect("id").to_owned();
-        let mut files = Vec::new();
-        for role in ["viewer", "developer"] {
-            let email = format!("{role}@acme.test");
-            let user = self
-                .operator_call(
-                    reqwest::Method::POST,
-                    "/v1/users",
-                    serde_json::json!({
-                        "email": email, "name": role, "password": PASSWORD,
-                        "organizationId": organization_id,
-                    }),
-                )
-                .await;
-            self.operator_call(
+        server
+            .operator
+            .call::<serde_json::Value>(
                 reqwest::Method::PUT,
                 &format!(
                     "/v1/workspaces/{workspace_id}/members/{}",
                     user["id"].as_i64().expect("id")
                 ),
                 serde_json::json!({ "role": role }),
+                200,
             )
             .await;
-            let (session, csrf) = sign_in(&self.base_url, &email, PASSWORD).await;
-            let response = session
-                .post(format!("{}/v1/credentials", self.base_url))
-                .header("x-csrf-token", &csrf)
-                .json(&serde_json::json!({ "name": role }))
-                .send()
-                .await
-                .expect("create");
-            assert_eq!(response.status(), 201);
-            let file = response
-                .json::<Envelope<CredentialsFile>>()
-                .await
-                .expect("file")
-                .data;
-            files.push(self.write_file(&format!("{role}.json"), &file));
-        }
-        let developer = files.pop().expect("developer");
-        let viewer = files.pop().expect("viewer");
-        (workspace_id, viewer, developer)
+        let file = Session::sign_in(&server.base_url, &email, PASSWORD)
+            .await
+            .credentials(serde_json::json!({ "name": role }))
+            .await;
+        files.push(server.write_file(&format!("{role}.json"), &file));
     }
-
-    fn write(&self, name: &str, content: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, content).expect("write");
-        path
-    }
-
-    fn write_file(&self, name: &str, file: &CredentialsFile) -> PathBuf {
-        self.write(name, &serde_json::to_string(file).expect("json"))
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn latchkey(args: &[&str], credentials: &Path) -> Run {
-    let output = Command::new(BINARY)
-        .args(args)
-        .arg("--credentials")
-        .arg(credentials)
-        .env_remove("LATCHKEY_CREDENTIALS")
-        .env_remove("KOGNIC_CREDENTIALS")
-        .output()
-        .await
-        .expect("run latchkey");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    run
+    let developer = files.pop().expect("developer");
+    let viewer = files.pop().expect("viewer");
+    (workspace_id, viewer, developer)
 }
 
 /// Asserts `doctor` failed at the check `name` with `needle` in its line.
@@ -246,10 +87,11 @@ async fn doctor_passes_healthy_credentials_and_says_what_they_can_do() {
     let path = server.write_file(
         "ok.json",
         &server
+            .operator
             .credentials(serde_json::json!({ "name": "ci" }))
             .await,
     );
-    let run = latchkey(&["doctor"], &path).await;
+    let run = latchkey(&["doctor"], Some(&path)).await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     for check in [
         "credentials",
@@ -273,7 +115,7 @@ async fn doctor_passes_healthy_credentials_and_says_what_they_can_do() {
         run.stdout
     );
 
-    let json = latchkey(&["doctor", "--output", "json"], &path).await;
+    let json = latchkey(&["doctor", "--output", "json"], Some(&path)).await;
     let checks: serde_json::Value = serde_json::from_str(&json.stdout).expect("json");
     assert!(
         checks
@@ -288,23 +130,24 @@ async fn doctor_passes_healthy_credentials_and_says_what_they_can_do() {
 async fn doctor_names_a_malformed_file_and_the_missing_key() {
     let server = server().await;
     failed_at(
-        &latchkey(&["doctor"], &server.write("bad.json", "{not json")).await,
+        &latchkey(&["doctor"], Some(&server.write("bad.json", "{not json"))).await,
         "credentials",
         "not valid JSON",
     );
     let file = server
+        .operator
         .credentials(serde_json::json!({ "name": "ci" }))
         .await;
     let mut value = serde_json::to_value(&file).expect("value");
     value.as_object_mut().expect("object").remove("issuer");
     let path = server.write("no-issuer.json", &value.to_string());
     failed_at(
-        &latchkey(&["doctor"], &path).await,
+        &latchkey(&["doctor"], Some(&path)).await,
         "credentials",
         "`issuer`",
     );
     failed_at(
-        &latchkey(&["doctor"], server.dir.path()).await,
+        &latchkey(&["doctor"], Some(server.dir.path())).await,
         "credentials",
         "is a directory",
     );
@@ -314,11 +157,12 @@ async fn doctor_names_a_malformed_file_and_the_missing_key() {
 async fn doctor_spots_a_mistyped_secret_before_asking_the_server() {
     let server = server().await;
     let mut file = server
+        .operator
         .credentials(serde_json::json!({ "name": "ci" }))
         .await;
     let last = file.client_secret.pop().expect("char");
     file.client_secret.push(if last == 'a' { 'b' } else { 'a' });
-    let run = latchkey(&["doctor"], &server.write_file("typo.json", &file)).await;
+    let run = latchkey(&["doctor"], Some(&server.write_file("typo.json", &file))).await;
     failed_at(&run, "secret", "checksum");
 }
 
@@ -326,31 +170,38 @@ async fn doctor_spots_a_mistyped_secret_before_asking_the_server() {
 async fn doctor_reports_expired_and_deleted_credentials() {
     let server = server().await;
     let mut expired = server
+        .operator
         .credentials(serde_json::json!({ "name": "old" }))
         .await;
     expired.expires = latchkey_types::Timestamp::parse("2020-01-01T00:00:00Z");
     failed_at(
-        &latchkey(&["doctor"], &server.write_file("expired.json", &expired)).await,
+        &latchkey(
+            &["doctor"],
+            Some(&server.write_file("expired.json", &expired)),
+        )
+        .await,
         "expiry",
         "2020-01-01",
     );
 
     let deleted = server
+        .operator
         .credentials(serde_json::json!({ "name": "gone" }))
         .await;
     let path = server.write_file("deleted.json", &deleted);
     let response = server
-        .session
+        .operator
+        .http
         .delete(format!(
             "{}/v1/credentials/{}",
             server.base_url, deleted.client_id
         ))
-        .header("x-csrf-token", &server.csrf)
+        .header("x-csrf-token", &server.operator.csrf)
         .send()
         .await
         .expect("delete");
     assert_eq!(response.status(), 204);
-    let run = latchkey(&["doctor"], &path).await;
+    let run = latchkey(&["doctor"], Some(&path)).await;
     failed_at(&run, "token", "deleted");
     assert!(
         run.stdout.contains("generate new credentials"),
@@ -363,17 +214,18 @@ async fn doctor_reports_expired_and_deleted_credentials() {
 async fn doctor_explains_a_wrong_or_unreachable_issuer() {
     let server = server().await;
     let mut file = server
+        .operator
         .credentials(serde_json::json!({ "name": "ci" }))
         .await;
     file.issuer = server.base_url.replace("127.0.0.1", "localhost");
     failed_at(
-        &latchkey(&["doctor"], &server.write_file("wrong.json", &file)).await,
+        &latchkey(&["doctor"], Some(&server.write_file("wrong.json", &file))).await,
         "issuer",
         "says its issuer is",
     );
     file.issuer = "http://127.0.0.1:1".to_owned();
     failed_at(
-        &latchkey(&["doctor"], &server.write_file("down.json", &file)).await,
+        &latchkey(&["doctor"], Some(&server.write_file("down.json", &file))).await,
         "issuer",
         "cannot connect",
     );
@@ -385,26 +237,27 @@ async fn token_and_call_work_and_call_exits_with_the_status_class() {
     let path = server.write_file(
         "ok.json",
         &server
+            .operator
             .credentials(serde_json::json!({ "name": "ci" }))
             .await,
     );
-    let token = latchkey(&["token"], &path).await;
+    let token = latchkey(&["token"], Some(&path)).await;
     assert_eq!(token.code, 0, "{}", token.stderr);
     assert_eq!(token.stdout.trim().split('.').count(), 3);
-    let decoded = latchkey(&["token", "--decode"], &path).await;
+    let decoded = latchkey(&["token", "--decode"], Some(&path)).await;
     let claims: serde_json::Value = serde_json::from_str(&decoded.stdout).expect("json");
     assert_eq!(claims["header"]["alg"], "EdDSA");
     assert_eq!(claims["claims"]["iss"], server.base_url.as_str());
 
-    let me = latchkey(&["call", "GET", "/v1/me"], &path).await;
+    let me = latchkey(&["call", "GET", "/v1/me"], Some(&path)).await;
     assert_eq!(me.code, 0, "{}", me.stderr);
     assert!(me.stdout.contains(EMAIL));
-    let missing = latchkey(&["call", "GET", "/v1/nothing-here"], &path).await;
+    let missing = latchkey(&["call", "GET", "/v1/nothing-here"], Some(&path)).await;
     assert_eq!(missing.code, 4);
     assert!(missing.stdout.contains("not_found"));
     let bad = latchkey(
         &["call", "POST", "/v1/credentials", "--data", "{oops"],
-        &path,
+        Some(&path),
     )
     .await;
     assert_eq!(bad.code, 1);
@@ -415,11 +268,12 @@ async fn token_and_call_work_and_call_exits_with_the_status_class() {
 async fn token_output_json_prints_the_token_or_its_claims_as_one_json_object() {
     let server = server().await;
     let file = server
+        .operator
         .credentials(serde_json::json!({ "name": "scripted" }))
         .await;
     let path = server.write_file("scripted.json", &file);
 
-    let token = latchkey(&["token", "--output", "json"], &path).await;
+    let token = latchkey(&["token", "--output", "json"], Some(&path)).await;
     assert_eq!(token.code, 0, "{}", token.stderr);
     let printed: serde_json::Value = serde_json::from_str(&token.stdout).expect("JSON out");
     let object = printed.as_object().expect("an object");
@@ -427,14 +281,14 @@ async fn token_output_json_prints_the_token_or_its_claims_as_one_json_object() {
     let access = printed["accessToken"].as_str().expect("a string");
     assert_eq!(access.split('.').count(), 3, "a JWT: {access}");
 
-    let decoded = latchkey(&["token", "--decode", "--output", "json"], &path).await;
+    let decoded = latchkey(&["token", "--decode", "--output", "json"], Some(&path)).await;
     assert_eq!(decoded.code, 0, "{}", decoded.stderr);
     let claims: serde_json::Value = serde_json::from_str(&decoded.stdout).expect("JSON out");
     assert_eq!(claims["header"]["alg"], "EdDSA");
     assert_eq!(claims["claims"]["iss"], server.base_url.as_str());
     assert_eq!(claims["claims"]["client_id"], file.client_id.as_str());
 
-    let wrong = latchkey(&["token", "--output", "yaml"], &path).await;
+    let wrong = latchkey(&["token", "--output", "yaml"], Some(&path)).await;
     assert_eq!(wrong.code, 2, "a usage error: {}", wrong.stderr);
     assert!(wrong.stdout.is_empty(), "no token on a usage error");
 }
@@ -442,17 +296,18 @@ async fn token_output_json_prints_the_token_or_its_claims_as_one_json_object() {
 #[tokio::test]
 async fn doctor_check_names_the_missing_scope_or_role_and_passes_an_allowed_call() {
     let server = server().await;
-    let (workspace_id, viewer, developer) = server.tenant().await;
+    let (workspace_id, viewer, developer) = tenant(&server).await;
     let path = format!("/v1/projects?workspaceId={workspace_id}");
 
     // The operator may do anything, but not with a read-only credential.
     let read_only = server.write_file(
         "read-only.json",
         &server
+            .operator
             .credentials(serde_json::json!({ "name": "ro", "scopes": ["api:read"] }))
             .await,
     );
-    let run = latchkey(&["doctor", "--check", "POST", &path], &read_only).await;
+    let run = latchkey(&["doctor", "--check", "POST", &path], Some(&read_only)).await;
     failed_at(&run, "check", "missing scope api:write");
     assert!(
         run.stdout.contains("read-only (scope api:read)"),
@@ -473,7 +328,7 @@ async fn doctor_check_names_the_missing_scope_or_role_and_passes_an_allowed_call
         run.stdout
     );
 
-    let run = latchkey(&["doctor", "--check", "POST", &path], &viewer).await;
+    let run = latchkey(&["doctor", "--check", "POST", &path], Some(&viewer)).await;
     failed_at(&run, "check", "missing role developer");
     assert!(
         run.stdout
@@ -489,7 +344,7 @@ async fn doctor_check_names_the_missing_scope_or_role_and_passes_an_allowed_call
         run.stdout
     );
 
-    let run = latchkey(&["doctor", "--check", "POST", &path], &developer).await;
+    let run = latchkey(&["doctor", "--check", "POST", &path], Some(&developer)).await;
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
         run.stdout
@@ -504,6 +359,10 @@ async fn doctor_check_names_the_missing_scope_or_role_and_passes_an_allowed_call
         run.stdout
     );
 
-    let run = latchkey(&["doctor", "--check", "PATCH", "/v1/nowhere"], &developer).await;
+    let run = latchkey(
+        &["doctor", "--check", "PATCH", "/v1/nowhere"],
+        Some(&developer),
+    )
+    .await;
     failed_at(&run, "check", "PATCH /v1/nowhere");
 }
