@@ -11,6 +11,7 @@
 mod calibrations;
 mod inputs;
 mod projects;
+mod scene_rules;
 mod scenes;
 mod uploads;
 
@@ -28,7 +29,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 pub(crate) use projects::missing_batch;
-pub(crate) use scenes::SceneType;
+pub(crate) use scene_rules::SceneType;
 
 /// Scene, calibration, IMU and query bodies are bigger than the API's default limit.
 const CONTENT_BODY_BYTES: usize = 16 * 1024 * 1024;
