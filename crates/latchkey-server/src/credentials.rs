@@ -9,6 +9,7 @@ use latchkey_types::{Credential, CredentialsFile, Timestamp};
 
 use crate::access::own_account_denial;
 use crate::error::{AppError, sentence};
+use crate::events::{self, CredentialEvent, CredentialEventKind};
 use crate::state::AppState;
 
 /// What a person asks for when generating credentials.
@@ -96,7 +97,13 @@ pub async fn generate(
             workspace_ids: workspaces.as_ref().map(|ids| ids.join(" ")),
         })
         .await?;
-    tracing::info!(credential.id = %client_id, user.id = owner.user_id, "credential created");
+    announce(
+        state,
+        &row.client_id,
+        CredentialEventKind::Created,
+        "Created by its owner.",
+    )
+    .await?;
     Ok(CredentialsFile {
         client_id: row.client_id.clone(),
         client_secret: secret.expose().to_owned(),
@@ -189,8 +196,13 @@ pub async fn delete(state: &AppState, user_id: i64, client_id: &str) -> Result<(
         return Err(not_found());
     }
     state.credentials.invalidate(client_id.as_str());
-    tracing::info!(credential.id = %client_id, user.id = user_id, "credential deleted");
-    Ok(())
+    announce(
+        state,
+        client_id.as_str(),
+        CredentialEventKind::Deleted,
+        "Deleted by its owner.",
+    )
+    .await
 }
 
 /// Disables (`disabled: true`) or enables one of the user's credentials. A disabled
@@ -225,10 +237,41 @@ pub async fn set_disabled(
         return Err(not_found());
     }
     state.credentials.invalidate(client_id.as_str());
-    if disabled {
-        tracing::info!(credential.id = %client_id, user.id = user_id, "credential disabled");
+    let (kind, reason) = if disabled {
+        (CredentialEventKind::Disabled, "Disabled by its owner.")
     } else {
-        tracing::info!(credential.id = %client_id, user.id = user_id, "credential enabled");
-    }
+        (CredentialEventKind::Enabled, "Enabled by its owner.")
+    };
+    announce(state, client_id.as_str(), kind, reason).await
+}
+
+/// Emits a lifecycle event about a credential as it is now stored.
+async fn announce(
+    state: &AppState,
+    client_id: &str,
+    kind: CredentialEventKind,
+    reason: &str,
+) -> Result<(), AppError> {
+    let Some(row) = state.store.credential(client_id).await? else {
+        return Ok(());
+    };
+    let Some(owner) = state.store.user_by_id(row.user_id).await? else {
+        return Ok(());
+    };
+    events::emit(
+        state,
+        CredentialEvent {
+            kind,
+            client_id: row.client_id.clone(),
+            name: row.name.clone(),
+            owner_user_id: owner.id,
+            owner_email: owner.email,
+            organization_id: owner.organization_id,
+            occurred_at: state.now(),
+            expires_at: row.expires_at(),
+            reason: reason.to_owned(),
+        },
+    )
+    .await;
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod clock;
 mod credentials;
 mod directory;
 mod error;
+pub mod events;
 mod middleware;
 mod openapi;
 mod routes;
