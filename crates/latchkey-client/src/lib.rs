@@ -29,6 +29,7 @@
 
 mod client;
 mod credentials;
+mod lifecycle;
 mod scenes;
 mod tokens;
 

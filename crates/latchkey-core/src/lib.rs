@@ -6,12 +6,14 @@
 
 pub mod access;
 pub mod names;
+pub mod network;
 pub mod password;
 pub mod random;
 pub mod scope;
 pub mod secret;
 
 pub use names::{CredentialName, DisplayName, Email, NameError};
+pub use network::{AllowedNetworks, NetworkError};
 pub use password::PasswordError;
 pub use scope::{Scope, ScopeError, Scopes};
 pub use secret::{ClientId, ClientSecret, SecretDigest, SecretFormatError};

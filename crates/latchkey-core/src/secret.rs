@@ -78,6 +78,12 @@ impl ClientSecret {
         self.0.expose_secret()
     }
 
+    /// The first characters (`lksk_` and 4 of the random part), kept to tell secrets
+    /// apart in lists: 24 of its 256 bits, so what remains is still beyond guessing.
+    pub fn prefix(&self) -> &str {
+        self.0.expose_secret().get(..9).unwrap_or_default()
+    }
+
     pub fn digest(&self) -> SecretDigest {
         SecretDigest::of(self.expose())
     }

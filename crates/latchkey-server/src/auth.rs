@@ -5,6 +5,8 @@
 //! state-changing call with the session cookie must also carry the session's CSRF token
 //! in `X-CSRF-Token`.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
@@ -15,7 +17,10 @@ use latchkey_core::secret::tokens_match;
 use latchkey_core::{Scopes, SecretDigest};
 use latchkey_store::UserRow;
 
+use crate::directory::CachedCredential;
 use crate::error::{AppError, AuthFailure};
+use crate::origin::Origin;
+use crate::rate_limit::{RateNote, RateStatus};
 use crate::state::AppState;
 use crate::tokens::{ACCESS_TOKEN_TYPE, Claims};
 
@@ -60,9 +65,31 @@ impl FromRequestParts<AppState> for Caller {
                     "the Authorization header must be `Bearer <token>`".to_owned(),
                 ))
             })?;
-            let (user, credential) = verify_access_token(state, token)
+            let (user, credential, cached) = verify_access_token(state, token)
                 .await
                 .map_err(AppError::Unauthorized)?;
+            let origin = Origin::of(parts, state.config.trust_forwarded_for);
+            let now = state.now();
+            match check_limits(state, &cached, &origin, now) {
+                Ok(status) => {
+                    if let (Some(status), Some(note)) = (status, parts.extensions.get::<RateNote>())
+                    {
+                        note.set(status);
+                    }
+                }
+                Err(LimitRefusal::Address(message)) => {
+                    return Err(AppError::Forbidden {
+                        code: "address_not_allowed",
+                        message,
+                    });
+                }
+                Err(LimitRefusal::RateLimited { status, message }) => {
+                    return Err(AppError::RateLimited { status, message });
+                }
+            }
+            state
+                .usage
+                .record_call(&credential.client_id, origin.to_use(now));
             let limits = CredentialLimits {
                 client_id: credential.client_id.clone(),
                 name: credential.name.clone(),
@@ -159,7 +186,7 @@ fn bearer_token(value: &str) -> Option<&str> {
 pub async fn verify_access_token(
     state: &AppState,
     token: &str,
-) -> Result<(UserRow, TokenHolder), AuthFailure> {
+) -> Result<(UserRow, TokenHolder, Arc<CachedCredential>), AuthFailure> {
     let now = state.now();
     let claims = state
         .keys
@@ -176,7 +203,61 @@ pub async fn verify_access_token(
             expires_at: credential.expires_at,
             workspaces: credential.workspaces.clone(),
         },
+        credential,
     ))
+}
+
+/// Why a credential's own limits refuse a request; each message names the reason.
+#[derive(Debug)]
+pub enum LimitRefusal {
+    /// The request's address is not on the credential's allowlist.
+    Address(String),
+    RateLimited {
+        status: RateStatus,
+        message: String,
+    },
+}
+
+/// The credential's own limits, for token grants and API calls alike: where it may be
+/// used from, then how often (a refused address is not counted). `Ok` carries the rate
+/// status when the credential has a rate limit.
+pub fn check_limits(
+    state: &AppState,
+    credential: &CachedCredential,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> Result<Option<RateStatus>, LimitRefusal> {
+    if let Some(allowed) = &credential.allowed_networks
+        && !origin
+            .address
+            .is_some_and(|address| allowed.allows(address))
+    {
+        return Err(LimitRefusal::Address(format!(
+            "The credential '{}' ({}) may be used only from {}; this request came from {}. \
+             Its owner can change the allowed addresses under API Credentials or with \
+             PUT /v1/credentials/{}/limits.",
+            credential.name,
+            credential.client_id,
+            allowed.entries().join(", "),
+            origin.address_text(),
+            credential.client_id
+        )));
+    }
+    let Some(limit) = credential.rate_limit_per_minute else {
+        return Ok(None);
+    };
+    state
+        .credential_limits
+        .check(&credential.client_id, limit, now)
+        .map(Some)
+        .map_err(|status| LimitRefusal::RateLimited {
+            status,
+            message: format!(
+                "The credential '{}' ({}) allows {limit} requests per minute, token requests \
+                 and API calls together; retry after {} second(s).",
+                credential.name, credential.client_id, status.reset_secs
+            ),
+        })
 }
 
 /// The credential a verified token was issued to, if it still may be used.
@@ -184,7 +265,7 @@ pub async fn live_credential(
     state: &AppState,
     claims: &Claims,
     now: DateTime<Utc>,
-) -> Result<std::sync::Arc<crate::directory::CachedCredential>, AuthFailure> {
+) -> Result<Arc<CachedCredential>, AuthFailure> {
     if state.revocations.is_revoked(&claims.jti) {
         return Err(AuthFailure::TokenRevoked);
     }

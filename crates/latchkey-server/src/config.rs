@@ -45,11 +45,18 @@ pub struct Config {
     pub revocation_poll_interval: Duration,
     /// How often "last used" times are written to the database.
     pub usage_flush_interval: Duration,
+    /// How often expiry reminders, expiry announcements and the idle policy run.
+    pub lifecycle_sweep_interval: Duration,
     /// `None` turns the token endpoint's flood protection off (benchmarks).
     pub token_rate_limit: Option<TokenRateLimit>,
     /// Failed sign-ins per email within `login_lockout` before sign-in is refused.
     pub max_failed_logins: u32,
     pub login_lockout: Duration,
+    /// Whether a proxy in front sets `X-Forwarded-For`: then its last address is the
+    /// client's, for allowlists, "last used" and the audit log. Off: the peer address.
+    pub trust_forwarded_for: bool,
+    /// The most live credentials one person may hold; `None`: no cap.
+    pub max_credentials_per_user: Option<u32>,
     /// Where the service reads the time: the system clock unless a test injects a
     /// [`Clock::manual`] one.
     pub clock: Clock,
@@ -70,12 +77,15 @@ impl Config {
             credential_cache_ttl: Duration::from_millis(500),
             revocation_poll_interval: Duration::from_millis(500),
             usage_flush_interval: Duration::from_secs(10),
+            lifecycle_sweep_interval: Duration::from_secs(60),
             token_rate_limit: Some(TokenRateLimit {
                 per_second: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
                 burst: NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),
             }),
             max_failed_logins: 5,
             login_lockout: Duration::from_secs(15 * 60),
+            trust_forwarded_for: false,
+            max_credentials_per_user: None,
             clock: Clock::system(),
         }
     }

@@ -1,16 +1,31 @@
-//! Generating, listing, disabling, enabling and deleting a person's credentials: the
-//! rules shared by the API (`/v1/credentials`) and the pages.
+//! A person's credentials through their life: generating (within the organization's
+//! policy and the operator's cap), listing, rolling secrets, renewing, limits,
+//! disabling, enabling and deleting — the rules shared by the API and the pages.
+//! Owners manage their own; organization admins may list, limit, disable, enable and
+//! delete their members' too, never see or roll their secrets.
 
-use chrono::{DateTime, Utc};
-use latchkey_core::access::Principal;
-use latchkey_core::{ClientId, ClientSecret, CredentialName, Scope, ScopeError, Scopes};
-use latchkey_store::NewCredential;
-use latchkey_types::{Credential, CredentialsFile, Timestamp};
+use chrono::{DateTime, Duration, Utc};
+use latchkey_core::access::{OrganizationRole, Principal};
+use latchkey_core::{
+    AllowedNetworks, ClientId, ClientSecret, CredentialName, Scope, ScopeError, Scopes,
+};
+use latchkey_store::{
+    CredentialFilter, CredentialPolicy, CredentialRow, NewCredential, NewSecret, UserRow,
+};
+use latchkey_types::{
+    Credential, CredentialOwner, CredentialSecret, CredentialUse, CredentialsFile, Timestamp,
+};
 
 use crate::access::own_account_denial;
 use crate::error::{AppError, sentence};
 use crate::events::{self, CredentialEvent, CredentialEventKind};
 use crate::state::AppState;
+
+/// Working secrets one credential may hold at once (Hydra allows 5).
+pub const MAX_LIVE_SECRETS: usize = 5;
+/// The longest overlap a roll may give the old secrets.
+pub const MAX_ROLL_OVERLAP: Duration = Duration::days(30);
+const MAX_RATE_LIMIT_PER_MINUTE: i64 = 100_000;
 
 /// What a person asks for when generating credentials.
 #[derive(Debug, Clone)]
@@ -21,6 +36,8 @@ pub struct CredentialRequest {
     pub scopes: Option<Vec<String>>,
     /// Workspace ids to limit the credential to; `None`: no limit.
     pub workspaces: Option<Vec<String>>,
+    pub allowed_networks: Option<Vec<String>>,
+    pub rate_limit_per_minute: Option<i64>,
 }
 
 /// Creates a credential for `owner` and returns its file: the only time its secret
@@ -53,13 +70,19 @@ pub async fn generate(
         ));
     }
     let now = state.now();
-    if let Some(expires_at) = request.expires_at
-        && expires_at <= now
+    let expires_at = expiry_within_policy(state, owner, request.expires_at, now).await?;
+    let (allowed_networks, rate_limit_per_minute) =
+        parse_limits(request.allowed_networks, request.rate_limit_per_minute)?;
+    if let Some(cap) = state.config.max_credentials_per_user
+        && state.store.count_live_credentials(owner.user_id).await? >= i64::from(cap)
     {
-        return Err(AppError::bad_request(
-            "invalid_expiry",
-            "The expiry date must be in the future.",
-        ));
+        return Err(AppError::Forbidden {
+            code: "too_many_credentials",
+            message: format!(
+                "You already have {cap} credentials, the most this server allows one person \
+                 (set by its operator). Delete one you no longer use, or renew one instead."
+            ),
+        });
     }
     let workspaces = match request.workspaces {
         None => None,
@@ -83,28 +106,40 @@ pub async fn generate(
         ));
     }
     let client_id = ClientId::generate();
-    let secret = ClientSecret::generate();
+    let (secret, new_secret) = new_secret(now);
     let row = state
         .store
         .create_credential(&NewCredential {
             client_id: client_id.as_str().to_owned(),
             user_id: owner.user_id,
             name: name.as_str().to_owned(),
-            secret_digest: secret.digest().to_hex(),
             scopes: scopes.to_string(),
             created_at: now,
-            expires_at: request.expires_at,
+            expires_at,
             workspace_ids: workspaces.as_ref().map(|ids| ids.join(" ")),
+            allowed_networks: allowed_networks.map(|n| n.to_string()),
+            rate_limit_per_minute,
+            secret: new_secret,
         })
         .await?;
     announce(
         state,
-        &row.client_id,
+        &row,
         CredentialEventKind::Created,
         "Created by its owner.",
     )
     .await?;
-    Ok(CredentialsFile {
+    Ok(credentials_file(state, owner, &row, &secret))
+}
+
+/// The file that carries a secret, the one time it exists outside the caller's hands.
+fn credentials_file(
+    state: &AppState,
+    owner: &Principal,
+    row: &CredentialRow,
+    secret: &ClientSecret,
+) -> CredentialsFile {
+    CredentialsFile {
         client_id: row.client_id.clone(),
         client_secret: secret.expose().to_owned(),
         email: owner.email.clone(),
@@ -113,9 +148,96 @@ pub async fn generate(
         name: row.name.clone(),
         created: Timestamp(row.created_at()),
         expires: row.expires_at().map(Timestamp),
-        scopes: scopes.names(),
-        workspaces,
+        scopes: row.scopes.split(' ').map(str::to_owned).collect(),
+        workspaces: split_ids(row.workspace_ids.as_deref()),
+    }
+}
+
+fn split_ids(ids: Option<&str>) -> Option<Vec<String>> {
+    ids.map(|ids| ids.split(' ').map(str::to_owned).collect())
+}
+
+/// A fresh secret and what the database keeps of it.
+fn new_secret(now: DateTime<Utc>) -> (ClientSecret, NewSecret) {
+    let secret = ClientSecret::generate();
+    let stored = NewSecret {
+        id: format!("sec_{}", latchkey_core::random::base62(16)),
+        digest: secret.digest().to_hex(),
+        prefix: secret.prefix().to_owned(),
+        created_at: now,
+        expires_at: None,
+    };
+    (secret, stored)
+}
+
+/// The owner's organization's policy; the operator and people of no organization have
+/// none.
+async fn policy_of(state: &AppState, owner: &Principal) -> Result<CredentialPolicy, AppError> {
+    Ok(match owner.organization {
+        Some((id, _)) => state.store.credential_policy(id).await?.unwrap_or_default(),
+        None => CredentialPolicy::default(),
     })
+}
+
+/// The expiry a new credential gets: the one asked for, checked against the
+/// organization's maximum lifetime, or the policy's default lifetime when none was
+/// asked for (the maximum when there is no default).
+pub async fn expiry_within_policy(
+    state: &AppState,
+    owner: &Principal,
+    requested: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    if requested.is_some_and(|at| at <= now) {
+        return Err(AppError::bad_request(
+            "invalid_expiry",
+            "The expiry date must be in the future.",
+        ));
+    }
+    let policy = policy_of(state, owner).await?;
+    if let Some(max_days) = policy.max_credential_lifetime_days
+        && let Some(at) = requested
+        && at > now + Duration::days(max_days) + Duration::minutes(1)
+    {
+        return Err(AppError::bad_request(
+            "expiry_beyond_policy",
+            format!(
+                "Your organization's policy allows credentials to live at most {max_days} \
+                 days, so the expiry must be on or before {}. Ask an organization admin if \
+                 you need longer.",
+                (now + Duration::days(max_days)).format("%Y-%m-%d %H:%M UTC")
+            ),
+        ));
+    }
+    Ok(requested.or_else(|| {
+        policy
+            .default_credential_lifetime_days
+            .or(policy.max_credential_lifetime_days)
+            .map(|days| now + Duration::days(days))
+    }))
+}
+
+/// Validated allowlist and rate limit.
+fn parse_limits(
+    allowed_networks: Option<Vec<String>>,
+    rate_limit_per_minute: Option<i64>,
+) -> Result<(Option<AllowedNetworks>, Option<i64>), AppError> {
+    let networks = allowed_networks
+        .map(|entries| AllowedNetworks::parse(entries.iter().map(String::as_str)))
+        .transpose()
+        .map_err(|e| AppError::bad_request("invalid_allowed_networks", sentence(&e.to_string())))?;
+    if let Some(limit) = rate_limit_per_minute
+        && !(1..=MAX_RATE_LIMIT_PER_MINUTE).contains(&limit)
+    {
+        return Err(AppError::bad_request(
+            "invalid_rate_limit",
+            format!(
+                "The rate limit must be between 1 and {MAX_RATE_LIMIT_PER_MINUTE} requests \
+                 per minute; leave it out for no limit. To stop a credential, disable it."
+            ),
+        ));
+    }
+    Ok((networks, rate_limit_per_minute))
 }
 
 /// The requested workspace ids, each checked to be one the owner (and the credential
@@ -154,107 +276,369 @@ async fn reachable_workspaces(
     Ok(reachable)
 }
 
-/// The user's live credentials, newest first, with "last used" including uses this
-/// replica has not written yet.
-pub async fn list(state: &AppState, user_id: i64) -> Result<Vec<Credential>, AppError> {
-    let rows = state.store.credentials_of_user(user_id).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let last_used = row.last_used_at().max(state.usage.pending(&row.client_id));
-            Credential {
-                disabled: row.disabled_at().is_some(),
-                scopes: row.scopes.split(' ').map(str::to_owned).collect(),
-                created: Timestamp(row.created_at()),
-                last_used: last_used.map(Timestamp),
-                expires: row.expires_at().map(Timestamp),
-                workspaces: row
-                    .workspace_ids
-                    .map(|ids| ids.split(' ').map(str::to_owned).collect()),
-                client_id: row.client_id,
-                name: row.name,
+/// Live credentials (a person's, or an organization's for its admins), newest first,
+/// with their secrets and where they were last used, including uses this replica has
+/// not written yet.
+pub async fn list(state: &AppState, filter: CredentialFilter) -> Result<Vec<Credential>, AppError> {
+    let rows = state.store.credentials(filter).await?;
+    let now = state.now();
+    let mut owners: Vec<UserRow> = Vec::new();
+    let mut listed = Vec::with_capacity(rows.len());
+    for row in rows {
+        if !owners.iter().any(|o| o.id == row.user_id)
+            && let Some(owner) = state.store.user_by_id(row.user_id).await?
+        {
+            owners.push(owner);
+        }
+        let owner = owners.iter().find(|o| o.id == row.user_id);
+        let pending = state.usage.pending(&row.client_id).unwrap_or_default();
+        let secrets = state
+            .store
+            .credential_secrets(&row.client_id)
+            .await?
+            .into_iter()
+            .filter(|secret| secret.expires_at().is_none_or(|at| at > now))
+            .map(|secret| {
+                let unwritten = pending
+                    .secrets
+                    .iter()
+                    .find(|(id, _)| *id == secret.id)
+                    .map(|(_, at)| *at);
+                CredentialSecret {
+                    created: Timestamp(secret.created_at()),
+                    last_used: secret.last_used_at().max(unwritten).map(Timestamp),
+                    expires: secret.expires_at().or(row.expires_at()).map(Timestamp),
+                    id: secret.id,
+                    prefix: secret.prefix,
+                }
+            })
+            .collect();
+        let stored_use =
+            |at: Option<DateTime<Utc>>, address: &Option<String>, agent: &Option<String>| {
+                at.map(|at| CredentialUse {
+                    at: Timestamp(at),
+                    address: address.clone(),
+                    user_agent: agent.clone(),
+                })
+            };
+        let newest = |stored: Option<CredentialUse>, unwritten: Option<latchkey_store::Use>| match (
+            stored, unwritten,
+        ) {
+            (stored, Some(used)) if stored.as_ref().is_none_or(|s| s.at.0 < used.at) => {
+                Some(CredentialUse {
+                    at: Timestamp(used.at),
+                    address: used.address,
+                    user_agent: used.user_agent,
+                })
             }
-        })
-        .collect())
+            (stored, _) => stored,
+        };
+        let last_grant = newest(
+            stored_use(
+                row.last_grant_at(),
+                &row.last_grant_address,
+                &row.last_grant_user_agent,
+            ),
+            pending.grant,
+        );
+        let last_call = newest(
+            stored_use(
+                row.last_call_at(),
+                &row.last_call_address,
+                &row.last_call_user_agent,
+            ),
+            pending.call,
+        );
+        let last_used = [
+            row.last_used_at(),
+            last_grant.as_ref().map(|u| u.at.0),
+            last_call.as_ref().map(|u| u.at.0),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        listed.push(Credential {
+            disabled: row.disabled_at().is_some(),
+            scopes: row.scopes.split(' ').map(str::to_owned).collect(),
+            created: Timestamp(row.created_at()),
+            last_used: last_used.map(Timestamp),
+            expires: row.expires_at().map(Timestamp),
+            workspaces: split_ids(row.workspace_ids.as_deref()),
+            secrets,
+            last_grant,
+            last_call,
+            allowed_networks: split_ids(row.allowed_networks.as_deref()),
+            rate_limit_per_minute: row
+                .rate_limit_per_minute
+                .and_then(|l| u32::try_from(l).ok()),
+            owner: owner.map(|o| CredentialOwner {
+                id: o.id,
+                email: o.email.clone(),
+                name: o.name.clone(),
+            }),
+            client_id: row.client_id,
+            name: row.name,
+        });
+    }
+    Ok(listed)
 }
 
-/// Deletes one of the user's credentials; its tokens stop working at once here and
-/// within the cache lifetime on other replicas.
-pub async fn delete(state: &AppState, user_id: i64, client_id: &str) -> Result<(), AppError> {
+/// A live credential `actor` may manage, with its owner: their own, or, for an
+/// organization admin, a member's. The platform operator sees every organization's
+/// list but manages only their own: an organization's credentials are its admins'
+/// business. Anything else is the same 404 as a credential that does not exist.
+pub async fn manageable(
+    state: &AppState,
+    actor: &Principal,
+    client_id: &str,
+) -> Result<(CredentialRow, UserRow), AppError> {
     let not_found = || {
         AppError::not_found(format!(
-            "You have no credential with the client id {}.",
+            "There is no credential with the client id {}, or you cannot manage it.",
             client_id.chars().take(64).collect::<String>()
         ))
     };
     let client_id = ClientId::parse(client_id).ok_or_else(not_found)?;
-    if !state
-        .store
-        .delete_credential(user_id, client_id.as_str(), state.now())
-        .await?
-    {
+    let Some(row) = state.store.credential(client_id.as_str()).await? else {
+        return Err(not_found());
+    };
+    let Some(owner) = state.store.user_by_id(row.user_id).await? else {
+        return Err(not_found());
+    };
+    let admin_of_owner = owner.organization_id.is_some()
+        && actor.organization
+            == owner
+                .organization_id
+                .map(|id| (id, OrganizationRole::Admin));
+    let may = owner.id == actor.user_id || admin_of_owner;
+    if !may || row.deleted_at().is_some() {
         return Err(not_found());
     }
-    state.credentials.invalidate(client_id.as_str());
-    announce(
+    Ok((row, owner))
+}
+
+/// Who did it, for event reasons: "its owner" or the admin's email.
+fn by_whom(actor: &Principal, owner: &UserRow) -> String {
+    if actor.user_id == owner.id {
+        "its owner".to_owned()
+    } else {
+        actor.email.clone()
+    }
+}
+
+/// Deletes a credential; its tokens stop working at once here and within the cache
+/// lifetime on other replicas.
+pub async fn delete(state: &AppState, actor: &Principal, client_id: &str) -> Result<(), AppError> {
+    let (row, owner) = manageable(state, actor, client_id).await?;
+    if !state
+        .store
+        .delete_credential(&row.client_id, state.now())
+        .await?
+    {
+        return Err(AppError::not_found(format!(
+            "The credential {} was already deleted.",
+            row.client_id
+        )));
+    }
+    state.credentials.invalidate(&row.client_id);
+    let reason = format!("Deleted by {}.", by_whom(actor, &owner));
+    announce(state, &row, CredentialEventKind::Deleted, &reason).await
+}
+
+/// Disables (`disabled: true`) or enables a credential. A disabled credential gets no
+/// tokens and its tokens are refused, at once here and within the cache lifetime on
+/// other replicas; enabling restores both.
+pub async fn set_disabled(
+    state: &AppState,
+    actor: &Principal,
+    client_id: &str,
+    disabled: bool,
+) -> Result<(), AppError> {
+    let (row, owner) = manageable(state, actor, client_id).await?;
+    let now = state.now();
+    let changed = if disabled {
+        state.store.disable_credential(&row.client_id, now).await?
+    } else {
+        state.store.enable_credential(&row.client_id, now).await?
+    };
+    if !changed {
+        return Err(AppError::not_found(format!(
+            "The credential {} was deleted.",
+            row.client_id
+        )));
+    }
+    state.credentials.invalidate(&row.client_id);
+    let who = by_whom(actor, &owner);
+    let (kind, reason) = if disabled {
+        (CredentialEventKind::Disabled, format!("Disabled by {who}."))
+    } else {
+        (CredentialEventKind::Enabled, format!("Enabled by {who}."))
+    };
+    announce(state, &row, kind, &reason).await
+}
+
+/// Replaces a credential's allowlist and rate limit.
+pub async fn set_limits(
+    state: &AppState,
+    actor: &Principal,
+    client_id: &str,
+    allowed_networks: Option<Vec<String>>,
+    rate_limit_per_minute: Option<i64>,
+) -> Result<(), AppError> {
+    let (allowed_networks, rate_limit_per_minute) =
+        parse_limits(allowed_networks, rate_limit_per_minute)?;
+    let (row, _) = manageable(state, actor, client_id).await?;
+    state
+        .store
+        .set_credential_limits(
+            &row.client_id,
+            allowed_networks.map(|n| n.to_string()).as_deref(),
+            rate_limit_per_minute,
+        )
+        .await?;
+    state.credentials.invalidate(&row.client_id);
+    Ok(())
+}
+
+/// One of the owner's own live credentials: only its owner sees its secrets.
+async fn owned(
+    state: &AppState,
+    owner: &Principal,
+    client_id: &str,
+) -> Result<CredentialRow, AppError> {
+    let (row, row_owner) = manageable(state, owner, client_id).await?;
+    if row_owner.id != owner.user_id {
+        return Err(own_account_denial(
+            owner,
+            "not_credential_owner",
+            Scope::CredentialsManage.as_str(),
+            format!(
+                "Only its owner ({}) can roll or renew the credential {}: the new secret \
+                 is shown to whoever asks. You can disable or delete it.",
+                row_owner.email, row.client_id
+            ),
+        ));
+    }
+    Ok(row)
+}
+
+/// Rolls the credential's secret: a new secret, returned in a new credentials file;
+/// the current ones keep working for `overlap` and then stop.
+pub async fn roll(
+    state: &AppState,
+    owner: &Principal,
+    client_id: &str,
+    overlap_seconds: i64,
+) -> Result<CredentialsFile, AppError> {
+    let row = owned(state, owner, client_id).await?;
+    let now = state.now();
+    if !(0..=MAX_ROLL_OVERLAP.num_seconds()).contains(&overlap_seconds) {
+        return Err(AppError::bad_request(
+            "invalid_overlap",
+            format!(
+                "The overlap must be between 0 (the old secret stops at once) and {} seconds \
+                 (30 days).",
+                MAX_ROLL_OVERLAP.num_seconds()
+            ),
+        ));
+    }
+    let retire_at = now + Duration::seconds(overlap_seconds);
+    if let Some(expires) = row.expires_at()
+        && retire_at > expires
+    {
+        return Err(AppError::bad_request(
+            "invalid_overlap",
+            format!(
+                "The overlap would outlast the credential, which expires on {}: the new secret \
+                 lives only until then. Choose a shorter overlap, or renew the credential.",
+                expires.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ));
+    }
+    let working = state
+        .store
+        .credential_secrets(&row.client_id)
+        .await?
+        .into_iter()
+        .filter(|secret| secret.expires_at().is_none_or(|at| at > retire_at))
+        .count();
+    if working >= MAX_LIVE_SECRETS {
+        return Err(AppError::Conflict {
+            message: format!(
+                "The credential {} would have more than {MAX_LIVE_SECRETS} working secrets. \
+                 Roll with a shorter overlap, or wait until earlier overlaps end.",
+                row.client_id
+            ),
+        });
+    }
+    let (secret, new_secret) = new_secret(now);
+    if !state
+        .store
+        .roll_secret(&row.client_id, &new_secret, retire_at)
+        .await?
+    {
+        return Err(AppError::not_found(format!(
+            "The credential {} was deleted.",
+            row.client_id
+        )));
+    }
+    state.credentials.invalidate(&row.client_id);
+    let reason = if overlap_seconds == 0 {
+        "Secret rolled by its owner; the previous secrets stopped at once.".to_owned()
+    } else {
+        format!(
+            "Secret rolled by its owner; the previous secrets work until {}.",
+            retire_at.format("%Y-%m-%d %H:%M UTC")
+        )
+    };
+    announce(state, &row, CredentialEventKind::Rolled, &reason).await?;
+    Ok(credentials_file(state, owner, &row, &secret))
+}
+
+/// A new credential with the same name, scopes, workspaces and limits as `client_id`
+/// (which keeps working until it expires): the one-click answer to an expiry
+/// reminder. It lives as long as the original did, within today's policy.
+pub async fn renew(
+    state: &AppState,
+    owner: &Principal,
+    client_id: &str,
+) -> Result<CredentialsFile, AppError> {
+    let row = owned(state, owner, client_id).await?;
+    let now = state.now();
+    let lifetime = row.expires_at().map(|at| at - row.created_at());
+    let expires_at = match lifetime {
+        Some(lifetime) => {
+            let policy = policy_of(state, owner).await?;
+            let max = policy
+                .max_credential_lifetime_days
+                .map(Duration::days)
+                .unwrap_or(lifetime);
+            Some(now + lifetime.min(max).max(Duration::minutes(1)))
+        }
+        None => expiry_within_policy(state, owner, None, now).await?,
+    };
+    generate(
         state,
-        client_id.as_str(),
-        CredentialEventKind::Deleted,
-        "Deleted by its owner.",
+        owner,
+        CredentialRequest {
+            name: row.name.clone(),
+            expires_at,
+            scopes: Some(row.scopes.split(' ').map(str::to_owned).collect()),
+            workspaces: split_ids(row.workspace_ids.as_deref()),
+            allowed_networks: split_ids(row.allowed_networks.as_deref()),
+            rate_limit_per_minute: row.rate_limit_per_minute,
+        },
     )
     .await
 }
 
-/// Disables (`disabled: true`) or enables one of the user's credentials. A disabled
-/// credential gets no tokens and its tokens are refused, at once here and within the
-/// cache lifetime on other replicas; enabling restores both. Another user's client id
-/// is "not found" and changes nothing.
-pub async fn set_disabled(
+/// Emits a lifecycle event about a credential.
+pub async fn announce(
     state: &AppState,
-    user_id: i64,
-    client_id: &str,
-    disabled: bool,
-) -> Result<(), AppError> {
-    let not_found = || {
-        AppError::not_found(format!(
-            "You have no credential with the client id {}.",
-            client_id.chars().take(64).collect::<String>()
-        ))
-    };
-    let client_id = ClientId::parse(client_id).ok_or_else(not_found)?;
-    let changed = if disabled {
-        state
-            .store
-            .disable_credential(user_id, client_id.as_str(), state.now())
-            .await?
-    } else {
-        state
-            .store
-            .enable_credential(user_id, client_id.as_str())
-            .await?
-    };
-    if !changed {
-        return Err(not_found());
-    }
-    state.credentials.invalidate(client_id.as_str());
-    let (kind, reason) = if disabled {
-        (CredentialEventKind::Disabled, "Disabled by its owner.")
-    } else {
-        (CredentialEventKind::Enabled, "Enabled by its owner.")
-    };
-    announce(state, client_id.as_str(), kind, reason).await
-}
-
-/// Emits a lifecycle event about a credential as it is now stored.
-async fn announce(
-    state: &AppState,
-    client_id: &str,
+    row: &CredentialRow,
     kind: CredentialEventKind,
     reason: &str,
 ) -> Result<(), AppError> {
-    let Some(row) = state.store.credential(client_id).await? else {
-        return Ok(());
-    };
     let Some(owner) = state.store.user_by_id(row.user_id).await? else {
         return Ok(());
     };

@@ -4,7 +4,8 @@
 //! * [`CredentialCache`]: each credential is read at most once per `ttl` per replica, so
 //!   a deletion on any replica is seen everywhere within `ttl` (and at once locally).
 //! * [`RevocationList`]: revoked token ids, refreshed from the database by polling.
-//! * [`UsageTracker`]: "last used" times gathered in memory and written in batches.
+//! * [`UsageTracker`]: "last used" (time, address, user agent, secret) gathered in
+//!   memory and written in batches.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -12,15 +13,26 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use latchkey_core::access::{OrganizationRole, WorkspaceRole};
-use latchkey_core::{Scopes, SecretDigest};
-use latchkey_store::{Store, StoreError, UserRow};
+use latchkey_core::{AllowedNetworks, Scopes, SecretDigest};
+use latchkey_store::{CredentialUsage, Store, StoreError, Use, UserRow};
+
+/// One secret of a cached credential.
+#[derive(Debug, Clone)]
+pub struct CachedSecret {
+    pub id: String,
+    pub digest: SecretDigest,
+    pub prefix: String,
+    /// Set once the secret was rolled: it stops working then.
+    pub expires_at: Option<DateTime<Utc>>,
+}
 
 /// What the token endpoint and the bearer check need to know about a credential.
 #[derive(Debug, Clone)]
 pub struct CachedCredential {
     pub client_id: String,
     pub name: String,
-    pub digest: SecretDigest,
+    /// Newest first; expired ones included, so a refusal can say the secret was rolled.
+    pub secrets: Vec<CachedSecret>,
     pub scopes: Scopes,
     pub expires_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -28,6 +40,9 @@ pub struct CachedCredential {
     pub disabled_at: Option<DateTime<Utc>>,
     /// The workspaces the credential is limited to; `None`: every one its user reaches.
     pub workspaces: Option<BTreeSet<String>>,
+    /// Where it may be used from; `None`: anywhere.
+    pub allowed_networks: Option<AllowedNetworks>,
+    pub rate_limit_per_minute: Option<u32>,
     /// The owner, as of when the credential was loaded.
     pub user: UserRow,
 }
@@ -131,9 +146,29 @@ async fn load(store: &Store, client_id: &str) -> Result<Option<CachedCredential>
     let Some(user) = store.user_by_id(row.user_id).await? else {
         return Ok(None);
     };
-    let (Some(digest), Ok(scopes)) = (
-        SecretDigest::from_hex(&row.secret_digest),
+    let secrets: Option<Vec<CachedSecret>> = store
+        .credential_secrets(client_id)
+        .await?
+        .into_iter()
+        .map(|secret| {
+            Some(CachedSecret {
+                digest: SecretDigest::from_hex(&secret.digest)?,
+                expires_at: secret.expires_at(),
+                id: secret.id,
+                prefix: secret.prefix,
+            })
+        })
+        .collect();
+    let allowed_networks = row
+        .allowed_networks
+        .as_deref()
+        .map(|text| AllowedNetworks::parse(text.split(' ')));
+    let rate_limit = row.rate_limit_per_minute.map(u32::try_from);
+    let (Some(secrets), Ok(scopes), Ok(allowed_networks), Ok(rate_limit_per_minute)) = (
+        secrets,
         Scopes::parse(&row.scopes),
+        allowed_networks.transpose(),
+        rate_limit.transpose(),
     ) else {
         tracing::error!(credential.id = %row.client_id, "stored credential is corrupt; refusing it");
         return Ok(None);
@@ -150,8 +185,10 @@ async fn load(store: &Store, client_id: &str) -> Result<Option<CachedCredential>
         disabled_at: row.disabled_at(),
         client_id: row.client_id,
         name: row.name,
-        digest,
+        secrets,
         scopes,
+        allowed_networks,
+        rate_limit_per_minute,
         user,
     }))
 }
@@ -204,49 +241,66 @@ impl RevocationList {
     }
 }
 
-/// "Last used" times not yet written to the database.
+/// Uses of credentials (when, from where, with which client, which secret) not yet
+/// written to the database.
 #[derive(Debug, Default)]
 pub struct UsageTracker {
-    pending: Mutex<HashMap<String, DateTime<Utc>>>,
+    pending: Mutex<HashMap<String, CredentialUsage>>,
+}
+
+fn newer(slot: &mut Option<Use>, used: Use) {
+    if slot.as_ref().is_none_or(|old| old.at <= used.at) {
+        *slot = Some(used);
+    }
 }
 
 impl UsageTracker {
-    pub fn record(&self, client_id: &str, at: DateTime<Utc>) {
+    /// A token grant with the secret `secret_id`.
+    pub fn record_grant(&self, client_id: &str, secret_id: &str, used: Use) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        match pending.get_mut(client_id) {
-            Some(time) => *time = (*time).max(at),
-            None => {
-                pending.insert(client_id.to_owned(), at);
-            }
+        let usage = pending.entry(client_id.to_owned()).or_default();
+        match usage.secrets.iter_mut().find(|(id, _)| id == secret_id) {
+            Some((_, at)) => *at = (*at).max(used.at),
+            None => usage.secrets.push((secret_id.to_owned(), used.at)),
         }
+        newer(&mut usage.grant, used);
     }
 
-    /// The newest unwritten use of a credential on this replica.
-    pub fn pending(&self, client_id: &str) -> Option<DateTime<Utc>> {
+    /// An API call with one of the credential's tokens.
+    pub fn record_call(&self, client_id: &str, used: Use) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        newer(
+            &mut pending.entry(client_id.to_owned()).or_default().call,
+            used,
+        );
+    }
+
+    /// The uses of a credential on this replica not yet written.
+    pub fn pending(&self, client_id: &str) -> Option<CredentialUsage> {
         self.pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(client_id)
-            .copied()
+            .cloned()
     }
 
-    /// Writes the gathered times in one transaction; on failure they are kept for the
+    /// Writes the gathered uses in one transaction; on failure they are kept for the
     /// next attempt.
     pub async fn flush(&self, store: &Store) -> Result<(), StoreError> {
-        let batch: Vec<(String, DateTime<Utc>)> = self
+        let batch: Vec<(String, CredentialUsage)> = self
             .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|(id, at)| (id.clone(), *at))
+            .map(|(id, usage)| (id.clone(), usage.clone()))
             .collect();
         if batch.is_empty() {
             return Ok(());
         }
-        store.record_last_used(&batch).await?;
+        store.record_usage(&batch).await?;
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        for (client_id, at) in batch {
-            if pending.get(&client_id) == Some(&at) {
+        for (client_id, usage) in batch {
+            if pending.get(&client_id) == Some(&usage) {
                 pending.remove(&client_id);
             }
         }

@@ -120,6 +120,12 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("service unavailable")]
     Unavailable { message: String },
+    /// The credential's own requests-per-minute limit is used up.
+    #[error("rate limited")]
+    RateLimited {
+        status: crate::rate_limit::RateStatus,
+        message: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -149,6 +155,7 @@ impl AppError {
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -175,6 +182,7 @@ impl AppError {
                 "This path does not support this HTTP method.".to_owned(),
             ),
             AppError::Unavailable { message } => ("unavailable", message.clone()),
+            AppError::RateLimited { message, .. } => ("rate_limited", message.clone()),
             AppError::Internal(_) => (
                 "internal_error",
                 "Something went wrong on our side. It has been logged with the request id; \
@@ -237,6 +245,10 @@ impl IntoResponse for AppError {
                 )) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
+            }
+            AppError::RateLimited { status, .. } => {
+                status.write_headers(headers);
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(status.reset_secs));
             }
             AppError::Internal(error) => {
                 response

@@ -18,8 +18,11 @@ mod error;
 pub mod events;
 mod middleware;
 mod openapi;
+mod origin;
+mod rate_limit;
 mod routes;
 mod state;
+mod sweeps;
 mod tokens;
 pub mod users;
 
@@ -46,6 +49,7 @@ pub use clock::Clock;
 pub use config::{AdminBootstrap, Config, TokenRateLimit};
 
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::rate_limit::CredentialRateLimiter;
 use crate::state::{AppState, Shared};
 use crate::tokens::KeyRing;
 
@@ -97,6 +101,7 @@ impl Application {
             usage: UsageTracker::default(),
             logins: LoginThrottle::new(config.max_failed_logins, config.login_lockout),
             token_limiter,
+            credential_limits: CredentialRateLimiter::default(),
             keys,
             store,
             config,
@@ -139,7 +144,7 @@ impl Application {
         tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
         axum::serve(
             self.listener,
-            axum::ServiceExt::<Request>::into_make_service(service),
+            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
         )
         .with_graceful_shutdown(shutdown)
         .await
@@ -164,6 +169,8 @@ fn router(state: AppState) -> Router {
     let (api, description) = OpenApiRouter::with_openapi(openapi::base())
         .merge(routes::oauth::router())
         .merge(routes::api::router())
+        .merge(routes::lifecycle::router())
+        .merge(routes::secret_scanning::router())
         .merge(routes::access_check::router())
         .merge(routes::tenancy::router())
         .merge(routes::health::router())
@@ -182,6 +189,7 @@ fn router(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(rate_limit::rate_limit_headers))
         .layer(from_fn(middleware::security_headers))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(from_fn(middleware::request_context))
@@ -234,6 +242,7 @@ async fn maintain(state: AppState) {
     let mut revocation_tick = tokio::time::interval(state.config.revocation_poll_interval);
     let mut usage_tick = tokio::time::interval(state.config.usage_flush_interval);
     let mut prune_tick = tokio::time::interval(Duration::from_secs(60));
+    let mut sweep_tick = tokio::time::interval(state.config.lifecycle_sweep_interval);
     loop {
         tokio::select! {
             _ = revocation_tick.tick() => {
@@ -246,10 +255,12 @@ async fn maintain(state: AppState) {
                     tracing::warn!(error = %error, "could not write last-used times");
                 }
             }
+            _ = sweep_tick.tick() => sweeps::sweep(&state).await,
             _ = prune_tick.tick() => {
                 state.credentials.prune();
                 state.access.prune();
                 state.logins.prune();
+                state.credential_limits.prune(state.now());
                 if let Some(limiter) = &state.token_limiter {
                     limiter.retain_recent();
                 }

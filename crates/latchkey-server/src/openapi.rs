@@ -66,9 +66,11 @@ const DESCRIPTION_PATH: &str = "/openapi.json";
             Forbidden,
             NotFound,
             Conflict,
+            TooManyRequests,
             Unavailable,
             OAuthBadRequest,
             OAuthUnauthorized,
+            OAuthForbidden,
             OAuthTooManyRequests,
             OAuthUnavailable
         ),
@@ -96,6 +98,9 @@ const DESCRIPTION_PATH: &str = "/openapi.json";
         (name = "Inputs", description = "A created scene placed in a project's batch."),
         (name = "Calibrations", description = "Sensor calibrations of a workspace, \
             echoed back as they were sent."),
+        (name = "Secret scanning", description = "Reports of leaked client secrets from \
+            secret scanning services. Client secrets match \
+            `lksk_[0-9A-Za-z]{49}` (43 random characters and a 6-character checksum)."),
         (name = "Service", description = "Probes and this description."),
     ),
 )]
@@ -201,7 +206,9 @@ error_responses! {
     "The caller is known but may not do this. `error` is `missing_scope` (a read-only \
      credential writing), `missing_role` (the user's role is too low) or \
      `workspace_not_allowed` (the credential is limited to other workspaces); the body \
-     names the `requiredPermission`, the `resource` and the `principal`.";
+     names the `requiredPermission`, the `resource` and the `principal`. \
+     `address_not_allowed`: the credential may be used only from its allowed addresses, \
+     and the message names the address the request came from.";
     /// 404 in our shape.
     NotFound: ErrorBody,
     "Nothing with that id is visible to the caller. Another organization's resource \
@@ -209,6 +216,11 @@ error_responses! {
     /// 409 in our shape.
     Conflict: ErrorBody,
     "Something with that name exists already.";
+    /// 429 in our shape.
+    TooManyRequests: ErrorBody,
+    "`rate_limited`: the credential's own requests-per-minute limit is used up. \
+     `Retry-After` says when to retry; `RateLimit-Limit`, `RateLimit-Remaining` and \
+     `RateLimit-Reset` come with every answer to a rate-limited credential.";
     /// 503 in our shape.
     Unavailable: ErrorBody,
     "The service cannot do its job right now (the database does not answer); retry \
@@ -226,10 +238,15 @@ error_responses! {
      `client_credentials`.",
     "`Basic realm=\"latchkey\"` for `invalid_client`, `Bearer error=\"invalid_token\"` for \
      a refresh token";
+    /// 403 in the RFC 6749 §5.2 shape.
+    OAuthForbidden: OAuthErrorBody,
+    "`address_not_allowed`: the secret is right, but the credential may be used only from \
+     its allowed addresses; the description names the address the request came from.";
     /// 429 in the RFC 6749 §5.2 shape.
     OAuthTooManyRequests: OAuthErrorBody,
-    "`rate_limited`: far more token requests than normal use for this client; reuse the \
-     access token until shortly before it expires. `Retry-After` says when to retry.";
+    "`rate_limited`: far more token requests than normal use for this client, or the \
+     credential's own requests-per-minute limit is used up; reuse the access token until \
+     shortly before it expires. `Retry-After` says when to retry.";
     /// 503 in the RFC 6749 §5.2 shape.
     OAuthUnavailable: OAuthErrorBody,
     "`temporarily_unavailable`: credentials cannot be checked right now; retry after \

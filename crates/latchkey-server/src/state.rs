@@ -10,6 +10,7 @@ use latchkey_store::Store;
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::rate_limit::CredentialRateLimiter;
 use crate::tokens::KeyRing;
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct Shared {
     pub revocations: RevocationList,
     pub usage: UsageTracker,
     pub token_limiter: Option<DefaultKeyedRateLimiter<String>>,
+    /// The rate limits credentials set for themselves.
+    pub credential_limits: CredentialRateLimiter,
     pub logins: LoginThrottle,
     /// Files of scenes: `<data_dir>/objects` unless configured otherwise.
     pub blobs: BlobStore,

@@ -7,6 +7,7 @@
 //! backend and runs it. This is the only crate that knows SQL.
 
 mod content;
+mod credentials;
 mod rows;
 mod tenancy;
 
@@ -17,18 +18,18 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 
-pub(crate) const USER_COLUMNS: &str =
-    "id, email, name, password_hash, is_admin, created_at, organization_id, organization_role";
-const CREDENTIAL_COLUMNS: &str = "client_id, user_id, name, secret_digest, scopes, created_at, \
-     expires_at, last_used_at, deleted_at, workspace_ids, disabled_at";
+pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, is_admin, created_at, \
+     organization_id, organization_role, expiry_reminder_days";
 
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
 };
+pub use credentials::{CredentialFilter, CredentialMarker};
 pub use rows::{
-    CredentialRow, MemberRow, NewCredential, NewSession, NewUser, NewWorkspace, OrganizationRow,
-    SessionRow, SigningKeyRow, UserRow, WorkspaceRow,
+    CredentialPolicy, CredentialRow, CredentialUsage, MemberRow, NewCredential, NewSecret,
+    NewSession, NewUser, NewWorkspace, OrganizationRow, SecretRow, SessionRow, SigningKeyRow, Use,
+    UserRow, WorkspaceRow,
 };
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -240,134 +241,6 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected())
-    }
-
-    // --- credentials ---------------------------------------------------------------
-
-    pub async fn create_credential(
-        &self,
-        new: &NewCredential,
-    ) -> Result<CredentialRow, StoreError> {
-        sqlx::query_as::<_, CredentialRow>(&format!(
-            "INSERT INTO credentials \
-             (client_id, user_id, name, secret_digest, scopes, created_at, expires_at, workspace_ids) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {CREDENTIAL_COLUMNS}"
-        ))
-        .bind(&new.client_id)
-        .bind(new.user_id)
-        .bind(&new.name)
-        .bind(&new.secret_digest)
-        .bind(&new.scopes)
-        .bind(millis(new.created_at))
-        .bind(new.expires_at.map(millis))
-        .bind(&new.workspace_ids)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_unique)
-    }
-
-    /// The credential with this client id, deleted or not.
-    pub async fn credential(&self, client_id: &str) -> Result<Option<CredentialRow>, StoreError> {
-        Ok(sqlx::query_as::<_, CredentialRow>(&format!(
-            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE client_id = $1"
-        ))
-        .bind(client_id)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// The user's credentials that are not deleted, newest first.
-    pub async fn credentials_of_user(
-        &self,
-        user_id: i64,
-    ) -> Result<Vec<CredentialRow>, StoreError> {
-        Ok(sqlx::query_as::<_, CredentialRow>(&format!(
-            "SELECT {CREDENTIAL_COLUMNS} FROM credentials \
-             WHERE user_id = $1 AND deleted_at IS NULL ORDER BY created_at DESC, client_id"
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// Marks the user's credential deleted. `false` when the user has no such live
-    /// credential, so another user's client id changes nothing.
-    pub async fn delete_credential(
-        &self,
-        user_id: i64,
-        client_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE credentials SET deleted_at = $1 \
-             WHERE client_id = $2 AND user_id = $3 AND deleted_at IS NULL",
-        )
-        .bind(millis(at))
-        .bind(client_id)
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Disables the user's live credential, keeping the time of the first disabling when
-    /// it already is. `false` when the user has no such live credential, so another
-    /// user's client id changes nothing.
-    pub async fn disable_credential(
-        &self,
-        user_id: i64,
-        client_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE credentials SET disabled_at = COALESCE(disabled_at, $1) \
-             WHERE client_id = $2 AND user_id = $3 AND deleted_at IS NULL",
-        )
-        .bind(millis(at))
-        .bind(client_id)
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Enables the user's live credential again (a no-op when it is enabled). `false`
-    /// when the user has no such live credential.
-    pub async fn enable_credential(
-        &self,
-        user_id: i64,
-        client_id: &str,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE credentials SET disabled_at = NULL \
-             WHERE client_id = $1 AND user_id = $2 AND deleted_at IS NULL",
-        )
-        .bind(client_id)
-        .bind(user_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
-    /// Records when credentials were last used, in one transaction; a time never moves
-    /// backwards.
-    pub async fn record_last_used(
-        &self,
-        uses: &[(String, DateTime<Utc>)],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for (client_id, at) in uses {
-            sqlx::query(
-                "UPDATE credentials SET last_used_at = $1 \
-                 WHERE client_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-            )
-            .bind(millis(*at))
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     // --- signing keys --------------------------------------------------------------

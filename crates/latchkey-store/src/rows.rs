@@ -18,6 +18,8 @@ pub struct UserRow {
     pub organization_id: Option<i64>,
     /// `member` or `admin` when `organization_id` is set.
     pub organization_role: Option<String>,
+    /// How many days before a credential's expiry its owner is reminded.
+    pub expiry_reminder_days: i64,
 }
 
 impl UserRow {
@@ -75,7 +77,6 @@ pub struct CredentialRow {
     pub client_id: String,
     pub user_id: i64,
     pub name: String,
-    pub secret_digest: String,
     /// Space-separated, as in RFC 6749 §3.3.
     pub scopes: String,
     created_at: i64,
@@ -85,6 +86,18 @@ pub struct CredentialRow {
     /// Space-separated workspace ids the credential is limited to; `None`: no limit.
     pub workspace_ids: Option<String>,
     disabled_at: Option<i64>,
+    last_grant_at: Option<i64>,
+    pub last_grant_address: Option<String>,
+    pub last_grant_user_agent: Option<String>,
+    last_call_at: Option<i64>,
+    pub last_call_address: Option<String>,
+    pub last_call_user_agent: Option<String>,
+    /// Space-separated addresses and CIDR ranges; `None`: from anywhere.
+    pub allowed_networks: Option<String>,
+    pub rate_limit_per_minute: Option<i64>,
+    expiry_reminded_at: Option<i64>,
+    idle_warned_at: Option<i64>,
+    enabled_at: Option<i64>,
 }
 
 impl CredentialRow {
@@ -108,6 +121,29 @@ impl CredentialRow {
     pub fn disabled_at(&self) -> Option<DateTime<Utc>> {
         self.disabled_at.map(time)
     }
+
+    pub fn last_grant_at(&self) -> Option<DateTime<Utc>> {
+        self.last_grant_at.map(time)
+    }
+
+    pub fn last_call_at(&self) -> Option<DateTime<Utc>> {
+        self.last_call_at.map(time)
+    }
+
+    pub fn expiry_reminded_at(&self) -> Option<DateTime<Utc>> {
+        self.expiry_reminded_at.map(time)
+    }
+
+    pub fn idle_warned_at(&self) -> Option<DateTime<Utc>> {
+        self.idle_warned_at.map(time)
+    }
+
+    /// Since when it has gone unused: its last use, or its creation or last enabling
+    /// when later.
+    pub fn idle_since(&self) -> DateTime<Utc> {
+        let used = self.last_used_at.unwrap_or(self.created_at);
+        time(self.enabled_at.map_or(used, |enabled| enabled.max(used)))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -115,11 +151,73 @@ pub struct NewCredential {
     pub client_id: String,
     pub user_id: i64,
     pub name: String,
-    pub secret_digest: String,
     pub scopes: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub workspace_ids: Option<String>,
+    pub allowed_networks: Option<String>,
+    pub rate_limit_per_minute: Option<i64>,
+    pub secret: NewSecret,
+}
+
+/// One secret of a credential: its digest, never the secret.
+#[derive(Debug, Clone, FromRow)]
+pub struct SecretRow {
+    pub id: String,
+    pub client_id: String,
+    pub digest: String,
+    pub prefix: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+impl SecretRow {
+    pub fn created_at(&self) -> DateTime<Utc> {
+        time(self.created_at)
+    }
+
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at.map(time)
+    }
+
+    pub fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.last_used_at.map(time)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub id: String,
+    pub digest: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Where and how a credential was used: a token grant or an API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    pub at: DateTime<Utc>,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The newest unwritten uses of one credential, as the usage tracker gathers them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialUsage {
+    pub grant: Option<Use>,
+    pub call: Option<Use>,
+    /// The newest grant per secret id.
+    pub secrets: Vec<(String, DateTime<Utc>)>,
+}
+
+/// An organization's rules for its members' credentials; each `None` is "no rule".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromRow)]
+pub struct CredentialPolicy {
+    pub default_credential_lifetime_days: Option<i64>,
+    pub max_credential_lifetime_days: Option<i64>,
+    pub idle_disable_days: Option<i64>,
 }
 
 /// A signing key: its id and its Ed25519 private key as base64 PKCS#8 DER.

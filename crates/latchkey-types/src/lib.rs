@@ -6,9 +6,11 @@
 //! what `serde` does.
 
 pub mod content;
+pub mod lifecycle;
 pub mod tenancy;
 mod timestamp;
 
+pub use lifecycle::{CredentialOwner, CredentialSecret, CredentialUse};
 pub use timestamp::Timestamp;
 
 use serde::{Deserialize, Serialize};
@@ -156,6 +158,24 @@ pub struct Credential {
     /// until it is enabled again. Absent in answers of servers before 0004, so `false`.
     #[serde(default)]
     pub disabled: bool,
+    /// Its working secrets, newest first (a rolled one until its overlap ends).
+    #[serde(default)]
+    pub secrets: Vec<CredentialSecret>,
+    /// The last token grant: when, from which address, with which client.
+    #[serde(default)]
+    pub last_grant: Option<CredentialUse>,
+    /// The last API call with one of its tokens.
+    #[serde(default)]
+    pub last_call: Option<CredentialUse>,
+    /// Addresses and CIDR ranges it may be used from; `null`: anywhere.
+    #[serde(default)]
+    pub allowed_networks: Option<Vec<String>>,
+    /// Its own limit on token requests and API calls per minute; `null`: none.
+    #[serde(default)]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Whose it is: organization admins see every member's.
+    #[serde(default)]
+    pub owner: Option<CredentialOwner>,
 }
 
 /// `POST /v1/credentials` body. Unknown fields are ignored.
@@ -172,6 +192,13 @@ pub struct NewCredential {
     /// Workspace ids to limit the credential to; absent or null: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspaces: Option<Vec<String>>,
+    /// Addresses and CIDR ranges (`203.0.113.7`, `10.0.0.0/8`) it may be used from;
+    /// absent: anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_networks: Option<Vec<String>>,
+    /// Token requests and API calls per minute; absent: no limit of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<i64>,
 }
 
 /// `GET /v1/me`: who the caller is.

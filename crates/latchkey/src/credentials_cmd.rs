@@ -1,4 +1,4 @@
-//! `latchkey credentials list|create|disable|enable|delete`: the caller's own API credentials, through
+//! `latchkey credentials list|create|roll|renew|disable|enable|delete`: the caller's own API credentials, through
 //! `/v1/credentials` with a credential that has the `credentials:manage` scope (listing
 //! needs no particular scope).
 
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use latchkey_types::{Credential, NewCredential, Timestamp};
+use latchkey_types::{Credential, CredentialsFile, NewCredential, Timestamp};
 
 use crate::client_args::ClientArgs;
 use crate::tools::Output;
@@ -50,12 +50,33 @@ enum CredentialsCommand {
         /// (2030-01-31T12:00:00Z). Default: never.
         #[arg(long, value_name = "RFC3339", value_parser = parse_timestamp)]
         expires: Option<Timestamp>,
-        /// Where to write the credentials file.
-        #[arg(long, value_name = "FILE")]
-        out: PathBuf,
-        /// Replace an existing file at --out.
-        #[arg(long)]
-        force: bool,
+        /// Allow use only from this address or CIDR range (repeatable). Default: anywhere.
+        #[arg(long = "allow", value_name = "CIDR")]
+        allowed_networks: Vec<String>,
+        /// Token requests and API calls per minute. Default: no limit of its own.
+        #[arg(long, value_name = "PER_MINUTE")]
+        rate_limit: Option<i64>,
+        #[command(flatten)]
+        file: OutFile,
+    },
+    /// Roll a credential's secret: write a new credentials file (same client id); the
+    /// current secret keeps working for --overlap.
+    Roll {
+        /// The credential's client id (lkc_…).
+        client_id: String,
+        /// How long the current secret keeps working: 0, 1h, 24h, 7d, or seconds.
+        #[arg(long, default_value = "1h", value_parser = parse_overlap)]
+        overlap: i64,
+        #[command(flatten)]
+        file: OutFile,
+    },
+    /// Renew a credential: a new one with the same name, scopes and limits, written to
+    /// a new credentials file.
+    Renew {
+        /// The credential's client id (lkc_…).
+        client_id: String,
+        #[command(flatten)]
+        file: OutFile,
     },
     /// Disable a credential without deleting it: it gets no tokens and its tokens are
     /// refused until it is enabled again.
@@ -73,6 +94,68 @@ enum CredentialsCommand {
         /// The credential's client id (lkc_…).
         client_id: String,
     },
+}
+
+/// Where a command writes a credentials file.
+#[derive(Debug, Args)]
+struct OutFile {
+    /// Where to write the credentials file.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Replace an existing file at --out.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `0`, `90s`, `15m`, `1h`, `24h`, `7d` or a number of seconds.
+fn parse_overlap(text: &str) -> Result<i64, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, ""), |at| text.split_at(at));
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a duration like 0, 15m, 1h, 24h or 7d"
+            ));
+        }
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("`{text}` is not a duration like 0, 15m, 1h, 24h or 7d"))
+}
+
+/// Writes a credentials file the server is about to return; see [`PrivateFile`].
+async fn write_new_file(
+    file: &OutFile,
+    request: impl std::future::Future<Output = Result<CredentialsFile, latchkey_client::Error>>,
+) -> anyhow::Result<CredentialsFile> {
+    // Open the file before asking the server: a secret that cannot be written would
+    // be lost, so a bad path fails before it exists.
+    let target = PrivateFile::create(&file.out, file.force)?;
+    let created = match request.await {
+        Ok(created) => created,
+        Err(error) => {
+            target.abandon();
+            return Err(error.into());
+        }
+    };
+    let json = serde_json::to_string_pretty(&created)?;
+    target.finish(json.as_bytes()).with_context(|| {
+        format!(
+            "writing {}; the secret of {} is lost: roll it again or delete the credential \
+             with `latchkey credentials delete {}`",
+            file.out.display(),
+            created.client_id,
+            created.client_id
+        )
+    })?;
+    Ok(created)
 }
 
 fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
@@ -98,40 +181,46 @@ pub async fn run(args: CredentialsArgs) -> anyhow::Result<()> {
             scopes,
             workspaces,
             expires,
-            out,
-            force,
+            allowed_networks,
+            rate_limit,
+            file,
         } => {
-            // Open the file before asking the server: a credential whose secret cannot
-            // be written would be lost, so a bad path fails before it exists.
-            let target = PrivateFile::create(&out, force)?;
             let new = NewCredential {
                 name,
                 expires,
                 scopes: (!scopes.is_empty()).then_some(scopes),
                 workspaces: (!workspaces.is_empty()).then_some(workspaces),
+                allowed_networks: (!allowed_networks.is_empty()).then_some(allowed_networks),
+                rate_limit_per_minute: rate_limit,
             };
-            let created = match client.create_credentials(&new).await {
-                Ok(created) => created,
-                Err(error) => {
-                    target.abandon();
-                    return Err(error.into());
-                }
-            };
-            let json = serde_json::to_string_pretty(&created)?;
-            target.finish(json.as_bytes()).with_context(|| {
-                format!(
-                    "writing {}; credential {} was created but its secret is lost, so delete \
-                     it with `latchkey credentials delete {}`",
-                    out.display(),
-                    created.client_id,
-                    created.client_id
-                )
-            })?;
+            let created = write_new_file(&file, client.create_credentials(&new)).await?;
             println!(
                 "Created credential '{}' ({}); its credentials file is {}.",
                 created.name,
                 created.client_id,
-                out.display()
+                file.out.display()
+            );
+        }
+        CredentialsCommand::Roll {
+            client_id,
+            overlap,
+            file,
+        } => {
+            let rolled = write_new_file(&file, client.roll_secret(&client_id, overlap)).await?;
+            println!(
+                "Rolled the secret of {}; the new credentials file is {}. The previous secret \
+                 works for {overlap} more second(s).",
+                rolled.client_id,
+                file.out.display()
+            );
+        }
+        CredentialsCommand::Renew { client_id, file } => {
+            let renewed = write_new_file(&file, client.renew_credentials(&client_id)).await?;
+            println!(
+                "Renewed {client_id} as '{}' ({}); its credentials file is {}.",
+                renewed.name,
+                renewed.client_id,
+                file.out.display()
             );
         }
         CredentialsCommand::Disable { client_id } => {

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::Scope;
 use latchkey_core::access::{Action, Resource, decide};
+use latchkey_store::CredentialFilter;
 use latchkey_types::{
     Credential, CredentialsFile, Envelope, Me, MeCredential, MeOrganization, MeUser, MeWorkspace,
     NewCredential, Timestamp,
@@ -141,7 +142,7 @@ async fn list_credentials(
     caller: Caller,
 ) -> Result<Json<Envelope<Vec<Credential>>>, AppError> {
     Ok(Json(Envelope {
-        data: credentials::list(&state, caller.user_id).await?,
+        data: credentials::list(&state, CredentialFilter::User(caller.user_id)).await?,
     }))
 }
 
@@ -180,6 +181,8 @@ async fn create_credential(
             expires_at: body.expires.map(|t| t.0),
             scopes: body.scopes,
             workspaces: body.workspaces,
+            allowed_networks: body.allowed_networks,
+            rate_limit_per_minute: body.rate_limit_per_minute,
         },
     )
     .await?;
@@ -213,7 +216,7 @@ async fn delete_credential(
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "deleting credentials")?;
-    credentials::delete(&state, caller.user_id, &client_id).await?;
+    credentials::delete(&state, &caller.principal, &client_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,7 +245,7 @@ async fn disable_credential(
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "disabling credentials")?;
-    credentials::set_disabled(&state, caller.user_id, &client_id, true).await?;
+    credentials::set_disabled(&state, &caller.principal, &client_id, true).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -269,6 +272,6 @@ async fn enable_credential(
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "enabling credentials")?;
-    credentials::set_disabled(&state, caller.user_id, &client_id, false).await?;
+    credentials::set_disabled(&state, &caller.principal, &client_id, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -24,12 +24,14 @@ use latchkey_types::{IntrospectionResponse, OAuthErrorBody, TokenResponse};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::live_credential;
+use crate::auth::{LimitRefusal, check_limits, live_credential};
 use crate::directory::CachedCredential;
 use crate::openapi::{
-    JsonWebKeySet, OAuthBadRequest, OAuthTooManyRequests, OAuthUnauthorized, OAuthUnavailable,
-    ServerMetadata, TokenForm, TokenOperationForm,
+    JsonWebKeySet, OAuthBadRequest, OAuthForbidden, OAuthTooManyRequests, OAuthUnauthorized,
+    OAuthUnavailable, ServerMetadata, TokenForm, TokenOperationForm,
 };
+use crate::origin::Origin;
+use crate::rate_limit::RateStatus;
 use crate::state::AppState;
 use crate::tokens::{ACCESS_TOKEN_TYPE, Claims, REFRESH_TOKEN_TYPE};
 
@@ -50,6 +52,8 @@ pub struct OAuthError {
     error: &'static str,
     description: String,
     retry_after_secs: Option<u64>,
+    /// The credential's own rate limit, announced in `RateLimit-*` headers.
+    rate: Option<RateStatus>,
 }
 
 impl OAuthError {
@@ -59,6 +63,7 @@ impl OAuthError {
             error,
             description: description.into(),
             retry_after_secs: None,
+            rate: None,
         }
     }
 
@@ -108,6 +113,9 @@ impl IntoResponse for OAuthError {
         }
         if let Some(secs) = self.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(rate) = self.rate {
+            rate.write_headers(headers);
         }
         response
     }
@@ -252,12 +260,23 @@ fn check_rate_limit(state: &AppState, client_id: &ClientId) -> Result<(), OAuthE
     Ok(())
 }
 
-/// Checks a client's id and secret and that its credential may be used now.
+/// A client whose secret was proven and whose credential may be used here and now.
+struct AuthenticatedClient {
+    credential: Arc<CachedCredential>,
+    /// The secret it proved, and when that secret stops working.
+    secret_id: String,
+    secret_expires_at: Option<DateTime<Utc>>,
+    rate: Option<RateStatus>,
+}
+
+/// Checks a client's id and secret, that its credential may be used now, and its own
+/// limits (address, rate); records the use.
 async fn authenticate(
     state: &AppState,
     client_id: &str,
     secret: &str,
-) -> Result<Arc<CachedCredential>, OAuthError> {
+    origin: &Origin,
+) -> Result<AuthenticatedClient, OAuthError> {
     let shown_id: String = client_id.chars().take(64).collect();
     let client_id = ClientId::parse(client_id).ok_or_else(|| {
         OAuthError::invalid_client(format!(
@@ -276,16 +295,30 @@ async fn authenticate(
         .ok_or_else(|| {
             OAuthError::invalid_client(format!("No credential has the client id {client_id}."))
         })?;
-    if !credential.digest.matches(&secret.digest()) {
+    let now = state.now();
+    let digest = secret.digest();
+    let Some(matched) = credential
+        .secrets
+        .iter()
+        .find(|s| s.digest.matches(&digest))
+    else {
         return Err(OAuthError::invalid_client(format!(
             "The client secret is not the one of {client_id}. Check that the secret belongs \
-             to this client id; a lost secret cannot be recovered, generate new credentials."
+             to this client id; a lost secret cannot be recovered: roll the secret or \
+             generate new credentials."
+        )));
+    };
+    if let Some(retired) = matched.expires_at.filter(|at| *at <= now) {
+        return Err(OAuthError::invalid_client(format!(
+            "The secret {}… of {client_id} stopped working on {}: it was replaced by a newer \
+             secret when the credential's secret was rolled. Use the newest credentials file.",
+            matched.prefix,
+            format_time(retired)
         )));
     }
     // Counted only once the secret is proven, so knowing a client id (which is not
     // secret) is not enough to throttle its owner.
     check_rate_limit(state, &client_id)?;
-    let now = state.now();
     if let Some(deleted) = credential.deleted_at {
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) was deleted on {}. Generate new credentials \
@@ -305,13 +338,32 @@ async fn authenticate(
     }
     if let Some(expired) = credential.expires_at.filter(|at| *at <= now) {
         return Err(OAuthError::invalid_client(format!(
-            "The credential '{}' ({client_id}) expired on {}. Generate new credentials under \
-             API Credentials...",
+            "The credential '{}' ({client_id}) expired on {}. Renew it or generate new \
+             credentials under API Credentials...",
             credential.name,
             format_time(expired)
         )));
     }
-    Ok(credential)
+    let rate = check_limits(state, &credential, origin, now).map_err(|refusal| match refusal {
+        LimitRefusal::Address(message) => {
+            OAuthError::new(StatusCode::FORBIDDEN, "address_not_allowed", message)
+        }
+        LimitRefusal::RateLimited { status, message } => {
+            let mut error = OAuthError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+            error.retry_after_secs = Some(status.reset_secs);
+            error.rate = Some(status);
+            error
+        }
+    })?;
+    state
+        .usage
+        .record_grant(&credential.client_id, &matched.id, origin.to_use(now));
+    Ok(AuthenticatedClient {
+        secret_id: matched.id.clone(),
+        secret_expires_at: matched.expires_at,
+        credential,
+        rate,
+    })
 }
 
 fn parse_requested_scope(
@@ -354,12 +406,14 @@ fn parse_requested_scope(
             `Cache-Control: no-store`.", body = TokenResponse),
         (status = 400, response = OAuthBadRequest),
         (status = 401, response = OAuthUnauthorized),
+        (status = 403, response = OAuthForbidden),
         (status = 429, response = OAuthTooManyRequests),
         (status = 503, response = OAuthUnavailable),
     ),
 )]
 async fn issue_token(
     State(state): State<AppState>,
+    origin: Origin,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
@@ -380,7 +434,8 @@ async fn issue_token(
         ));
     }
     let (client_id, secret) = client_auth(&headers, &params)?;
-    let credential = authenticate(&state, &client_id, &secret).await?;
+    let client = authenticate(&state, &client_id, &secret, &origin).await?;
+    let credential = &client.credential;
     let now = state.now();
 
     let (scopes, refresh_expires_at) = if grant_type == "refresh_token" {
@@ -419,8 +474,13 @@ async fn issue_token(
         )
     };
 
-    // A token never outlives its credential.
-    let cap = |at: DateTime<Utc>| credential.expires_at.map_or(at, |limit| at.min(limit));
+    // A token never outlives its credential, nor the secret that obtained it.
+    let cap = |at: DateTime<Utc>| {
+        [credential.expires_at, client.secret_expires_at]
+            .into_iter()
+            .flatten()
+            .fold(at, DateTime::min)
+    };
     let access_ttl = chrono::Duration::from_std(state.config.access_token_ttl).unwrap_or_default();
     let access_expires_at = cap(now + access_ttl);
     let claims = |expires_at: DateTime<Utc>| Claims {
@@ -440,7 +500,6 @@ async fn issue_token(
     let refresh_token = state
         .keys
         .sign(&claims(cap(refresh_expires_at)), REFRESH_TOKEN_TYPE);
-    state.usage.record(&credential.client_id, now);
 
     let response = TokenResponse {
         access_token,
@@ -453,6 +512,10 @@ async fn issue_token(
     };
     let mut response = Json(response).into_response();
     no_store(response.headers_mut());
+    if let Some(rate) = client.rate {
+        rate.write_headers(response.headers_mut());
+    }
+    tracing::debug!(credential.id = %credential.client_id, secret.id = %client.secret_id, "token issued");
     Ok(response)
 }
 
@@ -460,13 +523,14 @@ async fn issue_token(
 /// client's credential.
 async fn authenticated_client(
     state: &AppState,
+    origin: &Origin,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(Params, Arc<CachedCredential>), OAuthError> {
     let params = Params::parse(headers, body)?;
     let (client_id, secret) = client_auth(headers, &params)?;
-    let client = authenticate(state, &client_id, &secret).await?;
-    Ok((params, client))
+    let client = authenticate(state, &client_id, &secret, origin).await?;
+    Ok((params, client.credential))
 }
 
 /// Verifies a token of either kind, for introspection and revocation.
@@ -497,16 +561,18 @@ async fn verify_any(state: &AppState, token: &str) -> Option<(Claims, &'static s
             body = IntrospectionResponse),
         (status = 400, response = OAuthBadRequest),
         (status = 401, response = OAuthUnauthorized),
+        (status = 403, response = OAuthForbidden),
         (status = 429, response = OAuthTooManyRequests),
         (status = 503, response = OAuthUnavailable),
     ),
 )]
 async fn introspect_token(
     State(state): State<AppState>,
+    origin: Origin,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let (params, caller) = authenticated_client(&state, &headers, body).await?;
+    let (params, caller) = authenticated_client(&state, &origin, &headers, body).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing."))?;
@@ -557,16 +623,18 @@ async fn introspect_token(
         (status = 200, description = "Revoked, or nothing to revoke; no body."),
         (status = 400, response = OAuthBadRequest),
         (status = 401, response = OAuthUnauthorized),
+        (status = 403, response = OAuthForbidden),
         (status = 429, response = OAuthTooManyRequests),
         (status = 503, response = OAuthUnavailable),
     ),
 )]
 async fn revoke_token(
     State(state): State<AppState>,
+    origin: Origin,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let (params, caller) = authenticated_client(&state, &headers, body).await?;
+    let (params, caller) = authenticated_client(&state, &origin, &headers, body).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing."))?;

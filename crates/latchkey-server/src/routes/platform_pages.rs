@@ -72,6 +72,7 @@ fn page_error(session: &Session, error: AppError) -> Response {
         | AppError::PayloadTooLarge
         | AppError::UnsupportedMediaType { .. }
         | AppError::MethodNotAllowed => "The request could not be processed",
+        AppError::RateLimited { .. } => "Too many requests",
         AppError::Unavailable { .. } | AppError::Internal(_) => "Something went wrong",
     };
     let mut response = error_page(

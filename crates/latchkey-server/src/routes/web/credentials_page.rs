@@ -10,10 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use latchkey_core::{ClientId, Scope};
+use latchkey_store::CredentialFilter;
 use serde::Deserialize;
 
 use crate::access::readable_workspaces;
 use crate::auth::{PageSession, Session, principal};
+
 use crate::credentials::{self, CredentialRequest};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -144,7 +146,7 @@ async fn credentials_page(
     checked_scopes: Option<Vec<String>>,
     checked_workspaces: &[String],
 ) -> Response {
-    let list = match credentials::list(state, session.user.id).await {
+    let list = match credentials::list(state, CredentialFilter::User(session.user.id)).await {
         Ok(list) => list,
         Err(error) => return error.into_response(),
     };
@@ -295,6 +297,8 @@ pub(super) async fn generate_credentials(
         expires_at,
         scopes: Some(scopes.clone()),
         workspaces: (!workspaces.is_empty()).then(|| workspaces.clone()),
+        allowed_networks: None,
+        rate_limit_per_minute: None,
     };
     let owner = match principal(&state, &session.user, None).await {
         Ok(owner) => owner,
@@ -360,7 +364,11 @@ pub(super) async fn delete_credentials(
     Path(client_id): Path<String>,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    match credentials::delete(&state, session.user.id, &client_id).await {
+    let actor = match principal(&state, &session.user, None).await {
+        Ok(actor) => actor,
+        Err(error) => return form_error(&session, error),
+    };
+    match credentials::delete(&state, &actor, &client_id).await {
         Ok(()) => Redirect::to(&format!("/credentials?deleted={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
     }
@@ -371,7 +379,11 @@ pub(super) async fn disable_credentials(
     Path(client_id): Path<String>,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    match credentials::set_disabled(&state, session.user.id, &client_id, true).await {
+    let actor = match principal(&state, &session.user, None).await {
+        Ok(actor) => actor,
+        Err(error) => return form_error(&session, error),
+    };
+    match credentials::set_disabled(&state, &actor, &client_id, true).await {
         Ok(()) => Redirect::to(&format!("/credentials?disabled={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
     }
@@ -382,7 +394,11 @@ pub(super) async fn enable_credentials(
     Path(client_id): Path<String>,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    match credentials::set_disabled(&state, session.user.id, &client_id, false).await {
+    let actor = match principal(&state, &session.user, None).await {
+        Ok(actor) => actor,
+        Err(error) => return form_error(&session, error),
+    };
+    match credentials::set_disabled(&state, &actor, &client_id, false).await {
         Ok(()) => Redirect::to(&format!("/credentials?enabled={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
     }

@@ -1,0 +1,146 @@
+//! Per-credential rate limits: requests per minute, counted in fixed one-minute windows
+//! per replica, announced with the `RateLimit-*` headers of the IETF draft
+//! (draft-ietf-httpapi-ratelimit-headers) and enforced with 429 + `Retry-After`.
+//!
+//! The count covers token grants and API calls of the credential alike. Each replica
+//! counts its own requests, so behind N replicas a credential gets at most N times its
+//! limit; the limit is about runaway scripts, not billing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+
+const WINDOW_SECS: i64 = 60;
+
+/// Where a credential stands in its current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateStatus {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window ends and the count starts over.
+    pub reset_secs: u64,
+}
+
+impl RateStatus {
+    /// Writes `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` and
+    /// `RateLimit-Policy`.
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        headers.insert("ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(self.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(self.reset_secs));
+        if let Ok(policy) = HeaderValue::from_str(&format!("{};w={WINDOW_SECS}", self.limit)) {
+            headers.insert("ratelimit-policy", policy);
+        }
+    }
+}
+
+/// The request count of each limited credential in its current window.
+#[derive(Debug, Default)]
+pub struct CredentialRateLimiter {
+    windows: Mutex<HashMap<String, (i64, u32)>>,
+}
+
+impl CredentialRateLimiter {
+    /// Counts one request of `client_id` against `limit` per minute: `Ok` with what is
+    /// left, or `Err` with when to retry when the window is used up (the refused
+    /// request is not counted).
+    pub fn check(
+        &self,
+        client_id: &str,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<RateStatus, RateStatus> {
+        let window = now.timestamp().div_euclid(WINDOW_SECS);
+        let reset_secs = u64::try_from((window + 1) * WINDOW_SECS - now.timestamp()).unwrap_or(1);
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = windows.entry(client_id.to_owned()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        if entry.1 >= limit {
+            return Err(RateStatus {
+                limit,
+                remaining: 0,
+                reset_secs,
+            });
+        }
+        entry.1 += 1;
+        Ok(RateStatus {
+            limit,
+            remaining: limit - entry.1,
+            reset_secs,
+        })
+    }
+
+    /// Forgets windows that have ended.
+    pub fn prune(&self, now: DateTime<Utc>) {
+        let window = now.timestamp().div_euclid(WINDOW_SECS);
+        self.windows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, (start, _)| *start == window);
+    }
+}
+
+/// Filled by the bearer check when the caller's credential has a rate limit, so the
+/// answer carries its `RateLimit-*` headers.
+#[derive(Debug, Clone, Default)]
+pub struct RateNote(Arc<Mutex<Option<RateStatus>>>);
+
+impl RateNote {
+    pub fn set(&self, status: RateStatus) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(status);
+    }
+}
+
+/// Adds the `RateLimit-*` headers a handler's bearer check noted.
+pub async fn rate_limit_headers(mut request: Request, next: Next) -> Response {
+    let note = RateNote::default();
+    request.extensions_mut().insert(note.clone());
+    let mut response = next.run(request).await;
+    let status = *note.0.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(status) = status {
+        status.write_headers(response.headers_mut());
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_window_allows_the_limit_then_refuses_until_it_ends() {
+        let limiter = CredentialRateLimiter::default();
+        // 1_800_000_000 is a multiple of 60: the start of a window.
+        let start = at(1_800_000_000);
+        assert_eq!(
+            limiter.check("a", 2, start),
+            Ok(RateStatus {
+                limit: 2,
+                remaining: 1,
+                reset_secs: 60
+            })
+        );
+        assert!(limiter.check("a", 2, at(start.timestamp() + 10)).is_ok());
+        assert_eq!(
+            limiter.check("a", 2, at(start.timestamp() + 15)),
+            Err(RateStatus {
+                limit: 2,
+                remaining: 0,
+                reset_secs: 45
+            })
+        );
+        assert!(limiter.check("b", 2, at(start.timestamp() + 15)).is_ok());
+        assert!(limiter.check("a", 2, at(start.timestamp() + 60)).is_ok());
+    }
+}

@@ -1,0 +1,367 @@
+//! The credential lifecycle API beyond create/list/delete: rolling a secret, renewing,
+//! limits, the organization admin's view of every member's credential, the
+//! organization's credential policy and a person's reminder preference.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::Scope;
+use latchkey_core::access::Action;
+use latchkey_store::CredentialFilter;
+use latchkey_types::lifecycle::{CredentialLimits, CredentialPolicy, Preferences, RollSecret};
+use latchkey_types::{Credential, CredentialsFile, Envelope};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::credentials;
+use crate::error::{ApiJson, AppError};
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
+use crate::state::AppState;
+
+/// The longest lifetime or idle period a policy may name, in days (10 years).
+const MAX_POLICY_DAYS: i64 = 3650;
+/// The longest reminder lead time, in days.
+const MAX_REMINDER_DAYS: i64 = 90;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(roll_secret))
+        .routes(routes!(renew_credential))
+        .routes(routes!(set_limits))
+        .routes(routes!(organization_credentials))
+        .routes(routes!(get_credential_policy, set_credential_policy))
+        .routes(routes!(get_preferences, set_preferences))
+}
+
+/// A credentials file answer: 201, never cached.
+fn file_response(file: CredentialsFile) -> Response {
+    let mut response = (StatusCode::CREATED, Json(Envelope { data: file })).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/credentials/{client_id}/roll",
+    tag = "Account",
+    summary = "Roll a credential's secret",
+    description = "Issues a new secret for one of the caller's credentials and answers a new \
+        credentials file (same client id), the only time the new secret exists in plain text. \
+        The current secrets keep working for `overlapSeconds` (0: they stop at once; at most \
+        30 days, never beyond the credential's expiry), so programs can switch without \
+        downtime; tokens they obtained expire with them. A credential holds at most 5 \
+        working secrets. Only the owner can roll. A token needs `credentials:manage`.",
+    params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
+    request_body = RollSecret,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The new credentials file, shown once.",
+            body = Envelope<CredentialsFile>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+async fn roll_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(client_id): Path<String>,
+    ApiJson(body): ApiJson<RollSecret>,
+) -> Result<Response, AppError> {
+    caller.require_scope(Scope::CredentialsManage, "rolling a secret")?;
+    let file =
+        credentials::roll(&state, &caller.principal, &client_id, body.overlap_seconds).await?;
+    Ok(file_response(file))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/credentials/{client_id}/renew",
+    tag = "Account",
+    summary = "Renew a credential",
+    description = "Creates a new credential with the same name, scopes, workspace limit, \
+        allowed addresses and rate limit as one of the caller's, living as long as the \
+        original did (within the organization's policy), and answers its credentials file. \
+        The original keeps working until it expires or is deleted. The one-click answer to \
+        an expiry reminder. A token needs `credentials:manage`.",
+    params(("client_id" = String, Path, description = "The credential to renew (`lkc_…`).")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "The new credentials file, shown once.",
+            body = Envelope<CredentialsFile>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
+async fn renew_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(client_id): Path<String>,
+) -> Result<Response, AppError> {
+    caller.require_scope(Scope::CredentialsManage, "renewing a credential")?;
+    let file = credentials::renew(&state, &caller.principal, &client_id).await?;
+    Ok(file_response(file))
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/credentials/{client_id}/limits",
+    tag = "Account",
+    summary = "Set a credential's limits",
+    description = "Replaces a credential's allowed addresses (IP addresses and CIDR ranges; \
+        requests from elsewhere get 403 `address_not_allowed` naming the address) and its \
+        rate limit (token requests and API calls per minute, 1–100000; beyond it 429 \
+        `rate_limited` with `Retry-After`). `null` or absent removes a limit. The owner or an \
+        admin of the owner's organization may set them. A token needs \
+        `credentials:manage`.",
+    params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
+    request_body = CredentialLimits,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Set; enforced at once here, within a second elsewhere."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
+async fn set_limits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(client_id): Path<String>,
+    ApiJson(body): ApiJson<CredentialLimits>,
+) -> Result<StatusCode, AppError> {
+    caller.require_scope(Scope::CredentialsManage, "setting a credential's limits")?;
+    credentials::set_limits(
+        &state,
+        &caller.principal,
+        &client_id,
+        body.allowed_networks,
+        body.rate_limit_per_minute,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{organization_id}/credentials",
+    tag = "Organizations",
+    summary = "List the organization's credentials",
+    description = "Every live credential of the organization's members, newest first, with \
+        its owner, scopes, limits, secrets (never the secret) and last use. For the \
+        organization's admins, who may also disable, enable, limit and delete them through \
+        the credential endpoints, and the operator (read only).",
+    params(("organization_id" = i64, Path, description = "The organization's id.")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The credentials.", body = Envelope<Vec<Credential>>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
+async fn organization_credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(organization_id): Path<i64>,
+) -> Result<Json<Envelope<Vec<Credential>>>, AppError> {
+    let organization = caller
+        .organization(
+            &state,
+            organization_id,
+            Action::ManageOrganization,
+            "listing the organization's credentials",
+        )
+        .await?;
+    Ok(Json(Envelope {
+        data: credentials::list(&state, CredentialFilter::Organization(organization.id)).await?,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{organization_id}/credential-policy",
+    tag = "Organizations",
+    summary = "Read the credential policy",
+    description = "The organization's rules for its members' credentials: default and \
+        maximum lifetime, and the idle period after which unused credentials are disabled.",
+    params(("organization_id" = i64, Path, description = "The organization's id.")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The policy.", body = Envelope<CredentialPolicy>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
+async fn get_credential_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(organization_id): Path<i64>,
+) -> Result<Json<Envelope<CredentialPolicy>>, AppError> {
+    let organization = caller
+        .organization(
+            &state,
+            organization_id,
+            Action::ReadOrganization,
+            "reading the credential policy",
+        )
+        .await?;
+    let policy = state
+        .store
+        .credential_policy(organization.id)
+        .await?
+        .unwrap_or_default();
+    Ok(Json(Envelope {
+        data: CredentialPolicy {
+            default_lifetime_days: policy.default_credential_lifetime_days,
+            max_lifetime_days: policy.max_credential_lifetime_days,
+            idle_disable_days: policy.idle_disable_days,
+        },
+    }))
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/organizations/{organization_id}/credential-policy",
+    tag = "Organizations",
+    summary = "Set the credential policy",
+    description = "Replaces the organization's credential policy; `null` removes a rule. \
+        Days are 1–3650; the default lifetime may not exceed the maximum. Applies to \
+        credentials generated from now on (lifetimes) and to every live one (idle period).",
+    params(("organization_id" = i64, Path, description = "The organization's id.")),
+    request_body = CredentialPolicy,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The policy now in force.", body = Envelope<CredentialPolicy>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
+async fn set_credential_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(organization_id): Path<i64>,
+    ApiJson(body): ApiJson<CredentialPolicy>,
+) -> Result<Json<Envelope<CredentialPolicy>>, AppError> {
+    let organization = caller
+        .organization(
+            &state,
+            organization_id,
+            Action::ManageOrganization,
+            "changing the credential policy",
+        )
+        .await?;
+    for (field, days) in [
+        ("defaultLifetimeDays", body.default_lifetime_days),
+        ("maxLifetimeDays", body.max_lifetime_days),
+        ("idleDisableDays", body.idle_disable_days),
+    ] {
+        if days.is_some_and(|d| !(1..=MAX_POLICY_DAYS).contains(&d)) {
+            return Err(AppError::bad_request(
+                "invalid_policy",
+                format!("`{field}` must be between 1 and {MAX_POLICY_DAYS} days, or null."),
+            ));
+        }
+    }
+    if let (Some(default), Some(max)) = (body.default_lifetime_days, body.max_lifetime_days)
+        && default > max
+    {
+        return Err(AppError::bad_request(
+            "invalid_policy",
+            format!(
+                "The default lifetime ({default} days) is longer than the maximum ({max} days)."
+            ),
+        ));
+    }
+    state
+        .store
+        .set_credential_policy(
+            organization.id,
+            &latchkey_store::CredentialPolicy {
+                default_credential_lifetime_days: body.default_lifetime_days,
+                max_credential_lifetime_days: body.max_lifetime_days,
+                idle_disable_days: body.idle_disable_days,
+            },
+        )
+        .await?;
+    Ok(Json(Envelope { data: body }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/me/preferences",
+    tag = "Account",
+    summary = "Read your preferences",
+    description = "How many days before a credential expires you are reminded.",
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The preferences.", body = Envelope<Preferences>),
+        (status = 401, response = Unauthorized),
+    ),
+)]
+async fn get_preferences(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Envelope<Preferences>>, AppError> {
+    let days = state
+        .store
+        .user_by_id(caller.user_id)
+        .await?
+        .map_or(7, |user| user.expiry_reminder_days);
+    Ok(Json(Envelope {
+        data: Preferences {
+            expiry_reminder_days: days,
+        },
+    }))
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/me/preferences",
+    tag = "Account",
+    summary = "Set your preferences",
+    description = "`expiryReminderDays` (1–90): how many days before one of your credentials \
+        expires you are reminded in the web app (and by email when the server sends email). \
+        A token needs `credentials:manage`.",
+    request_body = Preferences,
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The preferences now in force.", body = Envelope<Preferences>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+)]
+async fn set_preferences(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Preferences>,
+) -> Result<Json<Envelope<Preferences>>, AppError> {
+    caller.require_scope(
+        Scope::CredentialsManage,
+        "changing your reminder preference",
+    )?;
+    if !(1..=MAX_REMINDER_DAYS).contains(&body.expiry_reminder_days) {
+        return Err(AppError::bad_request(
+            "invalid_preferences",
+            format!("`expiryReminderDays` must be between 1 and {MAX_REMINDER_DAYS}."),
+        ));
+    }
+    state
+        .store
+        .set_expiry_reminder_days(caller.user_id, body.expiry_reminder_days)
+        .await?;
+    Ok(Json(Envelope { data: body }))
+}
