@@ -555,18 +555,19 @@ pub async fn roll(
             ),
         ));
     }
-    let working = state
+    // During the overlap the new secret works beside every secret working now.
+    let working_now = state
         .store
         .credential_secrets(&row.client_id)
         .await?
         .into_iter()
-        .filter(|secret| secret.expires_at().is_none_or(|at| at > retire_at))
+        .filter(|secret| secret.expires_at().is_none_or(|at| at > now))
         .count();
-    if working >= MAX_LIVE_SECRETS {
+    if overlap_seconds > 0 && working_now >= MAX_LIVE_SECRETS {
         return Err(AppError::Conflict {
             message: format!(
-                "The credential {} would have more than {MAX_LIVE_SECRETS} working secrets. \
-                 Roll with a shorter overlap, or wait until earlier overlaps end.",
+                "The credential {} would have more than {MAX_LIVE_SECRETS} working secrets \
+                 during the overlap. Roll with no overlap, or wait until earlier overlaps end.",
                 row.client_id
             ),
         });
