@@ -132,11 +132,13 @@ impl Store {
         Ok(count)
     }
 
-    /// Every secret of the credential, newest first, expired ones included.
+    /// Every secret of the credential, newest first, expired ones included. Secrets made
+    /// in the same millisecond (a roll right after creating) order by their expiry:
+    /// the one a roll added has none, or the latest.
     pub async fn credential_secrets(&self, client_id: &str) -> Result<Vec<SecretRow>, StoreError> {
         Ok(sqlx::query_as::<_, SecretRow>(&format!(
             "SELECT {SECRET_COLUMNS} FROM credential_secrets WHERE client_id = $1 \
-             ORDER BY created_at DESC, id"
+             ORDER BY created_at DESC, (expires_at IS NULL) DESC, expires_at DESC, id"
         ))
         .bind(client_id)
         .fetch_all(&self.pool)
