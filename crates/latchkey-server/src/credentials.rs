@@ -31,7 +31,11 @@ const MAX_RATE_LIMIT_PER_MINUTE: i64 = 100_000;
 #[derive(Debug, Clone)]
 pub struct CredentialRequest {
     pub name: String,
+    /// `None`: the organization's default lifetime, if it has one (else no expiry).
     pub expires_at: Option<DateTime<Utc>>,
+    /// Asks for no expiry even when the organization has a default lifetime (never
+    /// when it has a maximum).
+    pub never_expires: bool,
     /// `None` means the default scopes.
     pub scopes: Option<Vec<String>>,
     /// Workspace ids to limit the credential to; `None`: no limit.
@@ -70,7 +74,11 @@ pub async fn generate(
         ));
     }
     let now = state.now();
-    let expires_at = expiry_within_policy(state, owner, request.expires_at, now).await?;
+    let expires_at = if request.never_expires {
+        never_within_policy(state, owner).await?
+    } else {
+        expiry_within_policy(state, owner, request.expires_at, now).await?
+    };
     let (allowed_networks, rate_limit_per_minute) =
         parse_limits(request.allowed_networks, request.rate_limit_per_minute)?;
     if let Some(cap) = state.config.max_credentials_per_user
@@ -172,7 +180,7 @@ fn new_secret(now: DateTime<Utc>) -> (ClientSecret, NewSecret) {
 
 /// The owner's organization's policy; the operator and people of no organization have
 /// none.
-async fn policy_of(state: &AppState, owner: &Principal) -> Result<CredentialPolicy, AppError> {
+pub async fn policy_of(state: &AppState, owner: &Principal) -> Result<CredentialPolicy, AppError> {
     Ok(match owner.organization {
         Some((id, _)) => state.store.credential_policy(id).await?.unwrap_or_default(),
         None => CredentialPolicy::default(),
@@ -215,6 +223,23 @@ pub async fn expiry_within_policy(
             .or(policy.max_credential_lifetime_days)
             .map(|days| now + Duration::days(days))
     }))
+}
+
+/// No expiry, which a maximum lifetime forbids.
+async fn never_within_policy(
+    state: &AppState,
+    owner: &Principal,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    match policy_of(state, owner).await?.max_credential_lifetime_days {
+        Some(max_days) => Err(AppError::bad_request(
+            "expiry_beyond_policy",
+            format!(
+                "Your organization's policy allows credentials to live at most {max_days} \
+                 days, so a credential cannot be without expiry."
+            ),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Validated allowlist and rate limit.
@@ -623,6 +648,7 @@ pub async fn renew(
         owner,
         CredentialRequest {
             name: row.name.clone(),
+            never_expires: expires_at.is_none(),
             expires_at,
             scopes: Some(row.scopes.split(' ').map(str::to_owned).collect()),
             workspaces: split_ids(row.workspace_ids.as_deref()),

@@ -179,6 +179,7 @@ async fn create_credential(
         CredentialRequest {
             name: body.name,
             expires_at: body.expires.map(|t| t.0),
+            never_expires: false,
             scopes: body.scopes,
             workspaces: body.workspaces,
             allowed_networks: body.allowed_networks,

@@ -53,6 +53,22 @@ pub fn router() -> Router<AppState> {
             post(credentials_page::enable_credentials),
         )
         .route(
+            "/credentials/{client_id}/roll",
+            post(credentials_page::roll_secret),
+        )
+        .route(
+            "/credentials/{client_id}/renew",
+            post(credentials_page::renew_credentials),
+        )
+        .route(
+            "/credentials/{client_id}/limits",
+            post(credentials_page::set_limits),
+        )
+        .route(
+            "/credentials/reminders",
+            post(credentials_page::set_reminder_days),
+        )
+        .route(
             "/admin/users",
             get(users_page::show_users).post(users_page::create_user),
         )

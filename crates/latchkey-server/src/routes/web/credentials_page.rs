@@ -1,5 +1,7 @@
-//! API Credentials...: the list, the Generate dialog, the one-time view, and
-//! delete, disable and enable.
+//! API Credentials...: the list (secrets, last use, limits), the expiry reminders with
+//! Renew, the Generate dialog (within the organization's policy), the one-time view of
+//! a new secret (generated, rolled or renewed), and delete, disable, enable, roll,
+//! renew, limits and the reminder preference.
 
 use std::collections::HashMap;
 
@@ -8,9 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use latchkey_core::access::Principal;
 use latchkey_core::{ClientId, Scope};
-use latchkey_store::CredentialFilter;
+use latchkey_store::{CredentialFilter, CredentialPolicy};
+use latchkey_types::{CredentialUse, CredentialsFile};
 use serde::Deserialize;
 
 use crate::access::readable_workspaces;
@@ -34,6 +38,32 @@ struct CredentialsPage {
     scopes: Vec<ScopeOption>,
     /// The workspaces a new credential may be limited to.
     workspaces: Vec<WorkspaceOption>,
+    /// Credentials expiring within the person's reminder lead time.
+    reminders: Vec<ReminderView>,
+    /// The expiry choices the organization's policy allows, the default selected.
+    expiry_options: Vec<ExpiryOption>,
+    /// The organization's lifetime rules in words; `None` without a policy.
+    policy_note: Option<String>,
+    reminder_days: i64,
+}
+
+struct ReminderView {
+    client_id: String,
+    name: String,
+    expires: String,
+}
+
+struct ExpiryOption {
+    value: &'static str,
+    label: &'static str,
+    selected: bool,
+}
+
+struct SecretView {
+    prefix: String,
+    created: String,
+    last_used: Option<String>,
+    expires: Option<String>,
 }
 
 struct CredentialView {
@@ -47,9 +77,19 @@ struct CredentialView {
     scopes: Vec<String>,
     /// The names of the workspaces it is limited to; `None`: all of its user's.
     workspaces: Option<Vec<String>>,
+    secrets: Vec<SecretView>,
+    /// "from 203.0.113.7 · curl/8.5", for the last grant and the last call.
+    last_grant: Option<String>,
+    last_call: Option<String>,
+    allowed_networks: Option<String>,
+    rate_limit: Option<u32>,
 }
 
 struct CreatedView {
+    /// "Your new credentials", "Your new secret", …
+    title: &'static str,
+    /// What else the person should know (how long the old secret keeps working).
+    note: Option<String>,
     client_id: String,
     client_secret: String,
     name: String,
@@ -76,6 +116,8 @@ pub(super) struct CredentialsQuery {
     deleted: Option<String>,
     disabled: Option<String>,
     enabled: Option<String>,
+    limits: Option<String>,
+    reminders: Option<String>,
 }
 
 pub(super) async fn show_credentials(
@@ -116,47 +158,77 @@ pub(super) async fn show_credentials(
                 .map(|id| {
                     format!("The credential {id} was enabled. Programs that use it work again.")
                 })
+        })
+        .or_else(|| {
+            query
+                .limits
+                .is_some()
+                .then(|| "The credential's limits were saved.".to_owned())
+        })
+        .or_else(|| {
+            query
+                .reminders
+                .is_some()
+                .then(|| "Your reminder preference was saved.".to_owned())
         });
     credentials_page(
         &state,
         &session,
         StatusCode::OK,
-        None,
-        notice,
-        None,
-        String::new(),
-        None,
-        &[],
+        Shown {
+            notice,
+            ..Shown::default()
+        },
     )
     .await
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site per page state; a struct would only rename them"
-)]
+/// What a render of the page shows besides the list.
+#[derive(Default)]
+struct Shown {
+    created: Option<CreatedView>,
+    notice: Option<String>,
+    error: Option<String>,
+    /// The Generate dialog's fields, kept when it is shown again with an error.
+    form_name: String,
+    checked_scopes: Option<Vec<String>>,
+    checked_workspaces: Vec<String>,
+}
+
 async fn credentials_page(
     state: &AppState,
     session: &Session,
     status: StatusCode,
-    created: Option<CreatedView>,
-    notice: Option<String>,
-    error: Option<String>,
-    form_name: String,
-    checked_scopes: Option<Vec<String>>,
-    checked_workspaces: &[String],
+    shown: Shown,
 ) -> Response {
-    let list = match credentials::list(state, CredentialFilter::User(session.user.id)).await {
-        Ok(list) => list,
-        Err(error) => return error.into_response(),
-    };
-    let readable = match principal(state, &session.user, None).await {
-        Ok(owner) => match readable_workspaces(state, &owner).await {
-            Ok(readable) => readable,
-            Err(error) => return error.into_response(),
-        },
-        Err(error) => return error.into_response(),
-    };
+    match page(state, session, shown).await {
+        Ok(page) => render(status, &page),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn usage_text(used: &CredentialUse) -> String {
+    let mut text = display_time(used.at.0);
+    if let Some(address) = &used.address {
+        text.push_str(&format!(" from {address}"));
+    }
+    if let Some(agent) = &used.user_agent {
+        text.push_str(&format!(
+            " · {}",
+            agent.chars().take(60).collect::<String>()
+        ));
+    }
+    text
+}
+
+async fn page(
+    state: &AppState,
+    session: &Session,
+    shown: Shown,
+) -> Result<CredentialsPage, AppError> {
+    let list = credentials::list(state, CredentialFilter::User(session.user.id)).await?;
+    let owner = principal(state, &session.user, None).await?;
+    let readable = readable_workspaces(state, &owner).await?;
     let mut names: HashMap<String, String> = readable
         .iter()
         .map(|(w, _)| (w.id.clone(), w.name.clone()))
@@ -164,19 +236,39 @@ async fn credentials_page(
     // A credential may name a workspace its user has since lost: show its name anyway.
     for id in list.iter().flat_map(|c| c.workspaces.iter().flatten()) {
         if !names.contains_key(id) {
-            let name = match state.store.workspace(id).await {
-                Ok(Some(workspace)) => workspace.name,
-                Ok(None) => id.clone(),
-                Err(error) => return AppError::from(error).into_response(),
+            let name = match state.store.workspace(id).await? {
+                Some(workspace) => workspace.name,
+                None => id.clone(),
             };
             names.insert(id.clone(), name);
         }
     }
     let now = state.now();
-    let checked = checked_scopes
+    let policy = credentials::policy_of(state, &owner).await?;
+    let reminder_days = session.user.expiry_reminder_days;
+    let reminders = list
+        .iter()
+        .filter(|c| !c.disabled)
+        .filter_map(|c| {
+            let expires = c.expires?.0;
+            (expires > now && expires - Duration::days(reminder_days) <= now).then(|| {
+                ReminderView {
+                    client_id: c.client_id.clone(),
+                    name: c.name.clone(),
+                    expires: display_time(expires),
+                }
+            })
+        })
+        .collect();
+    let checked = shown
+        .checked_scopes
         .unwrap_or_else(|| latchkey_core::Scopes::default_for_new_credential().names());
-    let page = CredentialsPage {
+    Ok(CredentialsPage {
         nav: Nav::of(session),
+        reminders,
+        expiry_options: expiry_options(&policy),
+        policy_note: policy_note(&policy),
+        reminder_days,
         credentials: list
             .into_iter()
             .map(|c| CredentialView {
@@ -193,12 +285,26 @@ async fn credentials_page(
                         .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
                         .collect()
                 }),
+                secrets: c
+                    .secrets
+                    .into_iter()
+                    .map(|secret| SecretView {
+                        prefix: secret.prefix,
+                        created: display_time(secret.created.0),
+                        last_used: secret.last_used.map(|t| display_time(t.0)),
+                        expires: secret.expires.map(|t| display_time(t.0)),
+                    })
+                    .collect(),
+                last_grant: c.last_grant.as_ref().map(usage_text),
+                last_call: c.last_call.as_ref().map(usage_text),
+                allowed_networks: c.allowed_networks.map(|n| n.join(", ")),
+                rate_limit: c.rate_limit_per_minute,
             })
             .collect(),
-        created,
-        error,
-        notice,
-        form_name,
+        created: shown.created,
+        error: shown.error,
+        notice: shown.notice,
+        form_name: shown.form_name,
         scopes: Scope::ALL
             .iter()
             .map(|s| ScopeOption {
@@ -210,14 +316,73 @@ async fn credentials_page(
         workspaces: readable
             .into_iter()
             .map(|(w, role)| WorkspaceOption {
-                checked: checked_workspaces.contains(&w.id),
+                checked: shown.checked_workspaces.contains(&w.id),
                 id: w.id,
                 name: w.name,
                 role: role.as_str().to_owned(),
             })
             .collect(),
-    };
-    render(status, &page)
+    })
+}
+
+const EXPIRY_PRESETS: [(&str, &str, Option<i64>); 5] = [
+    ("never", "Never", None),
+    ("7", "7 days", Some(7)),
+    ("30", "30 days", Some(30)),
+    ("90", "90 days", Some(90)),
+    ("365", "1 year", Some(365)),
+];
+
+/// The presets within the policy's maximum, "Policy default" first when it has one.
+fn expiry_options(policy: &CredentialPolicy) -> Vec<ExpiryOption> {
+    let max = policy.max_credential_lifetime_days;
+    let has_default = policy.default_credential_lifetime_days.is_some() || max.is_some();
+    let mut options: Vec<ExpiryOption> = Vec::new();
+    if has_default {
+        options.push(ExpiryOption {
+            value: "default",
+            label: "Organization default",
+            selected: true,
+        });
+    }
+    for (value, label, days) in EXPIRY_PRESETS {
+        let allowed = match (days, max) {
+            (None, Some(_)) => false,
+            (Some(days), Some(max)) => days <= max,
+            _ => true,
+        };
+        if allowed {
+            options.push(ExpiryOption {
+                value,
+                label,
+                selected: !has_default && value == "never",
+            });
+        }
+    }
+    options.push(ExpiryOption {
+        value: "custom",
+        label: "Custom date…",
+        selected: false,
+    });
+    options
+}
+
+fn policy_note(policy: &CredentialPolicy) -> Option<String> {
+    match (
+        policy.default_credential_lifetime_days,
+        policy.max_credential_lifetime_days,
+    ) {
+        (None, None) => None,
+        (Some(default), None) => Some(format!(
+            "Your organization gives credentials a lifetime of {default} days unless you \
+             choose another."
+        )),
+        (default, Some(max)) => Some(format!(
+            "Your organization's policy: credentials live at most {max} days (by default {} \
+             days), so every credential expires.",
+            default.unwrap_or(max)
+        )),
+    }
 }
 
 /// The expiry chosen in the Generate dialog: a preset number of days, or the end of a
@@ -228,7 +393,8 @@ fn parse_expiry(
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, String> {
     match choice {
-        "" | "never" => Ok(None),
+        // "default": no expiry asked for, so the policy's default lifetime applies.
+        "" | "never" | "default" => Ok(None),
         "custom" => {
             let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
                 .map_err(|_| "Choose the expiry date (YYYY-MM-DD).".to_owned())?;
@@ -252,9 +418,13 @@ pub(super) async fn generate_credentials(
     State(state): State<AppState>,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
-    let (Ok(name), Ok(expiry), Ok(expires_on)) =
-        (form.one("name"), form.one("expiry"), form.one("expires_on"))
-    else {
+    let (Ok(name), Ok(expiry), Ok(expires_on), Ok(allowed), Ok(rate_limit)) = (
+        form.one("name"),
+        form.one("expiry"),
+        form.one("expires_on"),
+        form.one("allowed_networks"),
+        form.one("rate_limit"),
+    ) else {
         return form_error(
             &session,
             AppError::bad_request("repeated_field", "A form field was sent more than once."),
@@ -265,25 +435,15 @@ pub(super) async fn generate_credentials(
     let workspaces = form.all("workspaces");
     let form_name: String = name.chars().take(100).collect();
     let retry = |message: String| {
-        let state = state.clone();
-        let session = session.clone();
-        let form_name = form_name.clone();
-        let scopes = scopes.clone();
-        let workspaces = workspaces.clone();
-        async move {
-            credentials_page(
-                &state,
-                &session,
-                StatusCode::BAD_REQUEST,
-                None,
-                None,
-                Some(message),
-                form_name,
-                Some(scopes),
-                &workspaces,
-            )
-            .await
-        }
+        let shown = Shown {
+            error: Some(message),
+            form_name: form_name.clone(),
+            checked_scopes: Some(scopes.clone()),
+            checked_workspaces: workspaces.clone(),
+            ..Shown::default()
+        };
+        let (state, session) = (state.clone(), session.clone());
+        async move { credentials_page(&state, &session, StatusCode::BAD_REQUEST, shown).await }
     };
     let expires_at = match parse_expiry(expiry, expires_on, state.now()) {
         Ok(expires_at) => expires_at,
@@ -292,13 +452,18 @@ pub(super) async fn generate_credentials(
     if scopes.is_empty() {
         return retry("Choose at least one scope.".to_owned()).await;
     }
+    let (allowed_networks, rate_limit_per_minute) = match parse_limits_form(allowed, rate_limit) {
+        Ok(limits) => limits,
+        Err(message) => return retry(message).await,
+    };
     let request = CredentialRequest {
         name: name.to_owned(),
+        never_expires: expiry == "never",
         expires_at,
         scopes: Some(scopes.clone()),
         workspaces: (!workspaces.is_empty()).then(|| workspaces.clone()),
-        allowed_networks: None,
-        rate_limit_per_minute: None,
+        allowed_networks,
+        rate_limit_per_minute,
     };
     let owner = match principal(&state, &session.user, None).await {
         Ok(owner) => owner,
@@ -306,14 +471,29 @@ pub(super) async fn generate_credentials(
     };
     let file = match credentials::generate(&state, &owner, request).await {
         Ok(file) => file,
-        Err(AppError::BadRequest { message, .. }) => return retry(message).await,
+        Err(AppError::BadRequest { message, .. } | AppError::Forbidden { message, .. }) => {
+            return retry(message).await;
+        }
         Err(error) => return error.into_response(),
     };
+    show_file(&state, &session, "Your new credentials", None, file).await
+}
+
+/// The one-time view of a credentials file that carries a new secret.
+async fn show_file(
+    state: &AppState,
+    session: &Session,
+    title: &'static str,
+    note: Option<String>,
+    file: CredentialsFile,
+) -> Response {
     let file_json = match serde_json::to_string_pretty(&file) {
         Ok(json) => json,
         Err(error) => return AppError::Internal(error.into()).into_response(),
     };
     let created = CreatedView {
+        title,
+        note,
         download_href: format!(
             "data:application/json;base64,{}",
             base64::engine::general_purpose::STANDARD.encode(&file_json)
@@ -325,17 +505,35 @@ pub(super) async fn generate_credentials(
         file_json,
     };
     credentials_page(
-        &state,
-        &session,
+        state,
+        session,
         StatusCode::CREATED,
-        Some(created),
-        None,
-        None,
-        String::new(),
-        None,
-        &[],
+        Shown {
+            created: Some(created),
+            ..Shown::default()
+        },
     )
     .await
+}
+
+/// The allowlist (addresses separated by spaces, commas or lines) and rate limit of a
+/// form; empty fields are no limit.
+fn parse_limits_form(
+    allowed: &str,
+    rate_limit: &str,
+) -> Result<(Option<Vec<String>>, Option<i64>), String> {
+    let entries: Vec<String> = allowed
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let rate_limit = match rate_limit.trim() {
+        "" => None,
+        text => Some(text.parse::<i64>().map_err(|_| {
+            "The rate limit must be a whole number of requests per minute.".to_owned()
+        })?),
+    };
+    Ok(((!entries.is_empty()).then_some(entries), rate_limit))
 }
 
 /// A file-name-safe version of a credential name.
@@ -359,14 +557,21 @@ fn slug(name: &str) -> String {
     }
 }
 
+/// The signed-in person as the permission decision sees them, or the error page.
+async fn actor(state: &AppState, session: &Session) -> Result<Principal, Response> {
+    principal(state, &session.user, None)
+        .await
+        .map_err(|error| form_error(session, error))
+}
+
 pub(super) async fn delete_credentials(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    let actor = match principal(&state, &session.user, None).await {
+    let actor = match actor(&state, &session).await {
         Ok(actor) => actor,
-        Err(error) => return form_error(&session, error),
+        Err(response) => return response,
     };
     match credentials::delete(&state, &actor, &client_id).await {
         Ok(()) => Redirect::to(&format!("/credentials?deleted={client_id}")).into_response(),
@@ -379,9 +584,9 @@ pub(super) async fn disable_credentials(
     Path(client_id): Path<String>,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    let actor = match principal(&state, &session.user, None).await {
+    let actor = match actor(&state, &session).await {
         Ok(actor) => actor,
-        Err(error) => return form_error(&session, error),
+        Err(response) => return response,
     };
     match credentials::set_disabled(&state, &actor, &client_id, true).await {
         Ok(()) => Redirect::to(&format!("/credentials?disabled={client_id}")).into_response(),
@@ -394,12 +599,159 @@ pub(super) async fn enable_credentials(
     Path(client_id): Path<String>,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    let actor = match principal(&state, &session.user, None).await {
+    let actor = match actor(&state, &session).await {
         Ok(actor) => actor,
-        Err(error) => return form_error(&session, error),
+        Err(response) => return response,
     };
     match credentials::set_disabled(&state, &actor, &client_id, false).await {
         Ok(()) => Redirect::to(&format!("/credentials?enabled={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
     }
+}
+
+/// The overlaps the Roll dialog offers, in seconds; "custom" takes hours.
+fn parse_overlap(choice: &str, custom_hours: &str) -> Result<i64, String> {
+    match choice {
+        "custom" => custom_hours
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|hours| (0..=720).contains(hours))
+            .map(|hours| hours * 3600)
+            .ok_or_else(|| "Choose an overlap between 0 and 720 hours.".to_owned()),
+        preset => preset
+            .parse::<i64>()
+            .map_err(|_| "Choose an overlap from the list.".to_owned()),
+    }
+}
+
+pub(super) async fn roll_secret(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    SessionForm { session, form }: SessionForm,
+) -> Response {
+    let (Ok(overlap), Ok(custom_hours)) = (form.one("overlap"), form.one("custom_hours")) else {
+        return form_error(
+            &session,
+            AppError::bad_request("repeated_field", "A form field was sent more than once."),
+        );
+    };
+    let overlap = match parse_overlap(overlap, custom_hours) {
+        Ok(overlap) => overlap,
+        Err(message) => return page_error(&state, &session, message).await,
+    };
+    let owner = match actor(&state, &session).await {
+        Ok(owner) => owner,
+        Err(response) => return response,
+    };
+    match credentials::roll(&state, &owner, &client_id, overlap).await {
+        Ok(file) => {
+            let note = if overlap == 0 {
+                "The previous secret stopped working just now.".to_owned()
+            } else {
+                format!(
+                    "The previous secret keeps working until {}; switch your programs to this \
+                     file before then.",
+                    display_time(state.now() + Duration::seconds(overlap))
+                )
+            };
+            show_file(&state, &session, "Your new secret", Some(note), file).await
+        }
+        Err(AppError::BadRequest { message, .. } | AppError::Conflict { message }) => {
+            page_error(&state, &session, message).await
+        }
+        Err(error) => form_error(&session, error),
+    }
+}
+
+pub(super) async fn renew_credentials(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    SessionForm { session, .. }: SessionForm,
+) -> Response {
+    let owner = match actor(&state, &session).await {
+        Ok(owner) => owner,
+        Err(response) => return response,
+    };
+    match credentials::renew(&state, &owner, &client_id).await {
+        Ok(file) => {
+            let note = Some(format!(
+                "It replaces {client_id}, which keeps working until it expires: switch your \
+                 programs to this file, then delete the old credential."
+            ));
+            show_file(&state, &session, "Your renewed credentials", note, file).await
+        }
+        Err(AppError::BadRequest { message, .. } | AppError::Forbidden { message, .. }) => {
+            page_error(&state, &session, message).await
+        }
+        Err(error) => form_error(&session, error),
+    }
+}
+
+pub(super) async fn set_limits(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    SessionForm { session, form }: SessionForm,
+) -> Response {
+    let (Ok(allowed), Ok(rate_limit)) = (form.one("allowed_networks"), form.one("rate_limit"))
+    else {
+        return form_error(
+            &session,
+            AppError::bad_request("repeated_field", "A form field was sent more than once."),
+        );
+    };
+    let (allowed_networks, rate_limit) = match parse_limits_form(allowed, rate_limit) {
+        Ok(limits) => limits,
+        Err(message) => return page_error(&state, &session, message).await,
+    };
+    let actor = match actor(&state, &session).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    match credentials::set_limits(&state, &actor, &client_id, allowed_networks, rate_limit).await {
+        Ok(()) => Redirect::to("/credentials?limits=saved").into_response(),
+        Err(AppError::BadRequest { message, .. }) => page_error(&state, &session, message).await,
+        Err(error) => form_error(&session, error),
+    }
+}
+
+pub(super) async fn set_reminder_days(
+    State(state): State<AppState>,
+    SessionForm { session, form }: SessionForm,
+) -> Response {
+    let days = form
+        .one("reminder_days")
+        .ok()
+        .and_then(|days| days.trim().parse::<i64>().ok())
+        .filter(|days| (1..=90).contains(days));
+    let Some(days) = days else {
+        return page_error(
+            &state,
+            &session,
+            "Choose between 1 and 90 days before expiry.".to_owned(),
+        )
+        .await;
+    };
+    match state
+        .store
+        .set_expiry_reminder_days(session.user.id, days)
+        .await
+    {
+        Ok(()) => Redirect::to("/credentials?reminders=saved").into_response(),
+        Err(error) => form_error(&session, error.into()),
+    }
+}
+
+/// The page again with an error banner, for a form whose input was refused.
+async fn page_error(state: &AppState, session: &Session, message: String) -> Response {
+    credentials_page(
+        state,
+        session,
+        StatusCode::BAD_REQUEST,
+        Shown {
+            error: Some(message),
+            ..Shown::default()
+        },
+    )
+    .await
 }
