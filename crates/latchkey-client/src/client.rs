@@ -434,7 +434,7 @@ fn decode<T: DeserializeOwned>(url: &str, raw: RawResponse) -> Result<T, Error> 
         })
 }
 
-fn api_error(url: &str, raw: RawResponse) -> Error {
+pub(crate) fn api_error(url: &str, raw: RawResponse) -> Error {
     match serde_json::from_str::<ErrorBody>(&raw.body) {
         Ok(body) => Error::Api {
             status: raw.status,

@@ -96,6 +96,8 @@ const DESCRIPTION_PATH: &str = "/openapi.json";
         (name = "Inputs", description = "A created scene placed in a project's batch."),
         (name = "Calibrations", description = "Sensor calibrations of a workspace, \
             echoed back as they were sent."),
+        (name = "Audit", description = "The append-only audit log: who did what, when, \
+            from where, with which outcome."),
         (name = "Service", description = "Probes and this description."),
     ),
 )]

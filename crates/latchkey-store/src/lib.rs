@@ -6,6 +6,7 @@
 //! chosen once, in [`Store::connect`], which also picks the migration set of that
 //! backend and runs it. This is the only crate that knows SQL.
 
+mod audit;
 mod content;
 mod rows;
 mod tenancy;
@@ -22,6 +23,10 @@ pub(crate) const USER_COLUMNS: &str =
 const CREDENTIAL_COLUMNS: &str = "client_id, user_id, name, secret_digest, scopes, created_at, \
      expires_at, last_used_at, deleted_at, workspace_ids, disabled_at";
 
+pub use audit::{
+    AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AuditEventRow, AuditPage, AuditQuery, AuditVisibility,
+    NewAuditEvent,
+};
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
