@@ -11,6 +11,8 @@
 //! * Scenes from local files: [`Client::initialize_scene`], [`Client::create_scene`],
 //!   [`Client::upload_file`] (streamed from disk to the signed URL) and
 //!   [`Client::commit_scene`].
+//! * The audit log: [`Client::audit_events`] (a page) and
+//!   [`Client::export_audit_events`] (every matching event).
 //!
 //! ```
 //! use latchkey_client::Credentials;
@@ -27,12 +29,14 @@
 //! # Ok::<(), latchkey_client::CredentialsError>(())
 //! ```
 
+mod audit;
 mod client;
 mod credentials;
 mod lifecycle;
 mod scenes;
 mod tokens;
 
+pub use audit::AuditEventsQuery;
 pub use client::{Client, Error, RawResponse};
 pub use credentials::{Credentials, CredentialsError, Source};
 pub use scenes::{ScenePlacement, UploadError, content_type, resource_id};

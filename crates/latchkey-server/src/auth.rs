@@ -17,6 +17,7 @@ use latchkey_core::secret::tokens_match;
 use latchkey_core::{Scopes, SecretDigest};
 use latchkey_store::UserRow;
 
+use crate::audit::{Actor, AuditSlot};
 use crate::directory::CachedCredential;
 use crate::error::{AppError, AuthFailure};
 use crate::origin::Origin;
@@ -68,7 +69,11 @@ impl FromRequestParts<AppState> for Caller {
             let (user, credential, cached) = verify_access_token(state, token)
                 .await
                 .map_err(AppError::Unauthorized)?;
-            let origin = Origin::of(parts, state.config.trust_forwarded_for);
+            let origin = Origin::of(
+                &parts.headers,
+                &parts.extensions,
+                state.config.trust_forwarded_for,
+            );
             let now = state.now();
             match check_limits(state, &cached, &origin, now) {
                 Ok(status) => {
@@ -97,6 +102,15 @@ impl FromRequestParts<AppState> for Caller {
                 workspaces: credential.workspaces.clone(),
             };
             let principal = principal(state, &user, Some(limits)).await?;
+            AuditSlot::actor_of(
+                &parts.extensions,
+                Actor {
+                    user_id: Some(user.id),
+                    email: Some(user.email.clone()),
+                    client_id: Some(credential.client_id.clone()),
+                    organization_id: principal.organization.map(|(id, _)| id),
+                },
+            );
             return Ok(Caller {
                 user_id: user.id,
                 email: user.email,
@@ -113,6 +127,8 @@ impl FromRequestParts<AppState> for Caller {
         let Some(session) = load_session(&parts.headers, state).await? else {
             return Err(AppError::Unauthorized(AuthFailure::MissingToken));
         };
+        // Known from here on, even if the CSRF check refuses the call.
+        AuditSlot::actor_of(&parts.extensions, session.actor());
         if !matches!(parts.method, Method::GET | Method::HEAD) {
             let sent = parts
                 .headers
@@ -307,6 +323,18 @@ pub struct Session {
     pub token_digest: String,
 }
 
+impl Session {
+    /// The signed-in person as the audit log names them.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.user.id),
+            email: Some(self.user.email.clone()),
+            client_id: None,
+            organization_id: self.user.organization_id,
+        }
+    }
+}
+
 /// The value of a cookie in the request, if sent.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -347,7 +375,10 @@ impl FromRequestParts<AppState> for PageSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match load_session(&parts.headers, state).await {
-            Ok(Some(session)) => Ok(PageSession(session)),
+            Ok(Some(session)) => {
+                AuditSlot::actor_of(&parts.extensions, session.actor());
+                Ok(PageSession(session))
+            }
             Ok(None) => Err(Redirect::to("/login").into_response()),
             Err(error) => Err(error.into_response()),
         }

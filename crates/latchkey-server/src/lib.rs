@@ -9,6 +9,7 @@
 pub mod config;
 
 mod access;
+mod audit;
 mod auth;
 mod blob;
 pub mod clock;
@@ -33,7 +34,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use governor::{Quota, RateLimiter};
 use latchkey_core::password::hash_password;
 use latchkey_core::{DisplayName, Email};
@@ -144,6 +145,8 @@ impl Application {
         tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
         axum::serve(
             self.listener,
+            // The peer address reaches the handlers (allowlists, last use, the audit
+            // log) as `ConnectInfo`.
             axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
         )
         .with_graceful_shutdown(shutdown)
@@ -173,6 +176,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::secret_scanning::router())
         .merge(routes::access_check::router())
         .merge(routes::tenancy::router())
+        .merge(routes::audit::router())
         .merge(routes::health::router())
         .merge(routes::content::router())
         .layer(timeout)
@@ -182,10 +186,14 @@ fn router(state: AppState) -> Router {
         .merge(routes::web::router())
         .merge(routes::platform_pages::router())
         .layer(timeout);
+    let recorder = audit::Recorder::new(state.clone(), &description);
     Router::new()
         .merge(api)
         .merge(pages)
         .merge(openapi::router(&description))
+        // A route layer runs once a route matched, so it knows the route's template and
+        // leaves the fallbacks' 404 and 405 unrecorded.
+        .route_layer(from_fn_with_state(recorder, audit::record_request))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -101,6 +101,8 @@ const DESCRIPTION_PATH: &str = "/openapi.json";
         (name = "Secret scanning", description = "Reports of leaked client secrets from \
             secret scanning services. Client secrets match \
             `lksk_[0-9A-Za-z]{49}` (43 random characters and a 6-character checksum)."),
+        (name = "Audit", description = "The append-only audit log: who did what, when, \
+            from where, with which outcome."),
         (name = "Service", description = "Probes and this description."),
     ),
 )]

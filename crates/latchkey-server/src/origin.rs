@@ -5,8 +5,8 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, header};
 use chrono::{DateTime, Utc};
 use latchkey_store::Use;
 
@@ -24,11 +24,10 @@ pub struct Origin {
 impl Origin {
     /// The peer's address, or — when the operator says a proxy in front sets it — the
     /// last address in `X-Forwarded-For`, the one that proxy appended.
-    pub fn of(parts: &Parts, trust_forwarded_for: bool) -> Origin {
+    pub fn of(headers: &HeaderMap, extensions: &Extensions, trust_forwarded_for: bool) -> Origin {
         let forwarded = trust_forwarded_for
             .then(|| {
-                parts
-                    .headers
+                headers
                     .get_all("x-forwarded-for")
                     .iter()
                     .filter_map(|v| v.to_str().ok())
@@ -37,12 +36,10 @@ impl Origin {
                     .and_then(|last| last.trim().parse::<IpAddr>().ok())
             })
             .flatten();
-        let peer = parts
-            .extensions
+        let peer = extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip());
-        let user_agent = parts
-            .headers
+        let user_agent = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
@@ -71,6 +68,10 @@ impl FromRequestParts<AppState> for Origin {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        Ok(Origin::of(parts, state.config.trust_forwarded_for))
+        Ok(Origin::of(
+            &parts.headers,
+            &parts.extensions,
+            state.config.trust_forwarded_for,
+        ))
     }
 }

@@ -6,6 +6,7 @@
 //! chosen once, in [`Store::connect`], which also picks the migration set of that
 //! backend and runs it. This is the only crate that knows SQL.
 
+mod audit;
 mod content;
 mod credentials;
 mod rows;
@@ -21,6 +22,10 @@ use sqlx::{AnyPool, Executor};
 pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, is_admin, created_at, \
      organization_id, organization_role, expiry_reminder_days";
 
+pub use audit::{
+    AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AuditEventRow, AuditPage, AuditQuery, AuditVisibility,
+    NewAuditEvent,
+};
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,

@@ -5,6 +5,7 @@
 //! Python clients may notice. This crate holds data only: no IO, no validation beyond
 //! what `serde` does.
 
+pub mod audit;
 pub mod content;
 pub mod lifecycle;
 pub mod tenancy;

@@ -1,7 +1,8 @@
 //! The `latchkey` binary: `serve`, `admin add-user` and `bench`, and the client commands
-//! on `latchkey-client`: `token`, `call`, `doctor`, `credentials`, `scenes`, plus
+//! on `latchkey-client`: `token`, `call`, `doctor`, `credentials`, `scenes`, `audit`, plus
 //! `completions`.
 
+mod audit_cmd;
 mod bench;
 mod client_args;
 mod credentials_cmd;
@@ -60,6 +61,11 @@ enum Command {
     Credentials(credentials_cmd::CredentialsArgs),
     /// Create scenes from local files.
     Scenes(scenes_cmd::ScenesArgs),
+    /// Read the audit log: who did what, when, from where.
+    ///
+    /// Needs a credential with the `api:read` scope. You see your own events, an
+    /// organization admin their organization's, the operator every event.
+    Audit(audit_cmd::AuditArgs),
     /// Print a shell completion script.
     ///
     /// For example `latchkey completions bash > ~/.local/share/bash-completion/completions/latchkey`,
@@ -135,6 +141,7 @@ fn main() -> std::process::ExitCode {
         | Command::Doctor(_)
         | Command::Credentials(_)
         | Command::Scenes(_)
+        | Command::Audit(_)
         | Command::Completions { .. } => "warn",
     };
     init_logging(default_log_filter);
@@ -195,6 +202,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Doctor(args) => tools::doctor(args).await,
         Command::Credentials(args) => credentials_cmd::run(args).await.map(success),
         Command::Scenes(args) => scenes_cmd::run(args).await.map(success),
+        Command::Audit(args) => audit_cmd::run(args).await.map(success),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

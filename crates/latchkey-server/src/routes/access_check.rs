@@ -108,10 +108,10 @@ use Action::{
     WriteWorkspace,
 };
 
-/// The API routes of `routes/api.rs`, `routes/tenancy.rs` and `routes/content`, in the
-/// handlers' words. A literal segment goes before a parameter in the same place
-/// (`/v1/inputs/initialize` before `/v1/inputs/{scene_type}`): the first match wins, as
-/// in the router.
+/// The API routes of `routes/api.rs`, `routes/audit.rs`, `routes/tenancy.rs` and
+/// `routes/content`, in the handlers' words. A literal segment goes before a parameter
+/// in the same place (`/v1/inputs/initialize` before `/v1/inputs/{scene_type}`): the
+/// first match wins, as in the router.
 #[rustfmt::skip]
 const ROUTES: &[Route] = &[
     // routes/api.rs and this module: the caller's own account.
@@ -120,6 +120,8 @@ const ROUTES: &[Route] = &[
     route(Method::POST, "/v1/credentials", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "creating credentials"),
     route(Method::DELETE, "/v1/credentials/{client_id}", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "deleting credentials"),
     route(Method::POST, "/v1/access/check", Find::Own(None), ReadWorkspace, "checking access"),
+    // routes/audit.rs: each caller sees the part of the log that is theirs.
+    route(Method::GET, "/v1/audit-events", Find::Own(Some(Scope::ApiRead)), ReadWorkspace, "reading the audit log"),
     // routes/tenancy.rs
     route(Method::GET, "/v1/organizations", Find::Listed, ReadOrganization, "listing organizations"),
     route(Method::POST, "/v1/organizations", Find::Platform, ManagePlatform, "creating an organization"),

@@ -2,6 +2,7 @@
 
 pub mod access_check;
 pub mod api;
+pub mod audit;
 pub mod content;
 pub mod health;
 pub mod lifecycle;

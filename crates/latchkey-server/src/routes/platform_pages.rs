@@ -25,8 +25,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::access::{Target, not_found, readable_workspaces};
+use crate::audit::AuditSlot;
 use crate::auth::{Caller, PageSession, Session};
 use crate::error::{AppError, InternalErrorDetail, sentence};
+use crate::routes::tenancy::note_member_change;
 use crate::routes::web::{FormFields, Nav, SessionForm, display_time, error_page, render};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user, create_password_link};
@@ -859,13 +861,14 @@ fn after_member_change(
 
 async fn add_member(
     State(state): State<AppState>,
+    audit: AuditSlot,
     Path(id): Path<String>,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
     let result = async {
         let user_id = form.one("user_id").map_err(|_| repeated_field())?;
         let role = form.one("role").map_err(|_| repeated_field())?;
-        change_member(&state, &session, &id, user_id, Some(role)).await
+        change_member(&state, &audit, &session, &id, user_id, Some(role)).await
     };
     result
         .await
@@ -874,12 +877,13 @@ async fn add_member(
 
 async fn set_member(
     State(state): State<AppState>,
+    audit: AuditSlot,
     Path((id, user_id)): Path<(String, String)>,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
     let result = async {
         let role = form.one("role").map_err(|_| repeated_field())?;
-        change_member(&state, &session, &id, &user_id, Some(role)).await
+        change_member(&state, &audit, &session, &id, &user_id, Some(role)).await
     };
     result
         .await
@@ -888,10 +892,11 @@ async fn set_member(
 
 async fn remove_member(
     State(state): State<AppState>,
+    audit: AuditSlot,
     Path((id, user_id)): Path<(String, String)>,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    change_member(&state, &session, &id, &user_id, None)
+    change_member(&state, &audit, &session, &id, &user_id, None)
         .await
         .unwrap_or_else(|error| page_error(&session, error))
 }
@@ -900,6 +905,7 @@ async fn remove_member(
 /// `PUT`/`DELETE /v1/workspaces/{id}/members/{userId}` do.
 async fn change_member(
     state: &AppState,
+    audit: &AuditSlot,
     session: &Session,
     id: &str,
     user_id: &str,
@@ -928,6 +934,7 @@ async fn change_member(
         }
         state.access.invalidate(user.id);
         tracing::info!(workspace.id = %workspace.id, user.id = user.id, "member removed");
+        note_member_change(audit, &workspace, user.id, None);
         return Ok(after_member_change(&caller, &workspace, "removed", user.id));
     };
     let role = WorkspaceRole::parse(role).ok_or_else(|| {
@@ -942,6 +949,7 @@ async fn change_member(
         .await?;
     state.access.invalidate(user.id);
     tracing::info!(workspace.id = %workspace.id, user.id = user.id, role = role.as_str(), "member role set");
+    note_member_change(audit, &workspace, user.id, Some(role));
     Ok(after_member_change(&caller, &workspace, "role", user.id))
 }
 

@@ -19,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::{Target, not_found};
+use crate::audit::AuditSlot;
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError, sentence};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
@@ -118,6 +119,7 @@ async fn list_organizations(
 async fn create_organization(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     ApiJson(body): ApiJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<Envelope<Organization>>), AppError> {
     caller.authorize(
@@ -141,6 +143,10 @@ async fn create_organization(
         Err(error) => return Err(error.into()),
     };
     tracing::info!(organization.id = row.id, "organization created");
+    audit.note(|note| {
+        note.organization_id = Some(row.id);
+        note.target = Some(format!("organization/{}", row.id));
+    });
     Ok((
         StatusCode::CREATED,
         Json(Envelope {
@@ -248,6 +254,7 @@ async fn list_users(
 async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     ApiJson(body): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<Envelope<User>>), AppError> {
     let organization = caller
@@ -284,6 +291,12 @@ async fn create_user(
         },
         AddUserError::Store(error) => error.into(),
     })?;
+    audit.note(|note| {
+        note.subject_user_id = Some(user.id);
+        note.organization_id = Some(organization.id);
+        note.target = Some(format!("user/{}", user.id));
+        note.detail.insert("role".to_owned(), role.as_str().into());
+    });
     let mut answer = user_json(&user);
     if password.is_none() {
         answer.set_password_url = Some(
@@ -407,6 +420,7 @@ async fn list_workspaces(
 async fn create_workspace(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     ApiJson(body): ApiJson<NewWorkspaceBody>,
 ) -> Result<(StatusCode, Json<Envelope<Workspace>>), AppError> {
     let organization = caller
@@ -443,6 +457,10 @@ async fn create_workspace(
         })
         .await?;
     tracing::info!(workspace.id = %row.id, organization.id = organization.id, "workspace created");
+    audit.note(|note| {
+        note.organization_id = Some(organization.id);
+        note.target = Some(format!("workspace/{}", row.id));
+    });
     let role = caller
         .principal
         .effective_role(&row.id, row.organization_id);
@@ -500,6 +518,25 @@ async fn member_candidate(
         .ok_or_else(missing)
 }
 
+/// For the audit log: whose role in which workspace changed, and to what (`None`:
+/// removed). The workspace's organization is the event's, so its admins see what the
+/// operator did there.
+pub(crate) fn note_member_change(
+    audit: &AuditSlot,
+    workspace: &WorkspaceRow,
+    user_id: i64,
+    role: Option<WorkspaceRole>,
+) {
+    audit.note(|note| {
+        note.subject_user_id = Some(user_id);
+        note.organization_id = Some(workspace.organization_id);
+        note.target = Some(format!("workspace/{}", workspace.id));
+        if let Some(role) = role {
+            note.detail.insert("role".to_owned(), role.as_str().into());
+        }
+    });
+}
+
 #[utoipa::path(
     put,
     path = "/v1/workspaces/{id}/members/{user_id}",
@@ -524,6 +561,7 @@ async fn member_candidate(
 async fn set_member(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     Path((id, user_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<MemberRole>,
 ) -> Result<Json<Envelope<Member>>, AppError> {
@@ -548,6 +586,7 @@ async fn set_member(
         .await?;
     state.access.invalidate(user.id);
     tracing::info!(workspace.id = %workspace.id, user.id = user.id, role = role.as_str(), "member role set");
+    note_member_change(&audit, &workspace, user.id, Some(role));
     Ok(Json(Envelope {
         data: Member {
             workspace_id: workspace.id,
@@ -581,6 +620,7 @@ async fn set_member(
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     let workspace = caller
@@ -604,5 +644,6 @@ async fn remove_member(
     }
     state.access.invalidate(user.id);
     tracing::info!(workspace.id = %workspace.id, user.id = user.id, "member removed");
+    note_member_change(&audit, &workspace, user.id, None);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,13 +1,14 @@
 //! The pages: sign-in and set-password links (`sign_in`), API Credentials...
-//! (`credentials_page`), the operator's user list (`users_page`); this module holds the
-//! router and what they share: the menu (`Nav`), rendering, error pages, form parsing and
-//! the CSRF-checked `SessionForm`.
+//! (`credentials_page`), the operator's user list (`users_page`), the audit log
+//! (`audit_page`); this module holds the router and what they share: the menu (`Nav`),
+//! rendering, error pages, form parsing and the CSRF-checked `SessionForm`.
 //!
 //! Server-rendered HTML (askama, auto-escaped) with one small script and no build step.
 //! Every state-changing form carries the session's CSRF token (the sign-in form a
 //! double-submit cookie, since there is no session yet); the one-time view of a new
 //! secret is sent with `Cache-Control: no-store`.
 
+mod audit_page;
 mod credentials_page;
 mod sign_in;
 mod users_page;
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
             "/credentials/{client_id}/enable",
             post(credentials_page::enable_credentials),
         )
+        .route("/audit", get(audit_page::show_audit))
         .route(
             "/credentials/{client_id}/roll",
             post(credentials_page::roll_secret),

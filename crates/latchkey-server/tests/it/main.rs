@@ -10,6 +10,7 @@ mod python;
 
 mod access_check;
 mod api;
+mod audit;
 mod authorization;
 mod browser;
 mod content;

@@ -13,6 +13,7 @@ use latchkey_store::NewSession;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::audit::{Actor, AuditSlot, Outcome};
 use crate::auth::{SESSION_COOKIE, cookie, load_session};
 use crate::error::{AppError, sentence};
 use crate::state::AppState;
@@ -98,6 +99,7 @@ fn login_page(
 
 pub(super) async fn log_in(
     State(state): State<AppState>,
+    audit: AuditSlot,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -120,6 +122,14 @@ pub(super) async fn log_in(
         );
     };
     let email_shown: String = email_text.chars().take(254).collect();
+    // A failed sign-in is a `failure` (not a refusal of a known caller) and names the
+    // email it tried, never the password.
+    let failed = |email: &str| {
+        audit.note(|note| {
+            note.outcome = Some(Outcome::Failure);
+            note.detail.insert("email".to_owned(), email.into());
+        });
+    };
     let cookie_csrf = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if cookie_csrf.is_empty() || !tokens_match(sent_csrf, cookie_csrf) {
         return login_page(
@@ -142,6 +152,7 @@ pub(super) async fn log_in(
         );
     };
     if let Some(wait) = state.logins.locked_for(email.as_str()) {
+        failed(email.as_str());
         let minutes = wait.as_secs().div_ceil(60);
         tracing::warn!("sign-in refused: too many failed attempts for one account");
         return login_page(
@@ -170,6 +181,7 @@ pub(super) async fn log_in(
         .unwrap_or(false);
     let Some(user) = user.filter(|_| verified) else {
         state.logins.record_failure(email.as_str());
+        failed(email.as_str());
         tracing::info!("sign-in failed");
         return login_page(
             &state,
@@ -181,6 +193,14 @@ pub(super) async fn log_in(
         );
     };
     state.logins.record_success(email.as_str());
+    audit.note(|note| {
+        note.actor = Some(Actor {
+            user_id: Some(user.id),
+            email: Some(user.email.clone()),
+            client_id: None,
+            organization_id: user.organization_id,
+        });
+    });
     let token = crate::random_id(43);
     let now = state.now();
     let ttl = state.config.session_ttl;
