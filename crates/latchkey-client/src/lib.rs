@@ -11,6 +11,9 @@
 //! * Scenes from local files: [`Client::initialize_scene`], [`Client::create_scene`],
 //!   [`Client::upload_file`] (streamed from disk to the signed URL) and
 //!   [`Client::commit_scene`].
+//! * Webhooks and notifications: [`Client::create_webhook`], [`Client::webhooks`],
+//!   [`Client::webhook_deliveries`], [`Client::retry_delivery`],
+//!   [`Client::notifications`], ….
 //!
 //! ```
 //! use latchkey_client::Credentials;
@@ -29,6 +32,7 @@
 
 mod client;
 mod credentials;
+mod events;
 mod scenes;
 mod tokens;
 

@@ -270,6 +270,7 @@ async fn announce(
             occurred_at: state.now(),
             expires_at: row.expires_at(),
             reason: reason.to_owned(),
+            notify_owner: false,
         },
     )
     .await;

@@ -16,12 +16,15 @@ mod credentials;
 mod directory;
 mod error;
 pub mod events;
+mod mail;
 mod middleware;
+mod notifications;
 mod openapi;
 mod routes;
 mod state;
 mod tokens;
 pub mod users;
+mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,7 +46,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use clock::Clock;
-pub use config::{AdminBootstrap, Config, TokenRateLimit};
+pub use config::{AdminBootstrap, Config, SmtpConfig, TokenRateLimit};
 
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
 use crate::state::{AppState, Shared};
@@ -88,6 +91,7 @@ impl Application {
         let token_limiter = config.token_rate_limit.map(|limit| {
             RateLimiter::keyed(Quota::per_second(limit.per_second).allow_burst(limit.burst))
         });
+        let mailer = config.smtp.as_ref().map(mail::Mailer::new).transpose()?;
         let state = AppState::new(Shared {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
@@ -101,6 +105,8 @@ impl Application {
             store,
             config,
             blobs,
+            listen_address: bound,
+            mailer,
         });
         state
             .revocations
@@ -125,6 +131,13 @@ impl Application {
     /// The issuer and base of every link.
     pub fn public_url(&self) -> &str {
         &self.state.public_url
+    }
+
+    /// A handle that emits lifecycle events into this application, for tests of what
+    /// follows events that no HTTP call causes yet (expiry reminders, leak reports).
+    #[doc(hidden)]
+    pub fn event_emitter(&self) -> EventEmitter {
+        EventEmitter(self.state.clone())
     }
 
     /// Serves until `shutdown` resolves, then drains connections and flushes state.
@@ -154,6 +167,17 @@ impl Application {
     }
 }
 
+/// See [`Application::event_emitter`].
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct EventEmitter(AppState);
+
+impl EventEmitter {
+    pub async fn emit(&self, event: events::CredentialEvent) {
+        events::emit(&self.0, event).await;
+    }
+}
+
 fn router(state: AppState) -> Router {
     let timeout = TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -168,6 +192,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::tenancy::router())
         .merge(routes::health::router())
         .merge(routes::content::router())
+        .merge(routes::events::router())
         .layer(timeout)
         .merge(routes::content::upload_router())
         .split_for_parts();
@@ -229,11 +254,16 @@ async fn bootstrap_admin(
     }
 }
 
-/// Background upkeep: fetch revocations, write usage, prune caches and sessions.
+/// Background upkeep: fetch revocations, write usage, send due webhook deliveries and
+/// emails, prune caches and sessions.
 async fn maintain(state: AppState) {
     let mut revocation_tick = tokio::time::interval(state.config.revocation_poll_interval);
     let mut usage_tick = tokio::time::interval(state.config.usage_flush_interval);
     let mut prune_tick = tokio::time::interval(Duration::from_secs(60));
+    let mut outbox_tick = tokio::time::interval(state.config.outbox_poll_interval);
+    // Sending runs beside the loop, so a slow webhook endpoint never delays the
+    // revocation poll; a run starts only when the previous one has finished.
+    let mut outbox_run: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
             _ = revocation_tick.tick() => {
@@ -244,6 +274,11 @@ async fn maintain(state: AppState) {
             _ = usage_tick.tick() => {
                 if let Err(error) = state.usage.flush(&state.store).await {
                     tracing::warn!(error = %error, "could not write last-used times");
+                }
+            }
+            _ = outbox_tick.tick() => {
+                if outbox_run.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                    outbox_run = Some(tokio::spawn(events::work_outbox(state.clone())));
                 }
             }
             _ = prune_tick.tick() => {

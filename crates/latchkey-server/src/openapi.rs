@@ -96,6 +96,8 @@ const DESCRIPTION_PATH: &str = "/openapi.json";
         (name = "Inputs", description = "A created scene placed in a project's batch."),
         (name = "Calibrations", description = "Sensor calibrations of a workspace, \
             echoed back as they were sent."),
+        (name = "Webhooks", description = "An organization's webhook endpoints and their \
+            deliveries: signed, retried lifecycle events of its credentials."),
         (name = "Service", description = "Probes and this description."),
     ),
 )]

@@ -7,6 +7,7 @@
 //! backend and runs it. This is the only crate that knows SQL.
 
 mod content;
+mod events;
 mod rows;
 mod tenancy;
 
@@ -25,6 +26,10 @@ const CREDENTIAL_COLUMNS: &str = "client_id, user_id, name, secret_digest, scope
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
+};
+pub use events::{
+    DeliveryOutcome, EmailRow, NewEmail, NewNotification, NewWebhookDelivery, NewWebhookEndpoint,
+    NotificationRow, WebhookDeliveryRow, WebhookEndpointRow,
 };
 pub use rows::{
     CredentialRow, MemberRow, NewCredential, NewSession, NewUser, NewWorkspace, OrganizationRow,

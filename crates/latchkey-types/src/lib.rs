@@ -6,6 +6,7 @@
 //! what `serde` does.
 
 pub mod content;
+pub mod events;
 pub mod tenancy;
 mod timestamp;
 

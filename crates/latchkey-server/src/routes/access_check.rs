@@ -49,6 +49,8 @@ enum Find {
     Platform,
     /// The organization `organizationId` of the body (or the query).
     Organization,
+    /// The organization whose id is the path's `{organization_id}`.
+    OrganizationInPath,
     /// `GET /v1/users`: the organizations of `organizationIds`, or the caller's own.
     Users,
     /// The workspace whose id is the path's `{id}`.
@@ -108,7 +110,7 @@ use Action::{
     WriteWorkspace,
 };
 
-/// The API routes of `routes/api.rs`, `routes/tenancy.rs` and `routes/content`, in the
+/// The API routes of `routes/api.rs`, `routes/tenancy.rs`, `routes/events.rs` and `routes/content`, in the
 /// handlers' words. A literal segment goes before a parameter in the same place
 /// (`/v1/inputs/initialize` before `/v1/inputs/{scene_type}`): the first match wins, as
 /// in the router.
@@ -120,6 +122,8 @@ const ROUTES: &[Route] = &[
     route(Method::POST, "/v1/credentials", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "creating credentials"),
     route(Method::DELETE, "/v1/credentials/{client_id}", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "deleting credentials"),
     route(Method::POST, "/v1/access/check", Find::Own(None), ReadWorkspace, "checking access"),
+    route(Method::GET, "/v1/notifications", Find::Own(None), ReadWorkspace, "listing your notifications"),
+    route(Method::POST, "/v1/notifications/{notification_id}/dismiss", Find::Own(None), ReadWorkspace, "dismissing a notification"),
     // routes/tenancy.rs
     route(Method::GET, "/v1/organizations", Find::Listed, ReadOrganization, "listing organizations"),
     route(Method::POST, "/v1/organizations", Find::Platform, ManagePlatform, "creating an organization"),
@@ -130,6 +134,12 @@ const ROUTES: &[Route] = &[
     route(Method::GET, "/v1/workspaces/{id}/members", Find::WorkspaceInPath, ReadWorkspace, "listing members"),
     route(Method::PUT, "/v1/workspaces/{id}/members/{user_id}", Find::WorkspaceInPath, ManageWorkspaceMembers, "changing members"),
     route(Method::DELETE, "/v1/workspaces/{id}/members/{user_id}", Find::WorkspaceInPath, ManageWorkspaceMembers, "removing members"),
+    // routes/events.rs
+    route(Method::GET, "/v1/organizations/{organization_id}/webhooks", Find::OrganizationInPath, ManageOrganization, "listing webhooks"),
+    route(Method::POST, "/v1/organizations/{organization_id}/webhooks", Find::OrganizationInPath, ManageOrganization, "registering a webhook"),
+    route(Method::DELETE, "/v1/organizations/{organization_id}/webhooks/{webhook_id}", Find::OrganizationInPath, ManageOrganization, "deleting a webhook"),
+    route(Method::GET, "/v1/organizations/{organization_id}/webhooks/{webhook_id}/deliveries", Find::OrganizationInPath, ManageOrganization, "listing webhook deliveries"),
+    route(Method::POST, "/v1/organizations/{organization_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", Find::OrganizationInPath, ManageOrganization, "retrying a webhook delivery"),
     // routes/content/projects.rs
     route(Method::GET, "/v1/projects", Find::Listed, ReadWorkspace, "listing projects"),
     route(Method::POST, "/v1/projects", Find::WorkspaceInBody, WriteWorkspace, "creating a project"),
@@ -362,7 +372,8 @@ fn parse(request: &AccessCheckRequest) -> Result<Call<'static>, AppError> {
     let message = if methods.is_empty() {
         format!(
             "The check understood {method} {shown}, which is no API route it knows; it covers \
-             the routes of /v1/me, /v1/credentials, organizations, users, workspaces, \
+             the routes of /v1/me, /v1/credentials, /v1/notifications, organizations and \
+             their webhooks, users, workspaces, \
              projects, batches, scenes, inputs, IMU data and calibrations."
         )
     } else {
@@ -435,6 +446,18 @@ async fn evaluate(
                     verdict: Err(call.needs("organizationId", "missing_organization_id")),
                 });
             };
+            let named = reference("organization", text.clone());
+            let verdict = match text.parse::<i64>() {
+                Ok(id) => caller
+                    .organization(state, id, action, doing)
+                    .await
+                    .map(|o| Some(Target::Organization(&o).reference())),
+                Err(_) => Err(not_found("organization", &text)),
+            };
+            Evaluation { named, verdict }
+        }
+        Find::OrganizationInPath => {
+            let text = call.param("organization_id").to_owned();
             let named = reference("organization", text.clone());
             let verdict = match text.parse::<i64>() {
                 Ok(id) => caller

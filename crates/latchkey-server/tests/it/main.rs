@@ -7,12 +7,14 @@
 mod fixtures;
 mod harness;
 mod python;
+mod smtp_sink;
 
 mod access_check;
 mod api;
 mod authorization;
 mod browser;
 mod content;
+mod events;
 mod kognic_io;
 mod lifecycle;
 mod oauth;
