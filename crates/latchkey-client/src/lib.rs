@@ -13,6 +13,9 @@
 //!   [`Client::commit_scene`].
 //! * The audit log: [`Client::audit_events`] (a page) and
 //!   [`Client::export_audit_events`] (every matching event).
+//! * Webhooks and notifications: [`Client::create_webhook`], [`Client::webhooks`],
+//!   [`Client::webhook_deliveries`], [`Client::retry_delivery`],
+//!   [`Client::notifications`], ….
 //!
 //! ```
 //! use latchkey_client::Credentials;
@@ -32,6 +35,7 @@
 mod audit;
 mod client;
 mod credentials;
+mod events;
 mod lifecycle;
 mod scenes;
 mod tokens;

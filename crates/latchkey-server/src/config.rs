@@ -24,6 +24,17 @@ pub struct TokenRateLimit {
     pub burst: NonZeroU32,
 }
 
+/// Where owners' emails go, from `LATCHKEY_SMTP_URL` and `LATCHKEY_SMTP_FROM`.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// `smtp://host:port` (STARTTLS when the server offers it with `?tls=opportunistic`,
+    /// required with `?tls=required`) or `smtps://host:port` (TLS from the start);
+    /// `user:password@` for authentication. Secret because it may carry a password.
+    pub url: SecretString,
+    /// The `From` address, `Latchkey <latchkey@example.com>` or a bare address.
+    pub from: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Holds the SQLite database when no `database_url` is given.
@@ -60,6 +71,15 @@ pub struct Config {
     /// Where the service reads the time: the system clock unless a test injects a
     /// [`Clock::manual`] one.
     pub clock: Clock,
+    /// Emails to owners (expiry reminders, leaks, disabling by someone else); without
+    /// it owners are told in the app only.
+    pub smtp: Option<SmtpConfig>,
+    /// Lets webhook endpoints be loopback, private or link-local addresses (a receiver
+    /// on the same host or network). Off by default: an organization admin could
+    /// otherwise make the service call into its own network.
+    pub webhooks_allow_private_targets: bool,
+    /// How often each replica looks for due webhook deliveries and emails.
+    pub outbox_poll_interval: Duration,
 }
 
 impl Config {
@@ -87,6 +107,9 @@ impl Config {
             trust_forwarded_for: false,
             max_credentials_per_user: None,
             clock: Clock::system(),
+            smtp: None,
+            webhooks_allow_private_targets: false,
+            outbox_poll_interval: Duration::from_secs(1),
         }
     }
 

@@ -17,6 +17,7 @@ use latchkey_types::{
 };
 
 use crate::access::own_account_denial;
+use crate::audit::{self, AuditEntry, Outcome};
 use crate::error::{AppError, sentence};
 use crate::events::{self, CredentialEvent, CredentialEventKind};
 use crate::state::AppState;
@@ -135,6 +136,7 @@ pub async fn generate(
         &row,
         CredentialEventKind::Created,
         "Created by its owner.",
+        Cause::Person(owner.user_id),
     )
     .await?;
     Ok(credentials_file(state, owner, &row, &secret))
@@ -467,7 +469,14 @@ pub async fn delete(state: &AppState, actor: &Principal, client_id: &str) -> Res
     }
     state.credentials.invalidate(&row.client_id);
     let reason = format!("Deleted by {}.", by_whom(actor, &owner));
-    announce(state, &row, CredentialEventKind::Deleted, &reason).await
+    announce(
+        state,
+        &row,
+        CredentialEventKind::Deleted,
+        &reason,
+        Cause::Person(actor.user_id),
+    )
+    .await
 }
 
 /// Disables (`disabled: true`) or enables a credential. A disabled credential gets no
@@ -499,7 +508,7 @@ pub async fn set_disabled(
     } else {
         (CredentialEventKind::Enabled, format!("Enabled by {who}."))
     };
-    announce(state, &row, kind, &reason).await
+    announce(state, &row, kind, &reason, Cause::Person(actor.user_id)).await
 }
 
 /// Replaces a credential's allowlist and rate limit.
@@ -617,7 +626,14 @@ pub async fn roll(
             retire_at.format("%Y-%m-%d %H:%M UTC")
         )
     };
-    announce(state, &row, CredentialEventKind::Rolled, &reason).await?;
+    announce(
+        state,
+        &row,
+        CredentialEventKind::Rolled,
+        &reason,
+        Cause::Person(owner.user_id),
+    )
+    .await?;
     Ok(credentials_file(state, owner, &row, &secret))
 }
 
@@ -659,16 +675,43 @@ pub async fn renew(
     .await
 }
 
-/// Emits a lifecycle event about a credential.
+/// Who brought a lifecycle event about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// A person acting (the owner, or an organization admin).
+    Person(i64),
+    /// Latchkey itself: the expiry and idle sweeps, a leak report.
+    System,
+}
+
+/// Emits a lifecycle event about a credential. The owner is told of what they must act
+/// on (expiring, expired, leaked) and of whatever someone else did to their credential.
+/// An event without a request behind it is written to the audit log here; requests are
+/// recorded by the audit middleware.
 pub async fn announce(
     state: &AppState,
     row: &CredentialRow,
     kind: CredentialEventKind,
     reason: &str,
+    cause: Cause,
 ) -> Result<(), AppError> {
     let Some(owner) = state.store.user_by_id(row.user_id).await? else {
         return Ok(());
     };
+    let notify_owner = matches!(
+        kind,
+        CredentialEventKind::Expiring | CredentialEventKind::Expired | CredentialEventKind::Leaked
+    ) || cause != Cause::Person(owner.id);
+    if cause == Cause::System {
+        let mut entry = AuditEntry::new(kind.event_type(), Outcome::Success);
+        entry.subject_user_id = Some(owner.id);
+        entry.organization_id = owner.organization_id;
+        entry.target = Some(row.client_id.clone());
+        entry
+            .detail
+            .insert("reason".to_owned(), serde_json::Value::from(reason));
+        audit::record(state, entry).await;
+    }
     events::emit(
         state,
         CredentialEvent {
@@ -681,6 +724,7 @@ pub async fn announce(
             occurred_at: state.now(),
             expires_at: row.expires_at(),
             reason: reason.to_owned(),
+            notify_owner,
         },
     )
     .await;

@@ -17,7 +17,9 @@ mod credentials;
 mod directory;
 mod error;
 pub mod events;
+mod mail;
 mod middleware;
+mod notifications;
 mod openapi;
 mod origin;
 mod rate_limit;
@@ -26,6 +28,7 @@ mod state;
 mod sweeps;
 mod tokens;
 pub mod users;
+mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,7 +50,7 @@ use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use clock::Clock;
-pub use config::{AdminBootstrap, Config, TokenRateLimit};
+pub use config::{AdminBootstrap, Config, SmtpConfig, TokenRateLimit};
 
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
 use crate::rate_limit::CredentialRateLimiter;
@@ -93,6 +96,7 @@ impl Application {
         let token_limiter = config.token_rate_limit.map(|limit| {
             RateLimiter::keyed(Quota::per_second(limit.per_second).allow_burst(limit.burst))
         });
+        let mailer = config.smtp.as_ref().map(mail::Mailer::new).transpose()?;
         let state = AppState::new(Shared {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
@@ -107,6 +111,8 @@ impl Application {
             store,
             config,
             blobs,
+            listen_address: bound,
+            mailer,
         });
         state
             .revocations
@@ -131,6 +137,13 @@ impl Application {
     /// The issuer and base of every link.
     pub fn public_url(&self) -> &str {
         &self.state.public_url
+    }
+
+    /// A handle that emits lifecycle events into this application, for tests of what
+    /// follows events that no HTTP call causes yet (expiry reminders, leak reports).
+    #[doc(hidden)]
+    pub fn event_emitter(&self) -> EventEmitter {
+        EventEmitter(self.state.clone())
     }
 
     /// Serves until `shutdown` resolves, then drains connections and flushes state.
@@ -162,6 +175,17 @@ impl Application {
     }
 }
 
+/// See [`Application::event_emitter`].
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct EventEmitter(AppState);
+
+impl EventEmitter {
+    pub async fn emit(&self, event: events::CredentialEvent) {
+        events::emit(&self.0, event).await;
+    }
+}
+
 fn router(state: AppState) -> Router {
     let timeout = TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -179,6 +203,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::health::router())
         .merge(routes::content::router())
+        .merge(routes::events::router())
         .layer(timeout)
         .merge(routes::content::upload_router())
         .split_for_parts();
@@ -245,12 +270,17 @@ async fn bootstrap_admin(
     }
 }
 
-/// Background upkeep: fetch revocations, write usage, prune caches and sessions.
+/// Background upkeep: fetch revocations, write usage, send due webhook deliveries and
+/// emails, prune caches and sessions.
 async fn maintain(state: AppState) {
     let mut revocation_tick = tokio::time::interval(state.config.revocation_poll_interval);
     let mut usage_tick = tokio::time::interval(state.config.usage_flush_interval);
     let mut prune_tick = tokio::time::interval(Duration::from_secs(60));
     let mut sweep_tick = tokio::time::interval(state.config.lifecycle_sweep_interval);
+    let mut outbox_tick = tokio::time::interval(state.config.outbox_poll_interval);
+    // Sending runs beside the loop, so a slow webhook endpoint never delays the
+    // revocation poll; a run starts only when the previous one has finished.
+    let mut outbox_run: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
             _ = revocation_tick.tick() => {
@@ -264,6 +294,11 @@ async fn maintain(state: AppState) {
                 }
             }
             _ = sweep_tick.tick() => sweeps::sweep(&state).await,
+            _ = outbox_tick.tick() => {
+                if outbox_run.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                    outbox_run = Some(tokio::spawn(events::work_outbox(state.clone())));
+                }
+            }
             _ = prune_tick.tick() => {
                 state.credentials.prune();
                 state.access.prune();

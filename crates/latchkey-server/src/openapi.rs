@@ -103,6 +103,8 @@ const DESCRIPTION_PATH: &str = "/openapi.json";
             `lksk_[0-9A-Za-z]{49}` (43 random characters and a 6-character checksum)."),
         (name = "Audit", description = "The append-only audit log: who did what, when, \
             from where, with which outcome."),
+        (name = "Webhooks", description = "An organization's webhook endpoints and their \
+            deliveries: signed, retried lifecycle events of its credentials."),
         (name = "Service", description = "Probes and this description."),
     ),
 )]

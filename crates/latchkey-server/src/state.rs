@@ -1,5 +1,6 @@
 //! The state every handler shares.
 
+use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use latchkey_store::Store;
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::mail::Mailer;
 use crate::rate_limit::CredentialRateLimiter;
 use crate::tokens::KeyRing;
 
@@ -35,6 +37,10 @@ pub struct Shared {
     pub logins: LoginThrottle,
     /// Files of scenes: `<data_dir>/objects` unless configured otherwise.
     pub blobs: BlobStore,
+    /// The address the service is bound to; webhooks may not point at it.
+    pub listen_address: SocketAddr,
+    /// Owners' emails; `None` without SMTP configured.
+    pub mailer: Option<Mailer>,
 }
 
 impl AppState {

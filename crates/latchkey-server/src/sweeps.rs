@@ -5,7 +5,7 @@
 use chrono::{Duration, Utc};
 use latchkey_store::{CredentialMarker, CredentialRow, StoreError};
 
-use crate::credentials::announce;
+use crate::credentials::{Cause, announce};
 use crate::error::AppError;
 use crate::events::CredentialEventKind;
 use crate::state::AppState;
@@ -48,7 +48,14 @@ async fn remind_expiring(state: &AppState) -> Result<(), AppError> {
             "It expires on {}. Renew it to get a new credential with the same settings.",
             date(expires)
         );
-        announce(state, &row, CredentialEventKind::Expiring, &reason).await?;
+        announce(
+            state,
+            &row,
+            CredentialEventKind::Expiring,
+            &reason,
+            Cause::System,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -64,7 +71,14 @@ async fn announce_expired(state: &AppState) -> Result<(), AppError> {
              with the same settings.",
             row.expires_at().map(date).unwrap_or_default()
         );
-        announce(state, &row, CredentialEventKind::Expired, &reason).await?;
+        announce(
+            state,
+            &row,
+            CredentialEventKind::Expired,
+            &reason,
+            Cause::System,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -81,7 +95,14 @@ async fn apply_idle_policy(state: &AppState) -> Result<(), AppError> {
                     "Disabled because it was not used for {idle_days} days (your \
                      organization's idle policy). Enable it again if it is still needed."
                 );
-                announce(state, &row, CredentialEventKind::Disabled, &reason).await?;
+                announce(
+                    state,
+                    &row,
+                    CredentialEventKind::Disabled,
+                    &reason,
+                    Cause::System,
+                )
+                .await?;
             }
         } else if now >= warn_at
             && row.idle_warned_at().is_none()
@@ -93,7 +114,14 @@ async fn apply_idle_policy(state: &AppState) -> Result<(), AppError> {
                 date(row.idle_since()),
                 date(disable_at)
             );
-            announce(state, &row, CredentialEventKind::Expiring, &reason).await?;
+            announce(
+                state,
+                &row,
+                CredentialEventKind::Expiring,
+                &reason,
+                Cause::System,
+            )
+            .await?;
         }
     }
     Ok(())

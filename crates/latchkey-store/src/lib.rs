@@ -9,6 +9,7 @@
 mod audit;
 mod content;
 mod credentials;
+mod events;
 mod rows;
 mod tenancy;
 
@@ -31,6 +32,10 @@ pub use content::{
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
 };
 pub use credentials::{CredentialFilter, CredentialMarker};
+pub use events::{
+    DeliveryOutcome, EmailRow, NewEmail, NewNotification, NewWebhookDelivery, NewWebhookEndpoint,
+    NotificationRow, WebhookDeliveryRow, WebhookEndpointRow,
+};
 pub use rows::{
     CredentialPolicy, CredentialRow, CredentialUsage, MemberRow, NewCredential, NewSecret,
     NewSession, NewUser, NewWorkspace, OrganizationRow, SecretRow, SessionRow, SigningKeyRow, Use,

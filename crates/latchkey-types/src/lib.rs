@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod content;
+pub mod events;
 pub mod lifecycle;
 pub mod tenancy;
 mod timestamp;

@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use latchkey_core::access::OrganizationRole;
-use latchkey_server::{AdminBootstrap, Application, Config};
+use latchkey_server::{AdminBootstrap, Application, Config, SmtpConfig};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
@@ -103,6 +103,26 @@ struct ServeArgs {
     #[arg(long, env = "LATCHKEY_ACCESS_TOKEN_TTL", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(120..=86_400))]
     access_token_ttl: u64,
+    /// SMTP server for emails to credential owners (expiry reminders, leaks):
+    /// smtp://host:port, smtp://host:port?tls=required (STARTTLS) or smtps://host:port,
+    /// with user:password@ to authenticate. Without it owners are told in the app only.
+    #[arg(
+        long,
+        env = "LATCHKEY_SMTP_URL",
+        hide_env_values = true,
+        requires = "smtp_from"
+    )]
+    smtp_url: Option<String>,
+    /// The sender of those emails: `Latchkey <latchkey@example.com>` or an address.
+    #[arg(long, env = "LATCHKEY_SMTP_FROM", requires = "smtp_url")]
+    smtp_from: Option<String>,
+    /// Let webhook endpoints be loopback, private or link-local addresses (a receiver on
+    /// this host or network). Off by default, so organization admins cannot make the
+    /// service call into its own network.
+    /// In the environment: true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "LATCHKEY_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    webhooks_allow_private_targets: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +241,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.listen = args.listen;
     config.public_url = args.public_url;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl);
+    config.smtp = match (args.smtp_url, args.smtp_from) {
+        (Some(url), Some(from)) => Some(SmtpConfig {
+            url: SecretString::from(url),
+            from,
+        }),
+        _ => None,
+    };
+    config.webhooks_allow_private_targets = args.webhooks_allow_private_targets;
     config.admin = match (
         std::env::var("LATCHKEY_ADMIN_EMAIL"),
         std::env::var("LATCHKEY_ADMIN_PASSWORD"),

@@ -49,6 +49,8 @@ enum Find {
     Platform,
     /// The organization `organizationId` of the body (or the query).
     Organization,
+    /// The organization whose id is the path's `{organization_id}`.
+    OrganizationInPath,
     /// `GET /v1/users`: the organizations of `organizationIds`, or the caller's own.
     Users,
     /// The workspace whose id is the path's `{id}`.
@@ -108,10 +110,10 @@ use Action::{
     WriteWorkspace,
 };
 
-/// The API routes of `routes/api.rs`, `routes/audit.rs`, `routes/tenancy.rs` and
-/// `routes/content`, in the handlers' words. A literal segment goes before a parameter
-/// in the same place (`/v1/inputs/initialize` before `/v1/inputs/{scene_type}`): the
-/// first match wins, as in the router.
+/// The API routes of `routes/api.rs`, `routes/lifecycle.rs`, `routes/audit.rs`,
+/// `routes/events.rs`, `routes/tenancy.rs` and `routes/content`, in the handlers' words.
+/// A literal segment goes before a parameter in the same place (`/v1/inputs/initialize`
+/// before `/v1/inputs/{scene_type}`): the first match wins, as in the router.
 #[rustfmt::skip]
 const ROUTES: &[Route] = &[
     // routes/api.rs and this module: the caller's own account.
@@ -120,8 +122,17 @@ const ROUTES: &[Route] = &[
     route(Method::POST, "/v1/credentials", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "creating credentials"),
     route(Method::DELETE, "/v1/credentials/{client_id}", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "deleting credentials"),
     route(Method::POST, "/v1/access/check", Find::Own(None), ReadWorkspace, "checking access"),
+    route(Method::POST, "/v1/credentials/{client_id}/disable", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "disabling credentials"),
+    route(Method::POST, "/v1/credentials/{client_id}/enable", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "enabling credentials"),
+    route(Method::POST, "/v1/credentials/{client_id}/roll", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "rolling a secret"),
+    route(Method::POST, "/v1/credentials/{client_id}/renew", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "renewing a credential"),
+    route(Method::PUT, "/v1/credentials/{client_id}/limits", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "setting a credential's limits"),
+    route(Method::GET, "/v1/me/preferences", Find::Own(None), ReadWorkspace, "reading your preferences"),
+    route(Method::PUT, "/v1/me/preferences", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "changing your reminder preference"),
     // routes/audit.rs: each caller sees the part of the log that is theirs.
     route(Method::GET, "/v1/audit-events", Find::Own(Some(Scope::ApiRead)), ReadWorkspace, "reading the audit log"),
+    route(Method::GET, "/v1/notifications", Find::Own(None), ReadWorkspace, "listing your notifications"),
+    route(Method::POST, "/v1/notifications/{notification_id}/dismiss", Find::Own(None), ReadWorkspace, "dismissing a notification"),
     // routes/tenancy.rs
     route(Method::GET, "/v1/organizations", Find::Listed, ReadOrganization, "listing organizations"),
     route(Method::POST, "/v1/organizations", Find::Platform, ManagePlatform, "creating an organization"),
@@ -132,6 +143,15 @@ const ROUTES: &[Route] = &[
     route(Method::GET, "/v1/workspaces/{id}/members", Find::WorkspaceInPath, ReadWorkspace, "listing members"),
     route(Method::PUT, "/v1/workspaces/{id}/members/{user_id}", Find::WorkspaceInPath, ManageWorkspaceMembers, "changing members"),
     route(Method::DELETE, "/v1/workspaces/{id}/members/{user_id}", Find::WorkspaceInPath, ManageWorkspaceMembers, "removing members"),
+    // routes/events.rs
+    route(Method::GET, "/v1/organizations/{organization_id}/credentials", Find::OrganizationInPath, ManageOrganization, "listing the organization's credentials"),
+    route(Method::GET, "/v1/organizations/{organization_id}/credential-policy", Find::OrganizationInPath, ReadOrganization, "reading the credential policy"),
+    route(Method::PUT, "/v1/organizations/{organization_id}/credential-policy", Find::OrganizationInPath, ManageOrganization, "changing the credential policy"),
+    route(Method::GET, "/v1/organizations/{organization_id}/webhooks", Find::OrganizationInPath, ManageOrganization, "listing webhooks"),
+    route(Method::POST, "/v1/organizations/{organization_id}/webhooks", Find::OrganizationInPath, ManageOrganization, "registering a webhook"),
+    route(Method::DELETE, "/v1/organizations/{organization_id}/webhooks/{webhook_id}", Find::OrganizationInPath, ManageOrganization, "deleting a webhook"),
+    route(Method::GET, "/v1/organizations/{organization_id}/webhooks/{webhook_id}/deliveries", Find::OrganizationInPath, ManageOrganization, "listing webhook deliveries"),
+    route(Method::POST, "/v1/organizations/{organization_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", Find::OrganizationInPath, ManageOrganization, "retrying a webhook delivery"),
     // routes/content/projects.rs
     route(Method::GET, "/v1/projects", Find::Listed, ReadWorkspace, "listing projects"),
     route(Method::POST, "/v1/projects", Find::WorkspaceInBody, WriteWorkspace, "creating a project"),
@@ -364,7 +384,8 @@ fn parse(request: &AccessCheckRequest) -> Result<Call<'static>, AppError> {
     let message = if methods.is_empty() {
         format!(
             "The check understood {method} {shown}, which is no API route it knows; it covers \
-             the routes of /v1/me, /v1/credentials, organizations, users, workspaces, \
+             the routes of /v1/me, /v1/credentials, /v1/notifications, organizations and \
+             their webhooks, users, workspaces, \
              projects, batches, scenes, inputs, IMU data and calibrations."
         )
     } else {
@@ -437,6 +458,18 @@ async fn evaluate(
                     verdict: Err(call.needs("organizationId", "missing_organization_id")),
                 });
             };
+            let named = reference("organization", text.clone());
+            let verdict = match text.parse::<i64>() {
+                Ok(id) => caller
+                    .organization(state, id, action, doing)
+                    .await
+                    .map(|o| Some(Target::Organization(&o).reference())),
+                Err(_) => Err(not_found("organization", &text)),
+            };
+            Evaluation { named, verdict }
+        }
+        Find::OrganizationInPath => {
+            let text = call.param("organization_id").to_owned();
             let named = reference("organization", text.clone());
             let verdict = match text.parse::<i64>() {
                 Ok(id) => caller

@@ -4,6 +4,7 @@ pub mod access_check;
 pub mod api;
 pub mod audit;
 pub mod content;
+pub mod events;
 pub mod health;
 pub mod lifecycle;
 pub mod oauth;

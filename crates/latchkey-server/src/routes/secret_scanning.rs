@@ -13,7 +13,7 @@ use latchkey_types::lifecycle::{SecretScanningReport, SecretScanningVerdict};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::credentials::announce;
+use crate::credentials::{Cause, announce};
 use crate::error::{ApiJson, AppError};
 use crate::events::CredentialEventKind;
 use crate::openapi::BadRequest;
@@ -123,6 +123,13 @@ async fn revoke_if_live(state: &AppState, report: &SecretScanningReport) -> Resu
             format!(" (found by {source})")
         },
     );
-    announce(state, &credential, CredentialEventKind::Leaked, &reason).await?;
+    announce(
+        state,
+        &credential,
+        CredentialEventKind::Leaked,
+        &reason,
+        Cause::System,
+    )
+    .await?;
     Ok(true)
 }

@@ -195,6 +195,13 @@ async fn the_check_agrees_with_the_real_call_and_changes_nothing() {
             false,
         ),
         (Method::GET, "/v1/projects".to_owned(), None, false),
+        (
+            Method::GET,
+            format!("/v1/organizations/{}/webhooks", acme.organization_id),
+            None,
+            false,
+        ),
+        (Method::GET, "/v1/notifications".to_owned(), None, false),
     ];
     let mut mismatches = Vec::new();
     for caller in &callers {

@@ -351,7 +351,8 @@ impl Endpoint {
 const CREATED: &[u16] = &[201, 200];
 
 /// Every API route of `routes/api.rs`, `routes/tenancy.rs` and `routes/content` (not the
-/// unauthenticated upload `PUT`, the OAuth endpoints or the pages).
+/// unauthenticated upload `PUT`, the OAuth endpoints or the pages), and the reads of
+/// `routes/events.rs` (its writes are in `events.rs`).
 fn endpoints() -> Vec<Endpoint> {
     use Method as M;
     vec![
@@ -391,6 +392,9 @@ fn endpoints() -> Vec<Endpoint> {
         at(M::PUT, "/v1/workspaces/{ws}/members/{target}", MEMBERS)
             .body(|_| json!({ "role": "developer" })),
         at(M::DELETE, "/v1/workspaces/{ws}/members/{target}", MEMBERS).answers(&[204]),
+        // routes/events.rs
+        at(M::GET, "/v1/organizations/{org}/webhooks", ORG_MANAGE),
+        at(M::GET, "/v1/notifications", Kind::Own),
         // routes/content/projects.rs
         at(M::GET, "/v1/projects", LIST_READ).lists("/project", "project"),
         at(M::POST, "/v1/projects", WRITE)

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signer, SigningKey};
-use latchkey_server::{AdminBootstrap, Application, Config};
+use latchkey_server::{AdminBootstrap, Application, Config, EventEmitter};
 use latchkey_types::{Credential, CredentialsFile, Envelope, TokenResponse};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, Executor, PgConnection};
@@ -77,6 +77,8 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// Emits lifecycle events into the running server, for events no HTTP call causes.
+    pub events: EventEmitter,
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -102,7 +104,7 @@ impl TestApp {
             password: SecretString::from(ADMIN_PASSWORD.to_owned()),
         });
         adjust(&mut config);
-        let (address, shutdown, server) = start(config.clone()).await;
+        let (address, shutdown, server, events) = start(config.clone()).await;
         // Restarts keep the address, so the issuer (and every token) stays valid.
         config.listen = address;
         TestApp {
@@ -110,6 +112,7 @@ impl TestApp {
             address,
             http: reqwest::Client::new(),
             data_dir,
+            events,
             config,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -133,7 +136,8 @@ impl TestApp {
     /// Stops the server and starts it again on the same address, data and database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (_, shutdown, server) = start(self.config.clone()).await;
+        let (_, shutdown, server, events) = start(self.config.clone()).await;
+        self.events = events;
         self.shutdown = Some(shutdown);
         self.server = Some(server);
     }
@@ -291,14 +295,16 @@ async fn start(
     SocketAddr,
     oneshot::Sender<()>,
     JoinHandle<anyhow::Result<()>>,
+    EventEmitter,
 ) {
     let app = Application::build(config).await.expect("build application");
     let address = app.local_addr().expect("bound address");
+    let events = app.event_emitter();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
         let _ = stopped.await;
     }));
-    (address, shutdown, server)
+    (address, shutdown, server, events)
 }
 
 /// The SDK's credentials for a downloaded credentials file, read as the SDK reads the

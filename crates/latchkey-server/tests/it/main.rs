@@ -7,6 +7,7 @@
 mod fixtures;
 mod harness;
 mod python;
+mod smtp_sink;
 
 mod access_check;
 mod api;
@@ -15,6 +16,7 @@ mod authorization;
 mod browser;
 mod content;
 mod credential_rules;
+mod events;
 mod kognic_io;
 mod lifecycle;
 mod oauth;
