@@ -123,6 +123,16 @@ struct ServeArgs {
     #[arg(long, env = "LATCHKEY_WEBHOOKS_ALLOW_PRIVATE_TARGETS",
           value_parser = clap::builder::BoolishValueParser::new())]
     webhooks_allow_private_targets: bool,
+    /// The most live credentials one person may hold. Default: no cap.
+    #[arg(long, env = "LATCHKEY_MAX_CREDENTIALS_PER_USER",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_credentials_per_user: Option<u32>,
+    /// A proxy in front sets X-Forwarded-For: take the client's address from its last
+    /// entry (allowlists, last use, the audit log). Off: the peer address.
+    /// In the environment: true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "LATCHKEY_TRUST_FORWARDED_FOR",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +259,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     config.webhooks_allow_private_targets = args.webhooks_allow_private_targets;
+    config.max_credentials_per_user = args.max_credentials_per_user;
+    config.trust_forwarded_for = args.trust_forwarded_for;
     config.admin = match (
         std::env::var("LATCHKEY_ADMIN_EMAIL"),
         std::env::var("LATCHKEY_ADMIN_PASSWORD"),
