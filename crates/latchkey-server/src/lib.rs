@@ -139,13 +139,6 @@ impl Application {
         &self.state.public_url
     }
 
-    /// A handle that emits lifecycle events into this application, for tests of what
-    /// follows events that no HTTP call causes yet (expiry reminders, leak reports).
-    #[doc(hidden)]
-    pub fn event_emitter(&self) -> EventEmitter {
-        EventEmitter(self.state.clone())
-    }
-
     /// Serves until `shutdown` resolves, then drains connections and flushes state.
     pub async fn run(
         self,
@@ -172,17 +165,6 @@ impl Application {
         state.store.close().await;
         tracing::info!("latchkey stopped");
         Ok(())
-    }
-}
-
-/// See [`Application::event_emitter`].
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub struct EventEmitter(AppState);
-
-impl EventEmitter {
-    pub async fn emit(&self, event: events::CredentialEvent) {
-        events::emit(&self.0, event).await;
     }
 }
 

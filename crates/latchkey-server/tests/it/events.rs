@@ -14,10 +14,10 @@ use axum::routing::post;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use latchkey_client::Client;
-use latchkey_server::events::{CredentialEvent, CredentialEventKind};
 use latchkey_server::{Clock, SmtpConfig};
 use latchkey_types::CredentialsFile;
 use latchkey_types::events::WebhookDelivery;
+use latchkey_types::lifecycle::SecretScanningReport;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -121,6 +121,7 @@ async fn spawn(clock: &Clock, allow_private: bool, smtp: Option<String>) -> Test
         config.clock = clock;
         config.webhooks_allow_private_targets = allow_private;
         config.outbox_poll_interval = Duration::from_millis(50);
+        config.lifecycle_sweep_interval = Duration::from_millis(50);
         config.smtp = smtp.map(|url| SmtpConfig {
             url: SecretString::from(url),
             from: "Latchkey <latchkey@example.com>".to_owned(),
@@ -609,57 +610,57 @@ async fn the_owner_is_told_of_a_leak_and_an_expiry_in_the_app_and_by_email() {
         .disable_credentials(&ci.client_id)
         .await
         .expect("disable");
-    // No HTTP call reports leaks or expiry reminders yet: emit them as those will.
-    let event = |kind, expires_at, reason: &str| CredentialEvent {
-        kind,
-        client_id: ci.client_id.clone(),
-        name: "ci".to_owned(),
-        owner_user_id: acme.developer_id,
-        owner_email: "developer@acme.test".to_owned(),
-        organization_id: Some(acme.organization_id),
-        occurred_at: clock.now(),
-        expires_at,
-        reason: reason.to_owned(),
-        notify_owner: true,
-    };
-    app.events
-        .emit(event(
-            CredentialEventKind::Leaked,
-            None,
-            "A secret scanner reported it in a public repository.",
-        ))
+    // A secret scanner reports ci's secret; nightly comes within the default 7-day
+    // reminder lead time of its expiry when the clock moves 4 days.
+    let expires = clock.now() + chrono::Duration::days(10);
+    let nightly = acme
+        .developer
+        .create_credentials_with(json!({ "name": "nightly", "expires": expires.to_rfc3339() }))
         .await;
-    let expires = clock.now() + chrono::Duration::days(7);
-    app.events
-        .emit(event(
-            CredentialEventKind::Expiring,
-            Some(expires),
-            "It expires in 7 days.",
-        ))
-        .await;
-
-    let notifications = owner.notifications().await.expect("notifications");
+    let verdicts = owner
+        .report_leaked_secrets(&[SecretScanningReport {
+            token: ci.client_secret.clone(),
+            token_type: "latchkey_client_secret".to_owned(),
+            url: "https://github.com/acme/public-repo/blob/main/.env".to_owned(),
+            source: "content".to_owned(),
+        }])
+        .await
+        .expect("report");
+    assert_eq!(verdicts[0].label, "true_positive");
+    // Made before the clock moves past the sessions' lifetime.
+    let (viewer, _) = sdk(&app, &acme.viewer, "viewer").await;
+    clock.advance(chrono::Duration::days(4));
+    let mut notifications = Vec::new();
+    for _ in 0..100 {
+        notifications = owner.notifications().await.expect("notifications");
+        if notifications.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(notifications.len(), 2, "{notifications:#?}");
     let credentials_page = app.url("/credentials");
-    let renew = app.url(&format!("/credentials?renew={}", ci.client_id));
+    let renew = app.url(&format!("/credentials?renew={}", nightly.client_id));
     for notification in &notifications {
-        assert_eq!(
-            notification.client_id.as_deref(),
-            Some(ci.client_id.as_str())
-        );
+        let (name, client_id) = if notification.kind == "credential.leaked" {
+            ("'ci'", &ci.client_id)
+        } else {
+            ("'nightly'", &nightly.client_id)
+        };
+        assert_eq!(notification.client_id.as_deref(), Some(client_id.as_str()));
         assert_eq!(notification.url, credentials_page);
+        assert!(notification.title.contains(name), "{}", notification.title);
         assert!(
-            notification.title.contains("'ci'"),
-            "{}",
-            notification.title
-        );
-        assert!(
-            notification.body.contains(&ci.client_id),
+            notification.body.contains(client_id.as_str()),
             "{}",
             notification.body
         );
         assert!(notification.body.contains(&credentials_page));
-        for secret in [&ci.client_secret, &laptop.client_secret] {
+        for secret in [
+            &ci.client_secret,
+            &laptop.client_secret,
+            &nightly.client_secret,
+        ] {
             assert!(!notification.body.contains(secret.as_str()));
             assert!(!notification.title.contains(secret.as_str()));
         }
@@ -670,7 +671,7 @@ async fn the_owner_is_told_of_a_leak_and_an_expiry_in_the_app_and_by_email() {
         .find(|n| n.kind == "credential.leaked")
         .expect("leaked");
     assert!(leaked.title.contains("leaked"), "{}", leaked.title);
-    assert!(leaked.body.contains("public repository"), "{}", leaked.body);
+    assert!(leaked.body.contains("acme/public-repo"), "{}", leaked.body);
     assert_eq!(leaked.renew_url, None);
     let expiring = notifications
         .iter()
@@ -687,9 +688,16 @@ async fn the_owner_is_told_of_a_leak_and_an_expiry_in_the_app_and_by_email() {
         assert_eq!(mail.to, ["developer@acme.test"]);
         assert_eq!(mail.from, "latchkey@example.com");
         let body = mail.body();
-        assert!(body.contains(&ci.client_id), "{body}");
+        assert!(
+            body.contains(&ci.client_id) || body.contains(&nightly.client_id),
+            "{body}"
+        );
         assert!(body.contains(&credentials_page), "{body}");
-        for secret in [&ci.client_secret, &laptop.client_secret] {
+        for secret in [
+            &ci.client_secret,
+            &laptop.client_secret,
+            &nightly.client_secret,
+        ] {
             assert!(!mail.data.contains(secret.as_str()));
             assert!(!body.contains(secret.as_str()));
         }
@@ -707,7 +715,6 @@ async fn the_owner_is_told_of_a_leak_and_an_expiry_in_the_app_and_by_email() {
     assert!(reminder.body().contains(&renew), "{}", reminder.body());
 
     // Nobody else sees them or can dismiss them.
-    let (viewer, _) = sdk(&app, &acme.viewer, "viewer").await;
     assert!(viewer.notifications().await.expect("list").is_empty());
     let error = viewer
         .dismiss_notification(&leaked.id)

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signer, SigningKey};
-use latchkey_server::{AdminBootstrap, Application, Config, EventEmitter};
+use latchkey_server::{AdminBootstrap, Application, Config};
 use latchkey_types::{Credential, CredentialsFile, Envelope, TokenResponse};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, Executor, PgConnection};
@@ -77,8 +77,6 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
-    /// Emits lifecycle events into the running server, for events no HTTP call causes.
-    pub events: EventEmitter,
     config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -104,7 +102,7 @@ impl TestApp {
             password: SecretString::from(ADMIN_PASSWORD.to_owned()),
         });
         adjust(&mut config);
-        let (address, shutdown, server, events) = start(config.clone()).await;
+        let (address, shutdown, server) = start(config.clone()).await;
         // Restarts keep the address, so the issuer (and every token) stays valid.
         config.listen = address;
         TestApp {
@@ -112,7 +110,6 @@ impl TestApp {
             address,
             http: reqwest::Client::new(),
             data_dir,
-            events,
             config,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -136,8 +133,7 @@ impl TestApp {
     /// Stops the server and starts it again on the same address, data and database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (_, shutdown, server, events) = start(self.config.clone()).await;
-        self.events = events;
+        let (_, shutdown, server) = start(self.config.clone()).await;
         self.shutdown = Some(shutdown);
         self.server = Some(server);
     }
@@ -295,16 +291,14 @@ async fn start(
     SocketAddr,
     oneshot::Sender<()>,
     JoinHandle<anyhow::Result<()>>,
-    EventEmitter,
 ) {
     let app = Application::build(config).await.expect("build application");
     let address = app.local_addr().expect("bound address");
-    let events = app.event_emitter();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
         let _ = stopped.await;
     }));
-    (address, shutdown, server, events)
+    (address, shutdown, server)
 }
 
 /// The SDK's credentials for a downloaded credentials file, read as the SDK reads the
@@ -365,10 +359,10 @@ impl PageClient {
 
     pub async fn create_credentials_with(&self, body: serde_json::Value) -> CredentialsFile {
         let response = self.post_credentials(&body).await;
-        assert_eq!(response.status(), 201, "credentials should be created");
-        response
-            .json::<Envelope<CredentialsFile>>()
-            .await
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, 201, "credentials should be created: {text}");
+        serde_json::from_str::<Envelope<CredentialsFile>>(&text)
             .expect("credentials file")
             .data
     }
