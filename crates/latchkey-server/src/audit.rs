@@ -211,7 +211,7 @@ const EXEMPT: [(Method, &str); 2] = [
 ];
 
 /// The page forms (all POST): the API operation each mirrors, or its own action.
-const PAGE_ACTIONS: [(&str, &str); 14] = [
+const PAGE_ACTIONS: &[(&str, &str)] = &[
     ("/login", "sign_in"),
     ("/logout", "sign_out"),
     ("/set-password/{token}", "set_password"),
@@ -219,6 +219,27 @@ const PAGE_ACTIONS: [(&str, &str); 14] = [
     ("/credentials/{client_id}/delete", "delete_credential"),
     ("/credentials/{client_id}/disable", "disable_credential"),
     ("/credentials/{client_id}/enable", "enable_credential"),
+    ("/credentials/{client_id}/roll", "roll_secret"),
+    ("/credentials/{client_id}/renew", "renew_credential"),
+    ("/credentials/{client_id}/limits", "set_limits"),
+    ("/credentials/reminders", "set_preferences"),
+    (
+        "/notifications/{notification_id}/dismiss",
+        "dismiss_notification",
+    ),
+    (
+        "/organization/credentials/{client_id}/disable",
+        "disable_credential",
+    ),
+    (
+        "/organization/credentials/{client_id}/enable",
+        "enable_credential",
+    ),
+    (
+        "/organization/credentials/{client_id}/delete",
+        "delete_credential",
+    ),
+    ("/organization/credential-policy", "set_credential_policy"),
     ("/admin/users", "create_user"),
     ("/organizations", "create_organization"),
     ("/organizations/{id}/people", "create_user"),
@@ -264,7 +285,7 @@ impl Recorder {
                 }
             }
         }
-        for (path, action) in PAGE_ACTIONS {
+        for &(path, action) in PAGE_ACTIONS {
             let action = RouteAction {
                 action: action.to_owned(),
                 page: true,

@@ -27,6 +27,8 @@ pub const MAX_LIVE_SECRETS: usize = 5;
 /// The longest overlap a roll may give the old secrets.
 pub const MAX_ROLL_OVERLAP: Duration = Duration::days(30);
 const MAX_RATE_LIMIT_PER_MINUTE: i64 = 100_000;
+/// The longest lifetime or idle period a policy may name, in days (10 years).
+const MAX_POLICY_DAYS: i64 = 3650;
 
 /// What a person asks for when generating credentials.
 #[derive(Debug, Clone)]
@@ -187,6 +189,47 @@ pub async fn policy_of(state: &AppState, owner: &Principal) -> Result<Credential
         Some((id, _)) => state.store.credential_policy(id).await?.unwrap_or_default(),
         None => CredentialPolicy::default(),
     })
+}
+
+/// Replaces an organization's credential policy (the caller checked who may): each
+/// period 1–3650 days, the default lifetime no longer than the maximum.
+pub async fn set_policy(
+    state: &AppState,
+    organization_id: i64,
+    policy: CredentialPolicy,
+) -> Result<(), AppError> {
+    for (field, days) in [
+        (
+            "defaultLifetimeDays",
+            policy.default_credential_lifetime_days,
+        ),
+        ("maxLifetimeDays", policy.max_credential_lifetime_days),
+        ("idleDisableDays", policy.idle_disable_days),
+    ] {
+        if days.is_some_and(|d| !(1..=MAX_POLICY_DAYS).contains(&d)) {
+            return Err(AppError::bad_request(
+                "invalid_policy",
+                format!("`{field}` must be between 1 and {MAX_POLICY_DAYS} days, or null."),
+            ));
+        }
+    }
+    if let (Some(default), Some(max)) = (
+        policy.default_credential_lifetime_days,
+        policy.max_credential_lifetime_days,
+    ) && default > max
+    {
+        return Err(AppError::bad_request(
+            "invalid_policy",
+            format!(
+                "The default lifetime ({default} days) is longer than the maximum ({max} days)."
+            ),
+        ));
+    }
+    state
+        .store
+        .set_credential_policy(organization_id, &policy)
+        .await?;
+    Ok(())
 }
 
 /// The expiry a new credential gets: the one asked for, checked against the

@@ -20,8 +20,6 @@ use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
-/// The longest lifetime or idle period a policy may name, in days (10 years).
-const MAX_POLICY_DAYS: i64 = 3650;
 /// The longest reminder lead time, in days.
 const MAX_REMINDER_DAYS: i64 = 90;
 
@@ -263,39 +261,16 @@ async fn set_credential_policy(
             "changing the credential policy",
         )
         .await?;
-    for (field, days) in [
-        ("defaultLifetimeDays", body.default_lifetime_days),
-        ("maxLifetimeDays", body.max_lifetime_days),
-        ("idleDisableDays", body.idle_disable_days),
-    ] {
-        if days.is_some_and(|d| !(1..=MAX_POLICY_DAYS).contains(&d)) {
-            return Err(AppError::bad_request(
-                "invalid_policy",
-                format!("`{field}` must be between 1 and {MAX_POLICY_DAYS} days, or null."),
-            ));
-        }
-    }
-    if let (Some(default), Some(max)) = (body.default_lifetime_days, body.max_lifetime_days)
-        && default > max
-    {
-        return Err(AppError::bad_request(
-            "invalid_policy",
-            format!(
-                "The default lifetime ({default} days) is longer than the maximum ({max} days)."
-            ),
-        ));
-    }
-    state
-        .store
-        .set_credential_policy(
-            organization.id,
-            &latchkey_store::CredentialPolicy {
-                default_credential_lifetime_days: body.default_lifetime_days,
-                max_credential_lifetime_days: body.max_lifetime_days,
-                idle_disable_days: body.idle_disable_days,
-            },
-        )
-        .await?;
+    credentials::set_policy(
+        &state,
+        organization.id,
+        latchkey_store::CredentialPolicy {
+            default_credential_lifetime_days: body.default_lifetime_days,
+            max_credential_lifetime_days: body.max_lifetime_days,
+            idle_disable_days: body.idle_disable_days,
+        },
+    )
+    .await?;
     Ok(Json(Envelope { data: body }))
 }
 

@@ -10,6 +10,7 @@
 
 mod audit_page;
 mod credentials_page;
+mod organization_credentials_page;
 mod sign_in;
 mod users_page;
 
@@ -69,6 +70,34 @@ pub fn router() -> Router<AppState> {
         .route(
             "/credentials/reminders",
             post(credentials_page::set_reminder_days),
+        )
+        .route(
+            "/notifications/{notification_id}/dismiss",
+            post(credentials_page::dismiss_notification),
+        )
+        .route(
+            "/organization/credentials",
+            get(organization_credentials_page::show_own),
+        )
+        .route(
+            "/organizations/{id}/credentials",
+            get(organization_credentials_page::show_organization),
+        )
+        .route(
+            "/organization/credentials/{client_id}/disable",
+            post(organization_credentials_page::disable),
+        )
+        .route(
+            "/organization/credentials/{client_id}/enable",
+            post(organization_credentials_page::enable),
+        )
+        .route(
+            "/organization/credentials/{client_id}/delete",
+            post(organization_credentials_page::delete),
+        )
+        .route(
+            "/organization/credential-policy",
+            post(organization_credentials_page::set_policy),
         )
         .route(
             "/admin/users",

@@ -14,6 +14,8 @@ mod api;
 mod audit;
 mod authorization;
 mod browser;
+mod browser_kit;
+mod browser_lifecycle;
 mod content;
 mod credential_rules;
 mod events;

@@ -22,6 +22,7 @@ use crate::auth::{PageSession, Session, principal};
 
 use crate::credentials::{self, CredentialRequest};
 use crate::error::AppError;
+use crate::events::CredentialEventKind;
 use crate::state::AppState;
 
 use super::{Nav, SessionForm, display_time, form_error, render};
@@ -38,8 +39,11 @@ struct CredentialsPage {
     scopes: Vec<ScopeOption>,
     /// The workspaces a new credential may be limited to.
     workspaces: Vec<WorkspaceOption>,
-    /// Credentials expiring within the person's reminder lead time.
+    /// Credentials expiring within the person's reminder lead time, and the one a
+    /// reminder's Renew link named.
     reminders: Vec<ReminderView>,
+    /// Undismissed notifications (a leak, an expiry, someone else's change).
+    notifications: Vec<NotificationView>,
     /// The expiry choices the organization's policy allows, the default selected.
     expiry_options: Vec<ExpiryOption>,
     /// The organization's lifetime rules in words; `None` without a policy.
@@ -51,6 +55,11 @@ struct ReminderView {
     client_id: String,
     name: String,
     expires: String,
+}
+
+struct NotificationView {
+    id: String,
+    title: String,
 }
 
 struct ExpiryOption {
@@ -118,6 +127,8 @@ pub(super) struct CredentialsQuery {
     enabled: Option<String>,
     limits: Option<String>,
     reminders: Option<String>,
+    renew: Option<String>,
+    dismissed: Option<String>,
 }
 
 pub(super) async fn show_credentials(
@@ -170,6 +181,12 @@ pub(super) async fn show_credentials(
                 .reminders
                 .is_some()
                 .then(|| "Your reminder preference was saved.".to_owned())
+        })
+        .or_else(|| {
+            query
+                .dismissed
+                .is_some()
+                .then(|| "The notification was dismissed.".to_owned())
         });
     credentials_page(
         &state,
@@ -177,6 +194,7 @@ pub(super) async fn show_credentials(
         StatusCode::OK,
         Shown {
             notice,
+            renew: query.renew.filter(|id| ClientId::parse(id).is_some()),
             ..Shown::default()
         },
     )
@@ -187,6 +205,8 @@ pub(super) async fn show_credentials(
 #[derive(Default)]
 struct Shown {
     created: Option<CreatedView>,
+    /// The credential a reminder's Renew link (`?renew=`) asks to renew.
+    renew: Option<String>,
     notice: Option<String>,
     error: Option<String>,
     /// The Generate dialog's fields, kept when it is shown again with an error.
@@ -246,18 +266,35 @@ async fn page(
     let now = state.now();
     let policy = credentials::policy_of(state, &owner).await?;
     let reminder_days = session.user.expiry_reminder_days;
-    let reminders = list
+    let reminders: Vec<ReminderView> = list
         .iter()
         .filter(|c| !c.disabled)
         .filter_map(|c| {
             let expires = c.expires?.0;
-            (expires > now && expires - Duration::days(reminder_days) <= now).then(|| {
-                ReminderView {
-                    client_id: c.client_id.clone(),
-                    name: c.name.clone(),
-                    expires: display_time(expires),
-                }
+            let due = expires > now && expires - Duration::days(reminder_days) <= now;
+            (due || shown.renew.as_deref() == Some(c.client_id.as_str())).then(|| ReminderView {
+                client_id: c.client_id.clone(),
+                name: c.name.clone(),
+                expires: display_time(expires),
             })
+        })
+        .collect();
+    // An expiry reminder already shows as a banner with its Renew button.
+    let notifications = state
+        .store
+        .notifications_of_user(session.user.id, 20)
+        .await?
+        .into_iter()
+        .filter(|n| n.dismissed_at().is_none())
+        .filter(|n| {
+            n.kind != CredentialEventKind::Expiring.event_type()
+                || !reminders
+                    .iter()
+                    .any(|r| n.client_id.as_deref() == Some(r.client_id.as_str()))
+        })
+        .map(|n| NotificationView {
+            id: n.id,
+            title: n.title,
         })
         .collect();
     let checked = shown
@@ -266,6 +303,7 @@ async fn page(
     Ok(CredentialsPage {
         nav: Nav::of(session),
         reminders,
+        notifications,
         expiry_options: expiry_options(&policy),
         policy_note: policy_note(&policy),
         reminder_days,
@@ -738,6 +776,25 @@ pub(super) async fn set_reminder_days(
         .await
     {
         Ok(()) => Redirect::to("/credentials?reminders=saved").into_response(),
+        Err(error) => form_error(&session, error.into()),
+    }
+}
+
+pub(super) async fn dismiss_notification(
+    State(state): State<AppState>,
+    Path(notification_id): Path<String>,
+    SessionForm { session, .. }: SessionForm,
+) -> Response {
+    match state
+        .store
+        .dismiss_notification(session.user.id, &notification_id, state.now())
+        .await
+    {
+        Ok(true) => Redirect::to("/credentials?dismissed=1").into_response(),
+        Ok(false) => form_error(
+            &session,
+            AppError::not_found("You have no such notification."),
+        ),
         Err(error) => form_error(&session, error.into()),
     }
 }
