@@ -9,6 +9,7 @@
 //! secret is sent with `Cache-Control: no-store`.
 
 mod audit_page;
+mod credential_forms;
 mod credentials_page;
 mod organization_credentials_page;
 mod sign_in;

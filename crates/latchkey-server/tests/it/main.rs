@@ -21,6 +21,7 @@ mod credential_rules;
 mod events;
 mod kognic_io;
 mod lifecycle;
+mod lifecycle_pages;
 mod oauth;
 mod openapi;
 mod pages;

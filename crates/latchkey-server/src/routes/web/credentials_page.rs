@@ -10,11 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::Duration;
 use latchkey_core::access::Principal;
 use latchkey_core::{ClientId, Scope};
-use latchkey_store::{CredentialFilter, CredentialPolicy};
-use latchkey_types::{CredentialUse, CredentialsFile};
+use latchkey_store::CredentialFilter;
+use latchkey_types::CredentialsFile;
 use serde::Deserialize;
 
 use crate::access::readable_workspaces;
@@ -25,6 +25,10 @@ use crate::error::AppError;
 use crate::events::CredentialEventKind;
 use crate::state::AppState;
 
+use super::credential_forms::{
+    ExpiryOption, expiry_options, parse_expiry, parse_limits_form, parse_overlap, policy_note,
+    slug, usage_text,
+};
 use super::{Nav, SessionForm, display_time, form_error, render};
 
 #[derive(Template)]
@@ -60,12 +64,6 @@ struct ReminderView {
 struct NotificationView {
     id: String,
     title: String,
-}
-
-struct ExpiryOption {
-    value: &'static str,
-    label: &'static str,
-    selected: bool,
 }
 
 struct SecretView {
@@ -227,20 +225,6 @@ async fn credentials_page(
     }
 }
 
-fn usage_text(used: &CredentialUse) -> String {
-    let mut text = display_time(used.at.0);
-    if let Some(address) = &used.address {
-        text.push_str(&format!(" from {address}"));
-    }
-    if let Some(agent) = &used.user_agent {
-        text.push_str(&format!(
-            " · {}",
-            agent.chars().take(60).collect::<String>()
-        ));
-    }
-    text
-}
-
 async fn page(
     state: &AppState,
     session: &Session,
@@ -363,95 +347,6 @@ async fn page(
     })
 }
 
-const EXPIRY_PRESETS: [(&str, &str, Option<i64>); 5] = [
-    ("never", "Never", None),
-    ("7", "7 days", Some(7)),
-    ("30", "30 days", Some(30)),
-    ("90", "90 days", Some(90)),
-    ("365", "1 year", Some(365)),
-];
-
-/// The presets within the policy's maximum, "Policy default" first when it has one.
-fn expiry_options(policy: &CredentialPolicy) -> Vec<ExpiryOption> {
-    let max = policy.max_credential_lifetime_days;
-    let has_default = policy.default_credential_lifetime_days.is_some() || max.is_some();
-    let mut options: Vec<ExpiryOption> = Vec::new();
-    if has_default {
-        options.push(ExpiryOption {
-            value: "default",
-            label: "Organization default",
-            selected: true,
-        });
-    }
-    for (value, label, days) in EXPIRY_PRESETS {
-        let allowed = match (days, max) {
-            (None, Some(_)) => false,
-            (Some(days), Some(max)) => days <= max,
-            _ => true,
-        };
-        if allowed {
-            options.push(ExpiryOption {
-                value,
-                label,
-                selected: !has_default && value == "never",
-            });
-        }
-    }
-    options.push(ExpiryOption {
-        value: "custom",
-        label: "Custom date…",
-        selected: false,
-    });
-    options
-}
-
-fn policy_note(policy: &CredentialPolicy) -> Option<String> {
-    match (
-        policy.default_credential_lifetime_days,
-        policy.max_credential_lifetime_days,
-    ) {
-        (None, None) => None,
-        (Some(default), None) => Some(format!(
-            "Your organization gives credentials a lifetime of {default} days unless you \
-             choose another."
-        )),
-        (default, Some(max)) => Some(format!(
-            "Your organization's policy: credentials live at most {max} days (by default {} \
-             days), so every credential expires.",
-            default.unwrap_or(max)
-        )),
-    }
-}
-
-/// The expiry chosen in the Generate dialog: a preset number of days, or the end of a
-/// custom date (UTC).
-fn parse_expiry(
-    choice: &str,
-    date: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, String> {
-    match choice {
-        // "default": no expiry asked for, so the policy's default lifetime applies.
-        "" | "never" | "default" => Ok(None),
-        "custom" => {
-            let day = NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d")
-                .map_err(|_| "Choose the expiry date (YYYY-MM-DD).".to_owned())?;
-            let end = day
-                .and_hms_milli_opt(23, 59, 59, 999)
-                .map(|t| t.and_utc())
-                .ok_or_else(|| "Choose a valid expiry date.".to_owned())?;
-            if end <= now {
-                return Err("The expiry date must be in the future.".to_owned());
-            }
-            Ok(Some(end))
-        }
-        days => match days.parse::<u16>() {
-            Ok(days @ 1..=3650) => Ok(Some(now + chrono::Duration::days(i64::from(days)))),
-            _ => Err("Choose an expiry from the list.".to_owned()),
-        },
-    }
-}
-
 pub(super) async fn generate_credentials(
     State(state): State<AppState>,
     SessionForm { session, form }: SessionForm,
@@ -554,47 +449,6 @@ async fn show_file(
     .await
 }
 
-/// The allowlist (addresses separated by spaces, commas or lines) and rate limit of a
-/// form; empty fields are no limit.
-fn parse_limits_form(
-    allowed: &str,
-    rate_limit: &str,
-) -> Result<(Option<Vec<String>>, Option<i64>), String> {
-    let entries: Vec<String> = allowed
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|entry| !entry.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let rate_limit = match rate_limit.trim() {
-        "" => None,
-        text => Some(text.parse::<i64>().map_err(|_| {
-            "The rate limit must be a whole number of requests per minute.".to_owned()
-        })?),
-    };
-    Ok(((!entries.is_empty()).then_some(entries), rate_limit))
-}
-
-/// A file-name-safe version of a credential name.
-fn slug(name: &str) -> String {
-    let mut slug = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-        if slug.len() >= 40 {
-            break;
-        }
-    }
-    let slug = slug.trim_end_matches('-');
-    if slug.is_empty() {
-        "credentials".to_owned()
-    } else {
-        slug.to_owned()
-    }
-}
-
 /// The signed-in person as the permission decision sees them, or the error page.
 async fn actor(state: &AppState, session: &Session) -> Result<Principal, Response> {
     principal(state, &session.user, None)
@@ -644,22 +498,6 @@ pub(super) async fn enable_credentials(
     match credentials::set_disabled(&state, &actor, &client_id, false).await {
         Ok(()) => Redirect::to(&format!("/credentials?enabled={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
-    }
-}
-
-/// The overlaps the Roll dialog offers, in seconds; "custom" takes hours.
-fn parse_overlap(choice: &str, custom_hours: &str) -> Result<i64, String> {
-    match choice {
-        "custom" => custom_hours
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|hours| (0..=720).contains(hours))
-            .map(|hours| hours * 3600)
-            .ok_or_else(|| "Choose an overlap between 0 and 720 hours.".to_owned()),
-        preset => preset
-            .parse::<i64>()
-            .map_err(|_| "Choose an overlap from the list.".to_owned()),
     }
 }
 
