@@ -29,6 +29,8 @@ pub const MAX_ROLL_OVERLAP: Duration = Duration::days(30);
 const MAX_RATE_LIMIT_PER_MINUTE: i64 = 100_000;
 /// The longest lifetime or idle period a policy may name, in days (10 years).
 const MAX_POLICY_DAYS: i64 = 3650;
+/// The longest expiry-reminder lead time, in days.
+const MAX_REMINDER_DAYS: i64 = 90;
 
 /// What a person asks for when generating credentials.
 #[derive(Debug, Clone)]
@@ -229,6 +231,21 @@ pub async fn set_policy(
         .store
         .set_credential_policy(organization_id, &policy)
         .await?;
+    Ok(())
+}
+
+/// Sets how many days before an expiry the person is reminded (1–90).
+pub async fn set_reminder_days(state: &AppState, user_id: i64, days: i64) -> Result<(), AppError> {
+    if !(1..=MAX_REMINDER_DAYS).contains(&days) {
+        return Err(AppError::bad_request(
+            "invalid_preferences",
+            format!(
+                "Reminders come between 1 and {MAX_REMINDER_DAYS} days before an expiry \
+                 (`expiryReminderDays`)."
+            ),
+        ));
+    }
+    state.store.set_expiry_reminder_days(user_id, days).await?;
     Ok(())
 }
 

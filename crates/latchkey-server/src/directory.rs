@@ -248,6 +248,18 @@ pub struct UsageTracker {
     pending: Mutex<HashMap<String, CredentialUsage>>,
 }
 
+/// The pending usage of a credential; the key is allocated only for the first use since
+/// the last flush, not on every call.
+fn usage_of<'a>(
+    pending: &'a mut HashMap<String, CredentialUsage>,
+    client_id: &str,
+) -> Option<&'a mut CredentialUsage> {
+    if !pending.contains_key(client_id) {
+        pending.insert(client_id.to_owned(), CredentialUsage::default());
+    }
+    pending.get_mut(client_id)
+}
+
 fn newer(slot: &mut Option<Use>, used: Use) {
     if slot.as_ref().is_none_or(|old| old.at <= used.at) {
         *slot = Some(used);
@@ -258,7 +270,9 @@ impl UsageTracker {
     /// A token grant with the secret `secret_id`.
     pub fn record_grant(&self, client_id: &str, secret_id: &str, used: Use) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let usage = pending.entry(client_id.to_owned()).or_default();
+        let Some(usage) = usage_of(&mut pending, client_id) else {
+            return;
+        };
         match usage.secrets.iter_mut().find(|(id, _)| id == secret_id) {
             Some((_, at)) => *at = (*at).max(used.at),
             None => usage.secrets.push((secret_id.to_owned(), used.at)),

@@ -54,6 +54,11 @@ const DESCRIPTION_PATH: &str = "/openapi.json";
             `ErrorBody` (`message` for people, `error` for programs, `requestId` for the \
             logs); the OAuth endpoints speak RFC 6749 §5.2 (`OAuthErrorBody`) instead. \
             Another organization's resource answers 404, exactly like a missing one. \
+            A credential's own limits apply to every call made with its tokens: from an \
+            address outside its allowlist the answer is 403 `address_not_allowed`, beyond \
+            its requests per minute 429 `rate_limited` (the `TooManyRequests` response) \
+            with `Retry-After`, and every answer to a rate-limited credential carries \
+            `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`. \
             Paths are normalised before routing: `//` collapses and a trailing `/` is \
             dropped, never redirected.",
     ),

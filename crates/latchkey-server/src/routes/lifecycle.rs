@@ -20,9 +20,6 @@ use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
-/// The longest reminder lead time, in days.
-const MAX_REMINDER_DAYS: i64 = 90;
-
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(roll_secret))
@@ -328,15 +325,6 @@ async fn set_preferences(
         Scope::CredentialsManage,
         "changing your reminder preference",
     )?;
-    if !(1..=MAX_REMINDER_DAYS).contains(&body.expiry_reminder_days) {
-        return Err(AppError::bad_request(
-            "invalid_preferences",
-            format!("`expiryReminderDays` must be between 1 and {MAX_REMINDER_DAYS}."),
-        ));
-    }
-    state
-        .store
-        .set_expiry_reminder_days(caller.user_id, body.expiry_reminder_days)
-        .await?;
+    credentials::set_reminder_days(&state, caller.user_id, body.expiry_reminder_days).await?;
     Ok(Json(Envelope { data: body }))
 }

@@ -50,7 +50,7 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
 
     // The first credential: download it, then Close does not ask.
     let name = "Nightly upload job";
-    generate_credentials(client, name).await;
+    generate_credentials(client, name, None).await;
     let shown_client_id = one_time_value(client, "Client ID").await;
     let shown_secret = one_time_value(client, "Client secret").await;
     save_screenshot(client, "one-time-view.png").await;
@@ -133,7 +133,7 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
     // The second credential: Close without saving asks; dismissing keeps the secret on
     // screen, accepting closes it.
     let scratch = "Scratch credential";
-    generate_credentials(client, scratch).await;
+    generate_credentials(client, scratch, None).await;
     let scratch_client_id = one_time_value(client, "Client ID").await;
     clickable(client, "Close")
         .await

@@ -62,8 +62,9 @@ pub async fn sign_in(app: &TestApp, client: &Client, email: &str, password: &str
     click_and_wait_for_new_page(client, &sign_in).await;
 }
 
-/// Generate Credentials → type the name → Generate, and wait for the one-time view.
-pub async fn generate_credentials(client: &Client, name: &str) {
+/// Generate Credentials → type the name → choose the expiry (the value of an option
+/// of Expires, such as `"7"`) when given → Generate, and wait for the one-time view.
+pub async fn generate_credentials(client: &Client, name: &str, expiry: Option<&str>) {
     clickable(client, "Generate Credentials")
         .await
         .click()
@@ -74,6 +75,17 @@ pub async fn generate_credentials(client: &Client, name: &str) {
         .send_keys(name)
         .await
         .expect("type the name");
+    if let Some(expiry) = expiry {
+        displayed(
+            client,
+            Locator::XPath("//select[@id=//label[normalize-space()='Expires']/@for]"),
+            "the Expires choice",
+        )
+        .await
+        .select_by_value(expiry)
+        .await
+        .expect("choose the expiry");
+    }
     let generate = displayed(
         client,
         Locator::XPath("//dialog[@open]//button[normalize-space()='Generate']"),

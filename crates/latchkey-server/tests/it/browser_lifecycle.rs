@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::browser_kit::{
     click_and_wait_for_new_page, clickable, credential_row, current_path, displayed,
-    labelled_field, save_screenshot, sign_in, wait_for_download, with_browser,
+    generate_credentials, save_screenshot, sign_in, wait_for_download, with_browser,
 };
 use crate::fixtures::{PASSWORD, Tenant};
 use crate::harness::TestApp;
@@ -45,32 +45,7 @@ async fn lifecycle_flow(
         .expect("open /credentials");
 
     // A credential that expires in 7 days is within the default 7-day reminder.
-    clickable(client, "Generate Credentials")
-        .await
-        .click()
-        .await
-        .expect("click Generate Credentials");
-    labelled_field(client, "Name")
-        .await
-        .send_keys("Exporter")
-        .await
-        .expect("type the name");
-    displayed(
-        client,
-        Locator::XPath("//select[@id=//label[normalize-space()='Expires']/@for]"),
-        "the Expires choice",
-    )
-    .await
-    .select_by_value("7")
-    .await
-    .expect("choose 7 days");
-    let generate = displayed(
-        client,
-        Locator::XPath("//dialog[@open]//button[normalize-space()='Generate']"),
-        "the Generate button",
-    )
-    .await;
-    click_and_wait_for_new_page(client, &generate).await;
+    generate_credentials(client, "Exporter", Some("7")).await;
     let original = download_and_close(client, downloads, &mut seen, "Your new credentials").await;
     assert!(original.expires.is_some());
 

@@ -595,26 +595,17 @@ pub(super) async fn set_reminder_days(
     State(state): State<AppState>,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
-    let days = form
+    let Some(days) = form
         .one("reminder_days")
         .ok()
         .and_then(|days| days.trim().parse::<i64>().ok())
-        .filter(|days| (1..=90).contains(days));
-    let Some(days) = days else {
-        return page_error(
-            &state,
-            &session,
-            "Choose between 1 and 90 days before expiry.".to_owned(),
-        )
-        .await;
+    else {
+        return page_error(&state, &session, "Enter a number of days.".to_owned()).await;
     };
-    match state
-        .store
-        .set_expiry_reminder_days(session.user.id, days)
-        .await
-    {
+    match credentials::set_reminder_days(&state, session.user.id, days).await {
         Ok(()) => Redirect::to("/credentials?reminders=saved").into_response(),
-        Err(error) => form_error(&session, error.into()),
+        Err(AppError::BadRequest { message, .. }) => page_error(&state, &session, message).await,
+        Err(error) => form_error(&session, error),
     }
 }
 
