@@ -141,12 +141,15 @@ async fn a_reported_leak_revokes_the_credential_and_reveals_nothing_else() {
         url: "https://github.com/example/repo/blob/main/config.json".to_owned(),
         source: "content".to_owned(),
     };
+    // Well-formed, with a valid checksum, but never issued.
+    let never_issued = latchkey_core::ClientSecret::generate();
     let verdicts = sdk
         .report_leaked_secrets(&[
             report(&leaked.client_secret),
             report(&gone.client_secret),
             report(&broken_checksum),
             report("not a secret at all"),
+            report(never_issued.expose()),
         ])
         .await
         .expect("report");
@@ -155,6 +158,7 @@ async fn a_reported_leak_revokes_the_credential_and_reveals_nothing_else() {
         labels,
         [
             "true_positive",
+            "false_positive",
             "false_positive",
             "false_positive",
             "false_positive"
