@@ -11,6 +11,10 @@
 //! * Scenes from local files: [`Client::initialize_scene`], [`Client::create_scene`],
 //!   [`Client::upload_file`] (streamed from disk to the signed URL) and
 //!   [`Client::commit_scene`].
+//! * A credential's life: [`Client::roll_secret`], [`Client::renew_credentials`],
+//!   [`Client::set_credential_limits`], [`Client::organization_credentials`],
+//!   [`Client::set_credential_policy`], [`Client::set_preferences`], and
+//!   [`Client::report_leaked_secrets`] for secret scanners.
 //! * The audit log: [`Client::audit_events`] (a page) and
 //!   [`Client::export_audit_events`] (every matching event).
 //! * Webhooks and notifications: [`Client::create_webhook`], [`Client::webhooks`],
