@@ -17,7 +17,7 @@ use latchkey_types::{
 };
 
 use crate::access::own_account_denial;
-use crate::audit::{self, AuditEntry, Outcome};
+use crate::audit::{self, AuditEntry, AuditSlot, Outcome};
 use crate::error::{AppError, sentence};
 use crate::events::{self, CredentialEvent, CredentialEventKind};
 use crate::state::AppState;
@@ -57,6 +57,7 @@ pub async fn generate(
     state: &AppState,
     owner: &Principal,
     request: CredentialRequest,
+    audit: &AuditSlot,
 ) -> Result<CredentialsFile, AppError> {
     let name = CredentialName::parse(&request.name)
         .map_err(|e| AppError::bad_request("invalid_name", sentence(&e.to_string())))?;
@@ -135,6 +136,7 @@ pub async fn generate(
             secret: new_secret,
         })
         .await?;
+    audit.note(|note| note.target = Some(format!("credential/{}", row.client_id)));
     announce(
         state,
         &row,
@@ -478,6 +480,7 @@ pub async fn manageable(
     state: &AppState,
     actor: &Principal,
     client_id: &str,
+    audit: &AuditSlot,
 ) -> Result<(CredentialRow, UserRow), AppError> {
     let not_found = || {
         AppError::not_found(format!(
@@ -501,6 +504,12 @@ pub async fn manageable(
     if !may || row.deleted_at().is_some() {
         return Err(not_found());
     }
+    // The owner sees in their audit log what an admin did to their credential.
+    audit.note(|note| {
+        note.target = Some(format!("credential/{}", row.client_id));
+        note.subject_user_id = Some(owner.id);
+        note.organization_id = owner.organization_id;
+    });
     Ok((row, owner))
 }
 
@@ -515,8 +524,13 @@ fn by_whom(actor: &Principal, owner: &UserRow) -> String {
 
 /// Deletes a credential; its tokens stop working at once here and within the cache
 /// lifetime on other replicas.
-pub async fn delete(state: &AppState, actor: &Principal, client_id: &str) -> Result<(), AppError> {
-    let (row, owner) = manageable(state, actor, client_id).await?;
+pub async fn delete(
+    state: &AppState,
+    actor: &Principal,
+    client_id: &str,
+    audit: &AuditSlot,
+) -> Result<(), AppError> {
+    let (row, owner) = manageable(state, actor, client_id, audit).await?;
     if !state
         .store
         .delete_credential(&row.client_id, state.now())
@@ -547,8 +561,9 @@ pub async fn set_disabled(
     actor: &Principal,
     client_id: &str,
     disabled: bool,
+    audit: &AuditSlot,
 ) -> Result<(), AppError> {
-    let (row, owner) = manageable(state, actor, client_id).await?;
+    let (row, owner) = manageable(state, actor, client_id, audit).await?;
     let now = state.now();
     let changed = if disabled {
         state.store.disable_credential(&row.client_id, now).await?
@@ -578,10 +593,11 @@ pub async fn set_limits(
     client_id: &str,
     allowed_networks: Option<Vec<String>>,
     rate_limit_per_minute: Option<i64>,
+    audit: &AuditSlot,
 ) -> Result<(), AppError> {
     let (allowed_networks, rate_limit_per_minute) =
         parse_limits(allowed_networks, rate_limit_per_minute)?;
-    let (row, _) = manageable(state, actor, client_id).await?;
+    let (row, _) = manageable(state, actor, client_id, audit).await?;
     state
         .store
         .set_credential_limits(
@@ -599,8 +615,9 @@ async fn owned(
     state: &AppState,
     owner: &Principal,
     client_id: &str,
+    audit: &AuditSlot,
 ) -> Result<CredentialRow, AppError> {
-    let (row, row_owner) = manageable(state, owner, client_id).await?;
+    let (row, row_owner) = manageable(state, owner, client_id, audit).await?;
     if row_owner.id != owner.user_id {
         return Err(own_account_denial(
             owner,
@@ -623,8 +640,9 @@ pub async fn roll(
     owner: &Principal,
     client_id: &str,
     overlap_seconds: i64,
+    audit: &AuditSlot,
 ) -> Result<CredentialsFile, AppError> {
-    let row = owned(state, owner, client_id).await?;
+    let row = owned(state, owner, client_id, audit).await?;
     let now = state.now();
     if !(0..=MAX_ROLL_OVERLAP.num_seconds()).contains(&overlap_seconds) {
         return Err(AppError::bad_request(
@@ -704,8 +722,9 @@ pub async fn renew(
     state: &AppState,
     owner: &Principal,
     client_id: &str,
+    audit: &AuditSlot,
 ) -> Result<CredentialsFile, AppError> {
-    let row = owned(state, owner, client_id).await?;
+    let row = owned(state, owner, client_id, audit).await?;
     let now = state.now();
     let lifetime = row.expires_at().map(|at| at - row.created_at());
     let expires_at = match lifetime {
@@ -731,8 +750,17 @@ pub async fn renew(
             allowed_networks: split_ids(row.allowed_networks.as_deref()),
             rate_limit_per_minute: row.rate_limit_per_minute,
         },
+        // The event names the new credential; `renewedFrom` the one it replaces.
+        &AuditSlot::default(),
     )
     .await
+    .inspect(|file| {
+        audit.note(|note| {
+            note.target = Some(format!("credential/{}", file.client_id));
+            note.detail
+                .insert("renewedFrom".to_owned(), serde_json::Value::from(client_id));
+        });
+    })
 }
 
 /// Who brought a lifecycle event about.
@@ -766,7 +794,7 @@ pub async fn announce(
         let mut entry = AuditEntry::new(kind.event_type(), Outcome::Success);
         entry.subject_user_id = Some(owner.id);
         entry.organization_id = owner.organization_id;
-        entry.target = Some(row.client_id.clone());
+        entry.target = Some(format!("credential/{}", row.client_id));
         entry
             .detail
             .insert("reason".to_owned(), serde_json::Value::from(reason));

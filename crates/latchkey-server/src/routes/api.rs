@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::readable_workspaces;
+use crate::audit::AuditSlot;
 use crate::auth::{Caller, Via};
 use crate::credentials::{self, CredentialRequest};
 use crate::error::{ApiJson, AppError};
@@ -170,6 +171,7 @@ async fn list_credentials(
 async fn create_credential(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     ApiJson(body): ApiJson<NewCredential>,
 ) -> Result<Response, AppError> {
     caller.require_scope(Scope::CredentialsManage, "creating credentials")?;
@@ -185,6 +187,7 @@ async fn create_credential(
             allowed_networks: body.allowed_networks,
             rate_limit_per_minute: body.rate_limit_per_minute,
         },
+        &audit,
     )
     .await?;
     let mut response = (StatusCode::CREATED, Json(Envelope { data: file })).into_response();
@@ -214,10 +217,11 @@ async fn create_credential(
 async fn delete_credential(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "deleting credentials")?;
-    credentials::delete(&state, &caller.principal, &client_id).await?;
+    credentials::delete(&state, &caller.principal, &client_id, &audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -243,10 +247,11 @@ async fn delete_credential(
 async fn disable_credential(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "disabling credentials")?;
-    credentials::set_disabled(&state, &caller.principal, &client_id, true).await?;
+    credentials::set_disabled(&state, &caller.principal, &client_id, true, &audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -270,9 +275,10 @@ async fn disable_credential(
 async fn enable_credential(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "enabling credentials")?;
-    credentials::set_disabled(&state, &caller.principal, &client_id, false).await?;
+    credentials::set_disabled(&state, &caller.principal, &client_id, false, &audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,6 +14,7 @@ use latchkey_types::{Credential, CredentialsFile, Envelope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit::AuditSlot;
 use crate::auth::Caller;
 use crate::credentials;
 use crate::error::{ApiJson, AppError};
@@ -66,12 +67,19 @@ fn file_response(file: CredentialsFile) -> Response {
 async fn roll_secret(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     Path(client_id): Path<String>,
     ApiJson(body): ApiJson<RollSecret>,
 ) -> Result<Response, AppError> {
     caller.require_scope(Scope::CredentialsManage, "rolling a secret")?;
-    let file =
-        credentials::roll(&state, &caller.principal, &client_id, body.overlap_seconds).await?;
+    let file = credentials::roll(
+        &state,
+        &caller.principal,
+        &client_id,
+        body.overlap_seconds,
+        &audit,
+    )
+    .await?;
     Ok(file_response(file))
 }
 
@@ -99,10 +107,11 @@ async fn roll_secret(
 async fn renew_credential(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     Path(client_id): Path<String>,
 ) -> Result<Response, AppError> {
     caller.require_scope(Scope::CredentialsManage, "renewing a credential")?;
-    let file = credentials::renew(&state, &caller.principal, &client_id).await?;
+    let file = credentials::renew(&state, &caller.principal, &client_id, &audit).await?;
     Ok(file_response(file))
 }
 
@@ -131,6 +140,7 @@ async fn renew_credential(
 async fn set_limits(
     State(state): State<AppState>,
     caller: Caller,
+    audit: AuditSlot,
     Path(client_id): Path<String>,
     ApiJson(body): ApiJson<CredentialLimits>,
 ) -> Result<StatusCode, AppError> {
@@ -141,6 +151,7 @@ async fn set_limits(
         &client_id,
         body.allowed_networks,
         body.rate_limit_per_minute,
+        &audit,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,7 +4,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use latchkey_client::Error;
+use latchkey_client::{AuditEventsQuery, Error};
 use latchkey_server::clock::Clock;
 use latchkey_types::lifecycle::{CredentialLimits, CredentialPolicy};
 use latchkey_types::{CredentialsFile, ErrorBody, OAuthErrorBody};
@@ -402,6 +402,22 @@ async fn organization_admins_see_and_stop_their_members_credentials_only() {
         .await
         .expect("an admin disables a member's credential");
     assert_eq!(app.token_request(&hers, &[]).await.status(), 401);
+    // The owner finds the admin's act in their own audit log.
+    let owner = app.client(&manager(&tenant.developer).await);
+    let events = owner
+        .audit_events(&AuditEventsQuery {
+            action: Some("disable_credential".to_owned()),
+            ..AuditEventsQuery::default()
+        })
+        .await
+        .expect("the owner's audit log");
+    let event = events
+        .data
+        .iter()
+        .find(|e| e.target.as_deref() == Some(format!("credential/{}", hers.client_id).as_str()))
+        .expect("the admin's disabling is in the owner's log");
+    assert_eq!(event.subject_user_id, Some(tenant.developer_id));
+    assert_ne!(event.actor.user_id, Some(tenant.developer_id));
     let error = admin
         .roll_secret(&hers.client_id, 0)
         .await
@@ -417,5 +433,12 @@ async fn organization_admins_see_and_stop_their_members_credentials_only() {
         .delete_credentials(&hers.client_id)
         .await
         .expect("an admin deletes a member's credential");
-    assert!(tenant.developer.list_credentials().await.is_empty());
+    assert!(
+        tenant
+            .developer
+            .list_credentials()
+            .await
+            .iter()
+            .all(|c| c.client_id != hers.client_id)
+    );
 }

@@ -18,6 +18,7 @@ use latchkey_types::CredentialsFile;
 use serde::Deserialize;
 
 use crate::access::readable_workspaces;
+use crate::audit::AuditSlot;
 use crate::auth::{PageSession, Session, principal};
 
 use crate::credentials::{self, CredentialRequest};
@@ -349,6 +350,7 @@ async fn page(
 
 pub(super) async fn generate_credentials(
     State(state): State<AppState>,
+    audit: AuditSlot,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
     let (Ok(name), Ok(expiry), Ok(expires_on), Ok(allowed), Ok(rate_limit)) = (
@@ -402,7 +404,7 @@ pub(super) async fn generate_credentials(
         Ok(owner) => owner,
         Err(error) => return error.into_response(),
     };
-    let file = match credentials::generate(&state, &owner, request).await {
+    let file = match credentials::generate(&state, &owner, request, &audit).await {
         Ok(file) => file,
         Err(AppError::BadRequest { message, .. } | AppError::Forbidden { message, .. }) => {
             return retry(message).await;
@@ -459,13 +461,14 @@ async fn actor(state: &AppState, session: &Session) -> Result<Principal, Respons
 pub(super) async fn delete_credentials(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
     let actor = match actor(&state, &session).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    match credentials::delete(&state, &actor, &client_id).await {
+    match credentials::delete(&state, &actor, &client_id, &audit).await {
         Ok(()) => Redirect::to(&format!("/credentials?deleted={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
     }
@@ -474,13 +477,14 @@ pub(super) async fn delete_credentials(
 pub(super) async fn disable_credentials(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
     let actor = match actor(&state, &session).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    match credentials::set_disabled(&state, &actor, &client_id, true).await {
+    match credentials::set_disabled(&state, &actor, &client_id, true, &audit).await {
         Ok(()) => Redirect::to(&format!("/credentials?disabled={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
     }
@@ -489,13 +493,14 @@ pub(super) async fn disable_credentials(
 pub(super) async fn enable_credentials(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
     let actor = match actor(&state, &session).await {
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    match credentials::set_disabled(&state, &actor, &client_id, false).await {
+    match credentials::set_disabled(&state, &actor, &client_id, false, &audit).await {
         Ok(()) => Redirect::to(&format!("/credentials?enabled={client_id}")).into_response(),
         Err(error) => form_error(&session, error),
     }
@@ -504,6 +509,7 @@ pub(super) async fn enable_credentials(
 pub(super) async fn roll_secret(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
     let (Ok(overlap), Ok(custom_hours)) = (form.one("overlap"), form.one("custom_hours")) else {
@@ -520,7 +526,7 @@ pub(super) async fn roll_secret(
         Ok(owner) => owner,
         Err(response) => return response,
     };
-    match credentials::roll(&state, &owner, &client_id, overlap).await {
+    match credentials::roll(&state, &owner, &client_id, overlap, &audit).await {
         Ok(file) => {
             let note = if overlap == 0 {
                 "The previous secret stopped working just now.".to_owned()
@@ -543,13 +549,14 @@ pub(super) async fn roll_secret(
 pub(super) async fn renew_credentials(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
     let owner = match actor(&state, &session).await {
         Ok(owner) => owner,
         Err(response) => return response,
     };
-    match credentials::renew(&state, &owner, &client_id).await {
+    match credentials::renew(&state, &owner, &client_id, &audit).await {
         Ok(file) => {
             let note = Some(format!(
                 "It replaces {client_id}, which keeps working until it expires: switch your \
@@ -567,6 +574,7 @@ pub(super) async fn renew_credentials(
 pub(super) async fn set_limits(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
     let (Ok(allowed), Ok(rate_limit)) = (form.one("allowed_networks"), form.one("rate_limit"))
@@ -584,7 +592,16 @@ pub(super) async fn set_limits(
         Ok(actor) => actor,
         Err(response) => return response,
     };
-    match credentials::set_limits(&state, &actor, &client_id, allowed_networks, rate_limit).await {
+    match credentials::set_limits(
+        &state,
+        &actor,
+        &client_id,
+        allowed_networks,
+        rate_limit,
+        &audit,
+    )
+    .await
+    {
         Ok(()) => Redirect::to("/credentials?limits=saved").into_response(),
         Err(AppError::BadRequest { message, .. }) => page_error(&state, &session, message).await,
         Err(error) => form_error(&session, error),

@@ -11,6 +11,7 @@ use latchkey_store::{CredentialFilter, CredentialPolicy};
 use latchkey_types::Credential;
 use serde::Deserialize;
 
+use crate::audit::AuditSlot;
 use crate::auth::{Caller, PageSession, Session};
 use crate::credentials;
 use crate::error::AppError;
@@ -197,15 +198,21 @@ pub(super) async fn show_organization(
     .await
 }
 
-async fn act(state: &AppState, session: &Session, client_id: &str, action: &str) -> Response {
+async fn act(
+    state: &AppState,
+    session: &Session,
+    client_id: &str,
+    action: &str,
+    audit: &AuditSlot,
+) -> Response {
     let actor = match Caller::of_session(state, session).await {
         Ok(caller) => caller.principal,
         Err(error) => return form_error(session, error),
     };
     let result = match action {
-        "delete" => credentials::delete(state, &actor, client_id).await,
-        "disable" => credentials::set_disabled(state, &actor, client_id, true).await,
-        _ => credentials::set_disabled(state, &actor, client_id, false).await,
+        "delete" => credentials::delete(state, &actor, client_id, audit).await,
+        "disable" => credentials::set_disabled(state, &actor, client_id, true, audit).await,
+        _ => credentials::set_disabled(state, &actor, client_id, false, audit).await,
     };
     let done = match action {
         "delete" => "deleted",
@@ -221,25 +228,28 @@ async fn act(state: &AppState, session: &Session, client_id: &str, action: &str)
 pub(super) async fn disable(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    act(&state, &session, &client_id, "disable").await
+    act(&state, &session, &client_id, "disable", &audit).await
 }
 
 pub(super) async fn enable(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    act(&state, &session, &client_id, "enable").await
+    act(&state, &session, &client_id, "enable", &audit).await
 }
 
 pub(super) async fn delete(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    act(&state, &session, &client_id, "delete").await
+    act(&state, &session, &client_id, "delete", &audit).await
 }
 
 /// A policy field: empty is no rule.
