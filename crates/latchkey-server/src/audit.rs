@@ -211,7 +211,7 @@ const EXEMPT: [(Method, &str); 2] = [
 ];
 
 /// The page forms (all POST): the API operation each mirrors, or its own action.
-const PAGE_ACTIONS: [(&str, &str); 14] = [
+const PAGE_ACTIONS: [(&str, &str); 17] = [
     ("/login", "sign_in"),
     ("/logout", "sign_out"),
     ("/set-password/{token}", "set_password"),
@@ -226,6 +226,15 @@ const PAGE_ACTIONS: [(&str, &str); 14] = [
     ("/workspaces/{id}/members", "set_member"),
     ("/workspaces/{id}/members/{user_id}", "set_member"),
     ("/workspaces/{id}/members/{user_id}/remove", "remove_member"),
+    ("/organization/webhooks", "create_webhook"),
+    (
+        "/organization/webhooks/{webhook_id}/delete",
+        "delete_webhook",
+    ),
+    (
+        "/organization/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        "retry_delivery",
+    ),
 ];
 
 /// How a route is recorded.

@@ -1,6 +1,6 @@
 //! The pages: sign-in and set-password links (`sign_in`), API Credentials...
 //! (`credentials_page`), the operator's user list (`users_page`), the audit log
-//! (`audit_page`); this module holds the router and what they share: the menu (`Nav`),
+//! (`audit_page`), an organization's webhooks (`webhooks_page`); this module holds the router and what they share: the menu (`Nav`),
 //! rendering, error pages, form parsing and the CSRF-checked `SessionForm`.
 //!
 //! Server-rendered HTML (askama, auto-escaped) with one small script and no build step.
@@ -12,6 +12,7 @@ mod audit_page;
 mod credentials_page;
 mod sign_in;
 mod users_page;
+mod webhooks_page;
 
 use askama::Template;
 use axum::Router;
@@ -25,7 +26,7 @@ use chrono::{DateTime, Utc};
 use latchkey_core::secret::tokens_match;
 
 use crate::auth::{PageSession, Session};
-use crate::error::AppError;
+use crate::error::{AppError, InternalErrorDetail};
 use crate::state::AppState;
 
 const LOGIN_CSRF_COOKIE: &str = "latchkey_login_csrf";
@@ -69,6 +70,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/credentials/reminders",
             post(credentials_page::set_reminder_days),
+        )
+        .route(
+            "/organization/webhooks",
+            get(webhooks_page::show_webhooks).post(webhooks_page::create_webhook),
+        )
+        .route(
+            "/organization/webhooks/{webhook_id}/delete",
+            post(webhooks_page::delete_webhook),
+        )
+        .route(
+            "/organization/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+            post(webhooks_page::retry_delivery),
         )
         .route(
             "/admin/users",
@@ -282,6 +295,40 @@ pub(crate) fn form_error(session: &Session, error: AppError) -> Response {
         "The request could not be processed",
         &error.body().message,
     )
+}
+
+/// An error of a page handler as the page a person sees: a refusal keeps the API's
+/// explanation, an internal error is logged once by the middleware and never shown.
+pub(crate) fn page_error(session: &Session, error: AppError) -> Response {
+    let title = match &error {
+        AppError::Denied(_) | AppError::Forbidden { .. } | AppError::Unauthorized(_) => {
+            "You cannot do this"
+        }
+        AppError::NotFound { .. } => "Not found",
+        AppError::BadRequest { .. }
+        | AppError::Conflict { .. }
+        | AppError::PayloadTooLarge
+        | AppError::UnsupportedMediaType { .. }
+        | AppError::MethodNotAllowed => "The request could not be processed",
+        AppError::RateLimited { .. } => "Too many requests",
+        AppError::Unavailable { .. } | AppError::Internal(_) => "Something went wrong",
+    };
+    let mut response = error_page(
+        Nav::of(session),
+        error.status(),
+        title,
+        &error.body().message,
+    );
+    // The logging middleware finds the real error here; the page shows none of it.
+    if let AppError::Internal(_) = error
+        && let Some(detail) = error
+            .into_response()
+            .extensions_mut()
+            .remove::<InternalErrorDetail>()
+    {
+        response.extensions_mut().insert(detail);
+    }
+    response
 }
 
 fn set_cookie(
