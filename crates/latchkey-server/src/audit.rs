@@ -247,6 +247,15 @@ const PAGE_ACTIONS: &[(&str, &str)] = &[
     ("/workspaces/{id}/members", "set_member"),
     ("/workspaces/{id}/members/{user_id}", "set_member"),
     ("/workspaces/{id}/members/{user_id}/remove", "remove_member"),
+    ("/organization/webhooks", "create_webhook"),
+    (
+        "/organization/webhooks/{webhook_id}/delete",
+        "delete_webhook",
+    ),
+    (
+        "/organization/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        "retry_delivery",
+    ),
 ];
 
 /// How a route is recorded.

@@ -24,23 +24,33 @@
 //! non-public address (SSRF). The addresses checked are the ones the request goes to:
 //! the client is pinned to them, so a DNS answer that changes between check and
 //! connect cannot redirect it.
+//!
+//! **Managing** ([`register`], [`delete`], [`endpoint`], [`retry`]) holds the rules the
+//! API (`routes/events.rs`) and the organization's webhooks page share; the caller
+//! has been allowed `organization:manage` on the organization before either calls.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use latchkey_store::{DeliveryOutcome, NewWebhookDelivery, StoreError, WebhookDeliveryRow};
+use latchkey_store::{
+    DeliveryOutcome, NewWebhookDelivery, NewWebhookEndpoint, OrganizationRow, StoreError,
+    WebhookDeliveryRow, WebhookEndpointRow,
+};
 use latchkey_types::Timestamp;
 use sha2::Sha256;
 use url::{Host, Url};
 
+use crate::access::not_found;
 use crate::error::AppError;
-use crate::events::{self, CredentialEvent};
+use crate::events::{self, CredentialEvent, CredentialEventKind};
 use crate::state::AppState;
 
 /// The longest URL an endpoint may have.
 pub const MAX_URL_LENGTH: usize = 2048;
+/// Endpoints one organization may register.
+const MAX_WEBHOOKS: usize = 20;
 /// How long one attempt may take, connection included.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a replica holds a claimed delivery: longer than an attempt can take, short
@@ -203,6 +213,141 @@ fn is_public(ip: IpAddr) -> bool {
                 || (v6.segments()[0] == 0x2001 && v6.segments()[1] == 0x0db8))
         }
     }
+}
+
+/// The event types of a new endpoint, as stored: `None` for every type; a 400 naming
+/// an unknown one or an empty list.
+fn event_types(events: Option<Vec<String>>) -> Result<Option<String>, AppError> {
+    let Some(events) = events else {
+        return Ok(None);
+    };
+    if events.is_empty() {
+        return Err(AppError::bad_request(
+            "invalid_event_type",
+            "List at least one event type, or leave `events` out to receive every type.",
+        ));
+    }
+    let mut kinds = Vec::new();
+    for name in &events {
+        let kind = CredentialEventKind::parse(name).ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_event_type",
+                format!(
+                    "`{}` is not an event type; the types are {}.",
+                    name.chars().take(64).collect::<String>(),
+                    CredentialEventKind::ALL
+                        .iter()
+                        .map(|k| k.event_type())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    // Stored in one order, so the list answers the same whatever order was sent.
+    let types: Vec<&str> = CredentialEventKind::ALL
+        .into_iter()
+        .filter(|k| kinds.contains(k))
+        .map(CredentialEventKind::event_type)
+        .collect();
+    Ok(Some(types.join(" ")))
+}
+
+/// A newly registered endpoint and its signing secret, which exists in plain text only
+/// in the one answer that registers it (no `Debug`, so it cannot reach a log line).
+pub struct Registered {
+    pub endpoint: WebhookEndpointRow,
+    pub signing_secret: String,
+}
+
+/// Registers an endpoint of `organization` for `events` (every type when `None`): the
+/// event types and the target are checked, and an organization has at most
+/// `MAX_WEBHOOKS`; a 400 that says which rule was broken, with nothing stored.
+pub async fn register(
+    state: &AppState,
+    organization: &OrganizationRow,
+    created_by: i64,
+    url: &str,
+    events: Option<Vec<String>>,
+) -> Result<Registered, AppError> {
+    let event_types = event_types(events)?;
+    let target = check_target(state, url).await?;
+    if state.store.webhook_endpoints(organization.id).await?.len() >= MAX_WEBHOOKS {
+        return Err(AppError::bad_request(
+            "too_many_webhooks",
+            format!(
+                "Organization '{}' has {MAX_WEBHOOKS} webhook endpoints, the most it may have; \
+                 delete one first.",
+                organization.name
+            ),
+        ));
+    }
+    let signing_secret = format!("whsec_{}", crate::random_id(32));
+    let endpoint = state
+        .store
+        .create_webhook_endpoint(&NewWebhookEndpoint {
+            id: format!("wh_{}", crate::random_id(20)),
+            organization_id: organization.id,
+            url: target.url.to_string(),
+            signing_secret: signing_secret.clone(),
+            event_types,
+            created_by,
+            created_at: state.now(),
+        })
+        .await?;
+    tracing::info!(webhook.id = %endpoint.id, organization.id = organization.id, user.id = created_by, "webhook endpoint registered");
+    Ok(Registered {
+        endpoint,
+        signing_secret,
+    })
+}
+
+/// Deletes an endpoint of the organization and its deliveries; another organization's
+/// endpoint is the same 404 as one that does not exist.
+pub async fn delete(
+    state: &AppState,
+    organization_id: i64,
+    webhook_id: &str,
+    user_id: i64,
+) -> Result<(), AppError> {
+    if !state
+        .store
+        .delete_webhook_endpoint(organization_id, webhook_id)
+        .await?
+    {
+        return Err(not_found("webhook", webhook_id));
+    }
+    tracing::info!(webhook.id = %webhook_id, organization.id = organization_id, user.id = user_id, "webhook endpoint deleted");
+    Ok(())
+}
+
+/// The organization's endpoint `webhook_id`, or the 404 of a missing one.
+pub async fn endpoint(
+    state: &AppState,
+    organization_id: i64,
+    webhook_id: &str,
+) -> Result<WebhookEndpointRow, AppError> {
+    state
+        .store
+        .webhook_endpoint(organization_id, webhook_id)
+        .await?
+        .ok_or_else(|| not_found("webhook", webhook_id))
+}
+
+/// Queues a delivery of `endpoint` again, due now, whatever its status.
+pub async fn retry(
+    state: &AppState,
+    endpoint: &WebhookEndpointRow,
+    delivery_id: &str,
+) -> Result<WebhookDeliveryRow, AppError> {
+    state
+        .store
+        .requeue_webhook_delivery(&endpoint.id, delivery_id, state.now())
+        .await?
+        .ok_or_else(|| not_found("delivery", delivery_id))
 }
 
 /// The `Latchkey-Signature` value of `body` sent at `timestamp` (Unix seconds).

@@ -1,11 +1,12 @@
 //! The `latchkey` binary: `serve`, `admin add-user` and `bench`, and the client commands
-//! on `latchkey-client`: `token`, `call`, `doctor`, `credentials`, `scenes`, `audit`, plus
-//! `completions`.
+//! on `latchkey-client`: `token`, `call`, `doctor`, `credentials`, `scenes`, `audit`,
+//! `webhooks`, `policy`, `notifications`, plus `completions`.
 
 mod audit_cmd;
 mod bench;
 mod client_args;
 mod credentials_cmd;
+mod org_cmd;
 mod scenes_cmd;
 mod tools;
 
@@ -66,6 +67,18 @@ enum Command {
     /// Needs a credential with the `api:read` scope. You see your own events, an
     /// organization admin their organization's, the operator every event.
     Audit(audit_cmd::AuditArgs),
+    /// Manage an organization's webhook endpoints and see their deliveries.
+    ///
+    /// Needs an organization admin's (or the operator's) credential with the `api:write`
+    /// scope.
+    Webhooks(org_cmd::WebhooksArgs),
+    /// Show or change an organization's credential policy (lifetimes, idle disabling).
+    ///
+    /// Any member may read it with `api:read`; changing it needs an organization admin's
+    /// (or the operator's) credential with `api:write`.
+    Policy(org_cmd::PolicyArgs),
+    /// List or dismiss what you should know about your credentials.
+    Notifications(org_cmd::NotificationsArgs),
     /// Print a shell completion script.
     ///
     /// For example `latchkey completions bash > ~/.local/share/bash-completion/completions/latchkey`,
@@ -172,6 +185,9 @@ fn main() -> std::process::ExitCode {
         | Command::Credentials(_)
         | Command::Scenes(_)
         | Command::Audit(_)
+        | Command::Webhooks(_)
+        | Command::Policy(_)
+        | Command::Notifications(_)
         | Command::Completions { .. } => "warn",
     };
     init_logging(default_log_filter);
@@ -233,6 +249,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Credentials(args) => credentials_cmd::run(args).await.map(success),
         Command::Scenes(args) => scenes_cmd::run(args).await.map(success),
         Command::Audit(args) => audit_cmd::run(args).await.map(success),
+        Command::Webhooks(args) => org_cmd::webhooks(args).await.map(success),
+        Command::Policy(args) => org_cmd::policy(args).await.map(success),
+        Command::Notifications(args) => org_cmd::notifications(args).await.map(success),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -10,9 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::access::Action;
-use latchkey_store::{
-    NewWebhookEndpoint, NotificationRow, OrganizationRow, WebhookDeliveryRow, WebhookEndpointRow,
-};
+use latchkey_store::{NotificationRow, OrganizationRow, WebhookDeliveryRow, WebhookEndpointRow};
 use latchkey_types::events::{NewWebhook, Notification, Webhook, WebhookDelivery};
 use latchkey_types::{Envelope, Timestamp};
 use utoipa_axum::router::OpenApiRouter;
@@ -21,13 +19,10 @@ use utoipa_axum::routes;
 use crate::access::not_found;
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
-use crate::events::CredentialEventKind;
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use crate::{notifications, webhooks};
 
-/// Endpoints one organization may register.
-const MAX_WEBHOOKS: usize = 20;
 /// Deliveries a list shows, newest first.
 const DELIVERIES_LISTED: i64 = 100;
 /// Notifications a list shows.
@@ -104,47 +99,6 @@ async fn managed_organization(
         .await
 }
 
-/// The event types of a new endpoint: `None` for every type; a 400 naming an unknown
-/// one or an empty list.
-fn event_types(events: Option<Vec<String>>) -> Result<Option<String>, AppError> {
-    let Some(events) = events else {
-        return Ok(None);
-    };
-    if events.is_empty() {
-        return Err(AppError::bad_request(
-            "invalid_event_type",
-            "List at least one event type, or leave `events` out to receive every type.",
-        ));
-    }
-    let mut kinds = Vec::new();
-    for name in &events {
-        let kind = CredentialEventKind::parse(name).ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_event_type",
-                format!(
-                    "`{}` is not an event type; the types are {}.",
-                    name.chars().take(64).collect::<String>(),
-                    CredentialEventKind::ALL
-                        .iter()
-                        .map(|k| k.event_type())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-        if !kinds.contains(&kind) {
-            kinds.push(kind);
-        }
-    }
-    // Stored in one order, so the list answers the same whatever order was sent.
-    let types: Vec<&str> = CredentialEventKind::ALL
-        .into_iter()
-        .filter(|k| kinds.contains(k))
-        .map(CredentialEventKind::event_type)
-        .collect();
-    Ok(Some(types.join(" ")))
-}
-
 #[utoipa::path(
     get,
     path = "/v1/organizations/{organization_id}/webhooks",
@@ -210,36 +164,18 @@ async fn create_webhook(
 ) -> Result<Response, AppError> {
     let organization =
         managed_organization(&state, &caller, &organization_id, "registering a webhook").await?;
-    let event_types = event_types(body.events)?;
-    let target = webhooks::check_target(&state, &body.url).await?;
-    if state.store.webhook_endpoints(organization.id).await?.len() >= MAX_WEBHOOKS {
-        return Err(AppError::bad_request(
-            "too_many_webhooks",
-            format!(
-                "Organization '{}' has {MAX_WEBHOOKS} webhook endpoints, the most it may have; \
-                 delete one first.",
-                organization.name
-            ),
-        ));
-    }
-    let signing_secret = format!("whsec_{}", crate::random_id(32));
-    let row = state
-        .store
-        .create_webhook_endpoint(&NewWebhookEndpoint {
-            id: format!("wh_{}", crate::random_id(20)),
-            organization_id: organization.id,
-            url: target.url.to_string(),
-            signing_secret: signing_secret.clone(),
-            event_types,
-            created_by: caller.user_id,
-            created_at: state.now(),
-        })
-        .await?;
-    tracing::info!(webhook.id = %row.id, organization.id = organization.id, user.id = caller.user_id, "webhook endpoint registered");
+    let registered = webhooks::register(
+        &state,
+        &organization,
+        caller.user_id,
+        &body.url,
+        body.events,
+    )
+    .await?;
     let mut response = (
         StatusCode::CREATED,
         Json(Envelope {
-            data: webhook_json(row, Some(signing_secret)),
+            data: webhook_json(registered.endpoint, Some(registered.signing_secret)),
         }),
     )
         .into_response();
@@ -275,14 +211,7 @@ async fn delete_webhook(
 ) -> Result<StatusCode, AppError> {
     let organization =
         managed_organization(&state, &caller, &organization_id, "deleting a webhook").await?;
-    if !state
-        .store
-        .delete_webhook_endpoint(organization.id, &webhook_id)
-        .await?
-    {
-        return Err(not_found("webhook", &webhook_id));
-    }
-    tracing::info!(webhook.id = %webhook_id, organization.id = organization.id, user.id = caller.user_id, "webhook endpoint deleted");
+    webhooks::delete(&state, organization.id, &webhook_id, caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -295,11 +224,7 @@ async fn managed_webhook(
     doing: &str,
 ) -> Result<WebhookEndpointRow, AppError> {
     let organization = managed_organization(state, caller, organization_id, doing).await?;
-    state
-        .store
-        .webhook_endpoint(organization.id, webhook_id)
-        .await?
-        .ok_or_else(|| not_found("webhook", webhook_id))
+    webhooks::endpoint(state, organization.id, webhook_id).await
 }
 
 #[utoipa::path(
@@ -378,11 +303,7 @@ async fn retry_delivery(
         "retrying a webhook delivery",
     )
     .await?;
-    let row = state
-        .store
-        .requeue_webhook_delivery(&endpoint.id, &delivery_id, state.now())
-        .await?
-        .ok_or_else(|| not_found("delivery", &delivery_id))?;
+    let row = webhooks::retry(&state, &endpoint, &delivery_id).await?;
     Ok(Json(Envelope {
         data: delivery_json(row),
     }))

@@ -27,9 +27,9 @@ use serde::Deserialize;
 use crate::access::{Target, not_found, readable_workspaces};
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, PageSession, Session};
-use crate::error::{AppError, InternalErrorDetail, sentence};
+use crate::error::{AppError, sentence};
 use crate::routes::tenancy::note_member_change;
-use crate::routes::web::{FormFields, Nav, SessionForm, display_time, error_page, render};
+use crate::routes::web::{FormFields, Nav, SessionForm, display_time, page_error, render};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user, create_password_link};
 
@@ -59,40 +59,6 @@ pub fn router() -> Router<AppState> {
 }
 
 // --- errors --------------------------------------------------------------------------
-
-/// An error of a page handler as the page a person sees: a refusal keeps the permission
-/// decision's explanation, an internal error is logged once by the middleware and never
-/// shown.
-fn page_error(session: &Session, error: AppError) -> Response {
-    let title = match &error {
-        AppError::Denied(_) | AppError::Forbidden { .. } | AppError::Unauthorized(_) => {
-            "You cannot do this"
-        }
-        AppError::NotFound { .. } => "Not found",
-        AppError::BadRequest { .. }
-        | AppError::Conflict { .. }
-        | AppError::PayloadTooLarge
-        | AppError::UnsupportedMediaType { .. }
-        | AppError::MethodNotAllowed => "The request could not be processed",
-        AppError::RateLimited { .. } => "Too many requests",
-        AppError::Unavailable { .. } | AppError::Internal(_) => "Something went wrong",
-    };
-    let mut response = error_page(
-        Nav::of(session),
-        error.status(),
-        title,
-        &error.body().message,
-    );
-    if let AppError::Internal(_) = error
-        && let Some(detail) = error
-            .into_response()
-            .extensions_mut()
-            .remove::<InternalErrorDetail>()
-    {
-        response.extensions_mut().insert(detail);
-    }
-    response
-}
 
 /// For reading pages: whatever the person may not read is "not found", exactly like a
 /// missing item.

@@ -1,6 +1,6 @@
 //! The pages: sign-in and set-password links (`sign_in`), API Credentials...
 //! (`credentials_page`), the operator's user list (`users_page`), the audit log
-//! (`audit_page`); this module holds the router and what they share: the menu (`Nav`),
+//! (`audit_page`), an organization's webhooks (`webhooks_page`); this module holds the router and what they share: the menu (`Nav`),
 //! rendering, error pages, form parsing and the CSRF-checked `SessionForm`.
 //!
 //! Server-rendered HTML (askama, auto-escaped) with one small script and no build step.
@@ -14,6 +14,7 @@ mod credentials_page;
 mod organization_credentials_page;
 mod sign_in;
 mod users_page;
+mod webhooks_page;
 
 use askama::Template;
 use axum::Router;
@@ -27,7 +28,7 @@ use chrono::{DateTime, Utc};
 use latchkey_core::secret::tokens_match;
 
 use crate::auth::{PageSession, Session};
-use crate::error::AppError;
+use crate::error::{AppError, InternalErrorDetail};
 use crate::state::AppState;
 
 const LOGIN_CSRF_COOKIE: &str = "latchkey_login_csrf";
@@ -99,6 +100,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/organization/credential-policy",
             post(organization_credentials_page::set_policy),
+        )
+        .route(
+            "/organization/webhooks",
+            get(webhooks_page::show_webhooks).post(webhooks_page::create_webhook),
+        )
+        .route(
+            "/organization/webhooks/{webhook_id}/delete",
+            post(webhooks_page::delete_webhook),
+        )
+        .route(
+            "/organization/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+            post(webhooks_page::retry_delivery),
         )
         .route(
             "/admin/users",
@@ -297,7 +310,7 @@ impl FromRequest<AppState> for SessionForm {
         let PageSession(session) = PageSession::from_request_parts(&mut parts, state).await?;
         let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await;
         let form =
-            FormFields::parse(&parts.headers, body).map_err(|error| form_error(&session, error))?;
+            FormFields::parse(&parts.headers, body).map_err(|error| page_error(&session, error))?;
         if let Some(response) = csrf_rejection(&session, &form) {
             return Err(response);
         }
@@ -305,13 +318,38 @@ impl FromRequest<AppState> for SessionForm {
     }
 }
 
-pub(crate) fn form_error(session: &Session, error: AppError) -> Response {
-    error_page(
+/// An error of a page handler as the page a person sees: a refusal keeps the API's
+/// explanation, an internal error is logged once by the middleware and never shown.
+pub(crate) fn page_error(session: &Session, error: AppError) -> Response {
+    let title = match &error {
+        AppError::Denied(_) | AppError::Forbidden { .. } | AppError::Unauthorized(_) => {
+            "You cannot do this"
+        }
+        AppError::NotFound { .. } => "Not found",
+        AppError::BadRequest { .. }
+        | AppError::Conflict { .. }
+        | AppError::PayloadTooLarge
+        | AppError::UnsupportedMediaType { .. }
+        | AppError::MethodNotAllowed => "The request could not be processed",
+        AppError::RateLimited { .. } => "Too many requests",
+        AppError::Unavailable { .. } | AppError::Internal(_) => "Something went wrong",
+    };
+    let mut response = error_page(
         Nav::of(session),
         error.status(),
-        "The request could not be processed",
+        title,
         &error.body().message,
-    )
+    );
+    // The logging middleware finds the real error here; the page shows none of it.
+    if let AppError::Internal(_) = error
+        && let Some(detail) = error
+            .into_response()
+            .extensions_mut()
+            .remove::<InternalErrorDetail>()
+    {
+        response.extensions_mut().insert(detail);
+    }
+    response
 }
 
 fn set_cookie(

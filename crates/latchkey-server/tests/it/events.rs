@@ -30,7 +30,7 @@ use crate::smtp_sink::SmtpSink;
 
 /// What the receiver was sent.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     headers: HeaderMap,
     body: String,
 }
@@ -38,9 +38,9 @@ struct Received {
 type Inbox = Arc<Mutex<Vec<Received>>>;
 
 /// A webhook endpoint made with axum: answers every POST to `/hook` with the status
-/// the test sets, and keeps what it received.
-struct Receiver {
-    url: String,
+/// the test sets, and keeps what it received. The webhooks page tests use it too.
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     answer: Arc<AtomicU16>,
     received: Inbox,
     task: JoinHandle<()>,
@@ -65,7 +65,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start(status: u16) -> Receiver {
+    pub(crate) async fn start(status: u16) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind receiver");
@@ -95,7 +95,7 @@ impl Receiver {
     }
 
     /// Waits up to ten seconds until `count` requests have arrived.
-    async fn wait_for(&self, count: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Received> {
         for _ in 0..200 {
             let received = self.received();
             if received.len() >= count {
@@ -142,7 +142,7 @@ async fn sdk(app: &TestApp, person: &PageClient, name: &str) -> (Client, Credent
 
 /// Checks a delivery as a receiver must: the HMAC over `"<t>.<body>"` with the
 /// endpoint's secret, and a timestamp within five minutes of `now`. Returns the payload.
-fn verify(secret: &str, received: &Received, now: DateTime<Utc>) -> Value {
+pub(crate) fn verify(secret: &str, received: &Received, now: DateTime<Utc>) -> Value {
     let header = |name: &str| {
         received
             .headers

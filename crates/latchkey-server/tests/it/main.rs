@@ -31,3 +31,4 @@ mod replicas;
 mod restart;
 mod rolling;
 mod tenancy;
+mod webhooks_page;

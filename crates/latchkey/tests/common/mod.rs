@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use latchkey_server::{AdminBootstrap, Application, Config};
 use latchkey_types::{CredentialsFile, Envelope};
@@ -106,19 +107,79 @@ impl Session {
     }
 }
 
-/// A server on SQLite in a temporary directory, with the operator signed in.
+/// A server with the operator signed in: on SQLite in a temporary directory, or on a
+/// PostgreSQL database of its own when `LATCHKEY_TEST_DATABASE_URL` names a server
+/// (`postgres://postgres@127.0.0.1:5432/postgres`).
 pub struct Server {
     pub base_url: String,
     pub operator: Session,
     pub dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    // Declared last, so the database is dropped after the server was told to stop.
+    _database: Option<PostgresDatabase>,
+}
+
+/// A PostgreSQL database that exists for one test.
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    async fn create(admin_url: String) -> (PostgresDatabase, String) {
+        use sqlx::{Connection, Executor};
+        // Unique among the tests of this process and the test processes running now.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "latchkey_cli_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to LATCHKEY_TEST_DATABASE_URL");
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        (PostgresDatabase { admin_url, name }, url)
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        use sqlx::{Connection, Executor};
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside async; a small runtime of its own drops the database.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 pub async fn server() -> Server {
     let dir = tempfile::tempdir().expect("dir");
     let mut config = Config::new(dir.path());
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.database_url = None;
+    let database = match std::env::var("LATCHKEY_TEST_DATABASE_URL") {
+        Ok(admin_url) => Some(PostgresDatabase::create(admin_url).await),
+        Err(_) => None,
+    };
+    config.database_url = database.as_ref().map(|(_, url)| url.clone());
     config.admin = Some(AdminBootstrap {
         email: EMAIL.to_owned(),
         password: SecretString::from(PASSWORD.to_owned()),
@@ -134,6 +195,7 @@ pub async fn server() -> Server {
         base_url,
         dir,
         _shutdown: shutdown,
+        _database: database.map(|(database, _)| database),
     }
 }
 

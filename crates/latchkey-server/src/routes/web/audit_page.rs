@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::routes::audit::{decode_cursor, page_json, visibility};
 use crate::state::AppState;
 
-use super::{Nav, display_time, form_error, render};
+use super::{Nav, display_time, page_error, render};
 
 /// Events per page.
 const PAGE_SIZE: i64 = 50;
@@ -60,7 +60,7 @@ pub(super) async fn show_audit(
     };
     let (visibility, page) = match page.await {
         Ok(found) => found,
-        Err(error) => return form_error(&session, error),
+        Err(error) => return page_error(&session, error),
     };
     let scope = match visibility {
         AuditVisibility::All => "Every event of the platform.",

@@ -30,7 +30,7 @@ use super::credential_forms::{
     ExpiryOption, expiry_options, parse_expiry, parse_limits_form, parse_overlap, policy_note,
     slug, usage_text,
 };
-use super::{Nav, SessionForm, display_time, form_error, render};
+use super::{Nav, SessionForm, display_time, page_error, render};
 
 #[derive(Template)]
 #[template(path = "credentials.html")]
@@ -360,7 +360,7 @@ pub(super) async fn generate_credentials(
         form.one("allowed_networks"),
         form.one("rate_limit"),
     ) else {
-        return form_error(
+        return page_error(
             &session,
             AppError::bad_request("repeated_field", "A form field was sent more than once."),
         );
@@ -455,7 +455,7 @@ async fn show_file(
 async fn actor(state: &AppState, session: &Session) -> Result<Principal, Response> {
     principal(state, &session.user, None)
         .await
-        .map_err(|error| form_error(session, error))
+        .map_err(|error| page_error(session, error))
 }
 
 pub(super) async fn delete_credentials(
@@ -470,7 +470,7 @@ pub(super) async fn delete_credentials(
     };
     match credentials::delete(&state, &actor, &client_id, &audit).await {
         Ok(()) => Redirect::to(&format!("/credentials?deleted={client_id}")).into_response(),
-        Err(error) => form_error(&session, error),
+        Err(error) => page_error(&session, error),
     }
 }
 
@@ -486,7 +486,7 @@ pub(super) async fn disable_credentials(
     };
     match credentials::set_disabled(&state, &actor, &client_id, true, &audit).await {
         Ok(()) => Redirect::to(&format!("/credentials?disabled={client_id}")).into_response(),
-        Err(error) => form_error(&session, error),
+        Err(error) => page_error(&session, error),
     }
 }
 
@@ -502,7 +502,7 @@ pub(super) async fn enable_credentials(
     };
     match credentials::set_disabled(&state, &actor, &client_id, false, &audit).await {
         Ok(()) => Redirect::to(&format!("/credentials?enabled={client_id}")).into_response(),
-        Err(error) => form_error(&session, error),
+        Err(error) => page_error(&session, error),
     }
 }
 
@@ -513,14 +513,14 @@ pub(super) async fn roll_secret(
     SessionForm { session, form }: SessionForm,
 ) -> Response {
     let (Ok(overlap), Ok(custom_hours)) = (form.one("overlap"), form.one("custom_hours")) else {
-        return form_error(
+        return page_error(
             &session,
             AppError::bad_request("repeated_field", "A form field was sent more than once."),
         );
     };
     let overlap = match parse_overlap(overlap, custom_hours) {
         Ok(overlap) => overlap,
-        Err(message) => return page_error(&state, &session, message).await,
+        Err(message) => return show_refusal(&state, &session, message).await,
     };
     let owner = match actor(&state, &session).await {
         Ok(owner) => owner,
@@ -540,9 +540,9 @@ pub(super) async fn roll_secret(
             show_file(&state, &session, "Your new secret", Some(note), file).await
         }
         Err(AppError::BadRequest { message, .. } | AppError::Conflict { message }) => {
-            page_error(&state, &session, message).await
+            show_refusal(&state, &session, message).await
         }
-        Err(error) => form_error(&session, error),
+        Err(error) => page_error(&session, error),
     }
 }
 
@@ -565,9 +565,9 @@ pub(super) async fn renew_credentials(
             show_file(&state, &session, "Your renewed credentials", note, file).await
         }
         Err(AppError::BadRequest { message, .. } | AppError::Forbidden { message, .. }) => {
-            page_error(&state, &session, message).await
+            show_refusal(&state, &session, message).await
         }
-        Err(error) => form_error(&session, error),
+        Err(error) => page_error(&session, error),
     }
 }
 
@@ -579,14 +579,14 @@ pub(super) async fn set_limits(
 ) -> Response {
     let (Ok(allowed), Ok(rate_limit)) = (form.one("allowed_networks"), form.one("rate_limit"))
     else {
-        return form_error(
+        return page_error(
             &session,
             AppError::bad_request("repeated_field", "A form field was sent more than once."),
         );
     };
     let (allowed_networks, rate_limit) = match parse_limits_form(allowed, rate_limit) {
         Ok(limits) => limits,
-        Err(message) => return page_error(&state, &session, message).await,
+        Err(message) => return show_refusal(&state, &session, message).await,
     };
     let actor = match actor(&state, &session).await {
         Ok(actor) => actor,
@@ -603,8 +603,8 @@ pub(super) async fn set_limits(
     .await
     {
         Ok(()) => Redirect::to("/credentials?limits=saved").into_response(),
-        Err(AppError::BadRequest { message, .. }) => page_error(&state, &session, message).await,
-        Err(error) => form_error(&session, error),
+        Err(AppError::BadRequest { message, .. }) => show_refusal(&state, &session, message).await,
+        Err(error) => page_error(&session, error),
     }
 }
 
@@ -617,12 +617,12 @@ pub(super) async fn set_reminder_days(
         .ok()
         .and_then(|days| days.trim().parse::<i64>().ok())
     else {
-        return page_error(&state, &session, "Enter a number of days.".to_owned()).await;
+        return show_refusal(&state, &session, "Enter a number of days.".to_owned()).await;
     };
     match credentials::set_reminder_days(&state, session.user.id, days).await {
         Ok(()) => Redirect::to("/credentials?reminders=saved").into_response(),
-        Err(AppError::BadRequest { message, .. }) => page_error(&state, &session, message).await,
-        Err(error) => form_error(&session, error),
+        Err(AppError::BadRequest { message, .. }) => show_refusal(&state, &session, message).await,
+        Err(error) => page_error(&session, error),
     }
 }
 
@@ -637,16 +637,16 @@ pub(super) async fn dismiss_notification(
         .await
     {
         Ok(true) => Redirect::to("/credentials?dismissed=1").into_response(),
-        Ok(false) => form_error(
+        Ok(false) => page_error(
             &session,
             AppError::not_found("You have no such notification."),
         ),
-        Err(error) => form_error(&session, error.into()),
+        Err(error) => page_error(&session, error.into()),
     }
 }
 
 /// The page again with an error banner, for a form whose input was refused.
-async fn page_error(state: &AppState, session: &Session, message: String) -> Response {
+async fn show_refusal(state: &AppState, session: &Session, message: String) -> Response {
     credentials_page(
         state,
         session,

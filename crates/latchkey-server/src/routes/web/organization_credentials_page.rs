@@ -17,7 +17,7 @@ use crate::credentials;
 use crate::error::AppError;
 use crate::state::AppState;
 
-use super::{Nav, SessionForm, display_time, form_error, render};
+use super::{Nav, SessionForm, display_time, page_error, render};
 
 #[derive(Template)]
 #[template(path = "organization_credentials.html")]
@@ -145,7 +145,7 @@ async fn show(
 ) -> Response {
     match page(state, session, organization_id, notice, error).await {
         Ok(page) => render(status, &page),
-        Err(error) => form_error(session, error),
+        Err(error) => page_error(session, error),
     }
 }
 
@@ -156,7 +156,7 @@ pub(super) async fn show_own(
     Query(query): Query<PageQuery>,
 ) -> Response {
     let Some(organization_id) = session.user.organization_id else {
-        return form_error(
+        return page_error(
             &session,
             AppError::not_found(
                 "You do not belong to an organization; the operator sees each organization's \
@@ -207,7 +207,7 @@ async fn act(
 ) -> Response {
     let actor = match Caller::of_session(state, session).await {
         Ok(caller) => caller.principal,
-        Err(error) => return form_error(session, error),
+        Err(error) => return page_error(session, error),
     };
     let result = match action {
         "delete" => credentials::delete(state, &actor, client_id, audit).await,
@@ -221,7 +221,7 @@ async fn act(
     };
     match result {
         Ok(()) => Redirect::to(&format!("/organization/credentials?done={done}")).into_response(),
-        Err(error) => form_error(session, error),
+        Err(error) => page_error(session, error),
     }
 }
 
@@ -268,7 +268,7 @@ pub(super) async fn set_policy(
     SessionForm { session, form }: SessionForm,
 ) -> Response {
     let Some(organization_id) = session.user.organization_id else {
-        return form_error(
+        return page_error(
             &session,
             AppError::not_found("You do not belong to an organization."),
         );
@@ -279,7 +279,7 @@ pub(super) async fn set_policy(
         form.one("idle_days"),
     );
     let (Ok(default_days), Ok(max_days), Ok(idle_days)) = fields else {
-        return form_error(
+        return page_error(
             &session,
             AppError::bad_request("repeated_field", "A form field was sent more than once."),
         );
@@ -307,7 +307,7 @@ pub(super) async fn set_policy(
     };
     let caller = match Caller::of_session(&state, &session).await {
         Ok(caller) => caller,
-        Err(error) => return form_error(&session, error),
+        Err(error) => return page_error(&session, error),
     };
     if let Err(error) = caller
         .organization(
@@ -318,11 +318,11 @@ pub(super) async fn set_policy(
         )
         .await
     {
-        return form_error(&session, error);
+        return page_error(&session, error);
     }
     match credentials::set_policy(&state, organization_id, policy).await {
         Ok(()) => Redirect::to("/organization/credentials?done=policy").into_response(),
         Err(AppError::BadRequest { message, .. }) => refused(message).await,
-        Err(error) => form_error(&session, error),
+        Err(error) => page_error(&session, error),
     }
 }

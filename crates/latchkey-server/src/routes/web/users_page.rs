@@ -12,7 +12,7 @@ use crate::error::{AppError, sentence};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user};
 
-use super::{Nav, SessionForm, display_time, error_page, form_error, render};
+use super::{Nav, SessionForm, display_time, error_page, page_error, render};
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -128,7 +128,7 @@ pub(super) async fn create_user(
         form.one("password"),
         form.one("is_admin"),
     ) else {
-        return form_error(
+        return page_error(
             &session,
             AppError::bad_request("repeated_field", "A form field was sent more than once."),
         );
