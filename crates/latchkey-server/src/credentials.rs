@@ -9,15 +9,14 @@ use latchkey_core::access::{OrganizationRole, Principal};
 use latchkey_core::{
     AllowedNetworks, ClientId, ClientSecret, CredentialName, Scope, ScopeError, Scopes,
 };
-use latchkey_store::{
-    CredentialFilter, CredentialPolicy, CredentialRow, NewCredential, NewSecret, UserRow,
-};
+use latchkey_store::{CredentialFilter, CredentialRow, NewCredential, NewSecret, UserRow};
 use latchkey_types::{
     Credential, CredentialOwner, CredentialSecret, CredentialUse, CredentialsFile, Timestamp,
 };
 
 use crate::access::own_account_denial;
 use crate::audit::{self, AuditEntry, AuditSlot, Outcome};
+use crate::credential_policy::{expiry_within_policy, never_within_policy, policy_of};
 use crate::error::{AppError, sentence};
 use crate::events::{self, CredentialEvent, CredentialEventKind};
 use crate::state::AppState;
@@ -27,10 +26,6 @@ pub const MAX_LIVE_SECRETS: usize = 5;
 /// The longest overlap a roll may give the old secrets.
 pub const MAX_ROLL_OVERLAP: Duration = Duration::days(30);
 const MAX_RATE_LIMIT_PER_MINUTE: i64 = 100_000;
-/// The longest lifetime or idle period a policy may name, in days (10 years).
-const MAX_POLICY_DAYS: i64 = 3650;
-/// The longest expiry-reminder lead time, in days.
-const MAX_REMINDER_DAYS: i64 = 90;
 
 /// What a person asks for when generating credentials.
 #[derive(Debug, Clone)]
@@ -184,126 +179,6 @@ fn new_secret(now: DateTime<Utc>) -> (ClientSecret, NewSecret) {
         expires_at: None,
     };
     (secret, stored)
-}
-
-/// The owner's organization's policy; the operator and people of no organization have
-/// none.
-pub async fn policy_of(state: &AppState, owner: &Principal) -> Result<CredentialPolicy, AppError> {
-    Ok(match owner.organization {
-        Some((id, _)) => state.store.credential_policy(id).await?.unwrap_or_default(),
-        None => CredentialPolicy::default(),
-    })
-}
-
-/// Replaces an organization's credential policy (the caller checked who may): each
-/// period 1–3650 days, the default lifetime no longer than the maximum.
-pub async fn set_policy(
-    state: &AppState,
-    organization_id: i64,
-    policy: CredentialPolicy,
-) -> Result<(), AppError> {
-    for (field, days) in [
-        (
-            "defaultLifetimeDays",
-            policy.default_credential_lifetime_days,
-        ),
-        ("maxLifetimeDays", policy.max_credential_lifetime_days),
-        ("idleDisableDays", policy.idle_disable_days),
-    ] {
-        if days.is_some_and(|d| !(1..=MAX_POLICY_DAYS).contains(&d)) {
-            return Err(AppError::bad_request(
-                "invalid_policy",
-                format!("`{field}` must be between 1 and {MAX_POLICY_DAYS} days, or null."),
-            ));
-        }
-    }
-    if let (Some(default), Some(max)) = (
-        policy.default_credential_lifetime_days,
-        policy.max_credential_lifetime_days,
-    ) && default > max
-    {
-        return Err(AppError::bad_request(
-            "invalid_policy",
-            format!(
-                "The default lifetime ({default} days) is longer than the maximum ({max} days)."
-            ),
-        ));
-    }
-    state
-        .store
-        .set_credential_policy(organization_id, &policy)
-        .await?;
-    Ok(())
-}
-
-/// Sets how many days before an expiry the person is reminded (1–90).
-pub async fn set_reminder_days(state: &AppState, user_id: i64, days: i64) -> Result<(), AppError> {
-    if !(1..=MAX_REMINDER_DAYS).contains(&days) {
-        return Err(AppError::bad_request(
-            "invalid_preferences",
-            format!(
-                "Reminders come between 1 and {MAX_REMINDER_DAYS} days before an expiry \
-                 (`expiryReminderDays`)."
-            ),
-        ));
-    }
-    state.store.set_expiry_reminder_days(user_id, days).await?;
-    Ok(())
-}
-
-/// The expiry a new credential gets: the one asked for, checked against the
-/// organization's maximum lifetime, or the policy's default lifetime when none was
-/// asked for (the maximum when there is no default).
-pub async fn expiry_within_policy(
-    state: &AppState,
-    owner: &Principal,
-    requested: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, AppError> {
-    if requested.is_some_and(|at| at <= now) {
-        return Err(AppError::bad_request(
-            "invalid_expiry",
-            "The expiry date must be in the future.",
-        ));
-    }
-    let policy = policy_of(state, owner).await?;
-    if let Some(max_days) = policy.max_credential_lifetime_days
-        && let Some(at) = requested
-        && at > now + Duration::days(max_days) + Duration::minutes(1)
-    {
-        return Err(AppError::bad_request(
-            "expiry_beyond_policy",
-            format!(
-                "Your organization's policy allows credentials to live at most {max_days} \
-                 days, so the expiry must be on or before {}. Ask an organization admin if \
-                 you need longer.",
-                (now + Duration::days(max_days)).format("%Y-%m-%d %H:%M UTC")
-            ),
-        ));
-    }
-    Ok(requested.or_else(|| {
-        policy
-            .default_credential_lifetime_days
-            .or(policy.max_credential_lifetime_days)
-            .map(|days| now + Duration::days(days))
-    }))
-}
-
-/// No expiry, which a maximum lifetime forbids.
-async fn never_within_policy(
-    state: &AppState,
-    owner: &Principal,
-) -> Result<Option<DateTime<Utc>>, AppError> {
-    match policy_of(state, owner).await?.max_credential_lifetime_days {
-        Some(max_days) => Err(AppError::bad_request(
-            "expiry_beyond_policy",
-            format!(
-                "Your organization's policy allows credentials to live at most {max_days} \
-                 days, so a credential cannot be without expiry."
-            ),
-        )),
-        None => Ok(None),
-    }
 }
 
 /// Validated allowlist and rate limit.

@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod blob;
 pub mod clock;
+mod credential_policy;
 mod credentials;
 mod directory;
 mod error;

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 
 use crate::audit::AuditSlot;
 use crate::auth::Caller;
+use crate::credential_policy;
 use crate::credentials;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
@@ -269,7 +270,7 @@ async fn set_credential_policy(
             "changing the credential policy",
         )
         .await?;
-    credentials::set_policy(
+    credential_policy::set_policy(
         &state,
         organization.id,
         latchkey_store::CredentialPolicy {
@@ -336,6 +337,6 @@ async fn set_preferences(
         Scope::CredentialsManage,
         "changing your reminder preference",
     )?;
-    credentials::set_reminder_days(&state, caller.user_id, body.expiry_reminder_days).await?;
+    credential_policy::set_reminder_days(&state, caller.user_id, body.expiry_reminder_days).await?;
     Ok(Json(Envelope { data: body }))
 }

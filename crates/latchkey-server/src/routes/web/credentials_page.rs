@@ -21,6 +21,7 @@ use crate::access::readable_workspaces;
 use crate::audit::AuditSlot;
 use crate::auth::{PageSession, Session, principal};
 
+use crate::credential_policy;
 use crate::credentials::{self, CredentialRequest};
 use crate::error::AppError;
 use crate::events::CredentialEventKind;
@@ -249,7 +250,7 @@ async fn page(
         }
     }
     let now = state.now();
-    let policy = credentials::policy_of(state, &owner).await?;
+    let policy = credential_policy::policy_of(state, &owner).await?;
     let reminder_days = session.user.expiry_reminder_days;
     let reminders: Vec<ReminderView> = list
         .iter()
@@ -619,7 +620,7 @@ pub(super) async fn set_reminder_days(
     else {
         return show_refusal(&state, &session, "Enter a number of days.".to_owned()).await;
     };
-    match credentials::set_reminder_days(&state, session.user.id, days).await {
+    match credential_policy::set_reminder_days(&state, session.user.id, days).await {
         Ok(()) => Redirect::to("/credentials?reminders=saved").into_response(),
         Err(AppError::BadRequest { message, .. }) => show_refusal(&state, &session, message).await,
         Err(error) => page_error(&session, error),

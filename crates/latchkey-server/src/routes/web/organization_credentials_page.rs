@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, PageSession, Session};
+use crate::credential_policy;
 use crate::credentials;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -320,7 +321,7 @@ pub(super) async fn set_policy(
     {
         return page_error(&session, error);
     }
-    match credentials::set_policy(&state, organization_id, policy).await {
+    match credential_policy::set_policy(&state, organization_id, policy).await {
         Ok(()) => Redirect::to("/organization/credentials?done=policy").into_response(),
         Err(AppError::BadRequest { message, .. }) => refused(message).await,
         Err(error) => page_error(&session, error),
