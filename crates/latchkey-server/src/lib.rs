@@ -17,7 +17,7 @@ mod credential_policy;
 mod credentials;
 mod directory;
 mod error;
-pub mod events;
+mod events;
 mod mail;
 mod middleware;
 mod notifications;
