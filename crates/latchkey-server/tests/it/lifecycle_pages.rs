@@ -249,3 +249,29 @@ async fn the_policy_form_bounds_the_generate_dialog_and_admins_act_on_members() 
     let html = page(&tenant.developer, "/credentials").await;
     assert!(!html.contains(&format!("/notifications/{id}/dismiss")));
 }
+
+#[tokio::test]
+async fn a_reminders_renew_link_offers_renew_for_that_credential_only() {
+    let app = TestApp::spawn().await;
+    let person = app.sign_in_as_admin().await;
+    let far = person
+        .create_credentials_with(serde_json::json!({
+            "name": "far off",
+            "expires": "2099-01-31T12:00:00Z",
+        }))
+        .await;
+    let renew_form = format!("/credentials/{}/renew", far.client_id);
+
+    let html = page(&person, "/credentials").await;
+    assert!(
+        !html.contains("class=\"banner banner-warning reminder\""),
+        "not due yet"
+    );
+    let html = page(&person, &format!("/credentials?renew={}", far.client_id)).await;
+    assert!(
+        html.contains("class=\"banner banner-warning reminder\"") && html.contains(&renew_form),
+        "the link from the reminder email offers Renew: {html}"
+    );
+    let html = page(&person, "/credentials?renew=lkc_0000000000000000000000").await;
+    assert!(!html.contains("class=\"banner banner-warning reminder\""));
+}
