@@ -1,4 +1,4 @@
-//! `latchkey credentials list|create|roll|renew|disable|enable|delete`: the caller's own API credentials, through
+//! `latchkey credentials list|create|roll|renew|limits|disable|enable|delete`: the caller's own API credentials, through
 //! `/v1/credentials` with a credential that has the `credentials:manage` scope (listing
 //! needs no particular scope).
 
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use latchkey_types::lifecycle::CredentialLimits;
 use latchkey_types::{Credential, CredentialsFile, NewCredential, Timestamp};
 
 use crate::client_args::ClientArgs;
@@ -30,6 +31,10 @@ enum CredentialsCommand {
         /// `json` prints the list as the API answers it.
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+        /// Every member's credentials of this organization (its admins' view), with
+        /// their owners.
+        #[arg(long, value_name = "ORGANIZATION_ID")]
+        organization: Option<i64>,
     },
     /// Generate a credential and write its credentials file (mode 0600).
     ///
@@ -77,6 +82,17 @@ enum CredentialsCommand {
         client_id: String,
         #[command(flatten)]
         file: OutFile,
+    },
+    /// Set a credential's allowed addresses and rate limit, replacing both.
+    Limits {
+        /// The credential's client id (lkc_…).
+        client_id: String,
+        /// Allow use only from this address or CIDR range (repeatable). None: anywhere.
+        #[arg(long = "allow", value_name = "CIDR")]
+        allowed_networks: Vec<String>,
+        /// Token requests and API calls per minute. None: no limit of its own.
+        #[arg(long, value_name = "PER_MINUTE")]
+        rate_limit: Option<i64>,
     },
     /// Disable a credential without deleting it: it gets no tokens and its tokens are
     /// refused until it is enabled again.
@@ -169,8 +185,14 @@ fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
 pub async fn run(args: CredentialsArgs) -> anyhow::Result<()> {
     let client = args.client.client()?;
     match args.command {
-        CredentialsCommand::List { output } => {
-            let credentials = client.credentials().await?;
+        CredentialsCommand::List {
+            output,
+            organization,
+        } => {
+            let credentials = match organization {
+                Some(id) => client.organization_credentials(id).await?,
+                None => client.credentials().await?,
+            };
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&credentials)?),
                 Output::Text => print!("{}", table(&credentials)),
@@ -221,6 +243,27 @@ pub async fn run(args: CredentialsArgs) -> anyhow::Result<()> {
                 renewed.name,
                 renewed.client_id,
                 file.out.display()
+            );
+        }
+        CredentialsCommand::Limits {
+            client_id,
+            allowed_networks,
+            rate_limit,
+        } => {
+            let limits = CredentialLimits {
+                allowed_networks: (!allowed_networks.is_empty()).then_some(allowed_networks),
+                rate_limit_per_minute: rate_limit,
+            };
+            client.set_credential_limits(&client_id, &limits).await?;
+            println!(
+                "Set the limits of {client_id}: {}; {}.",
+                limits.allowed_networks.as_ref().map_or_else(
+                    || "from anywhere".to_owned(),
+                    |n| format!("only from {}", n.join(", "))
+                ),
+                limits
+                    .rate_limit_per_minute
+                    .map_or_else(|| "no rate limit".to_owned(), |r| format!("{r} per minute"))
             );
         }
         CredentialsCommand::Disable { client_id } => {
@@ -321,6 +364,7 @@ fn table(credentials: &[Credential]) -> String {
         "CLIENT ID".to_owned(),
         "CREATED".to_owned(),
         "LAST USED".to_owned(),
+        "FROM".to_owned(),
         "EXPIRES".to_owned(),
         "SCOPES".to_owned(),
         "WORKSPACES".to_owned(),
@@ -332,6 +376,11 @@ fn table(credentials: &[Credential]) -> String {
             c.client_id.clone(),
             date(&Some(c.created), ""),
             date(&c.last_used, "never"),
+            c.last_call
+                .as_ref()
+                .or(c.last_grant.as_ref())
+                .and_then(|used| used.address.clone())
+                .unwrap_or_default(),
             date(&c.expires, "never"),
             c.scopes.join(" "),
             c.workspaces
@@ -340,7 +389,7 @@ fn table(credentials: &[Credential]) -> String {
             if c.disabled { "disabled" } else { "enabled" }.to_owned(),
         ]
     }));
-    let mut widths = [0usize; 8];
+    let mut widths = [0usize; 9];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());

@@ -134,4 +134,52 @@ async fn roll_and_renew_write_new_files_and_the_old_secret_stops() {
         Some(vec!["127.0.0.1/32".to_owned(), "::1/128".to_owned()])
     );
     assert_eq!(copy.rate_limit_per_minute, Some(100));
+
+    // Limits replace both: no --allow is anywhere again.
+    let limited = latchkey(
+        &[
+            "credentials",
+            "limits",
+            &renewed_file.client_id,
+            "--rate-limit",
+            "5",
+        ],
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(limited.code, 0, "{}", limited.stderr);
+    assert!(
+        limited.stdout.contains("from anywhere"),
+        "{}",
+        limited.stdout
+    );
+    let bad = latchkey(
+        &[
+            "credentials",
+            "limits",
+            &renewed_file.client_id,
+            "--allow",
+            "10.0.0.0/99",
+        ],
+        Some(&manager),
+    )
+    .await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("10.0.0.0/99"), "{}", bad.stderr);
+    let list = latchkey(&["credentials", "list", "--output", "json"], Some(&manager)).await;
+    let listed: Vec<latchkey_types::Credential> =
+        serde_json::from_str(&list.stdout).expect("JSON list");
+    let limited = listed
+        .iter()
+        .find(|c| c.client_id == renewed_file.client_id)
+        .expect("listed");
+    assert_eq!(limited.allowed_networks, None);
+    assert_eq!(limited.rate_limit_per_minute, Some(5));
+    let table = latchkey(&["credentials", "list"], Some(&manager)).await;
+    assert!(table.stdout.contains("FROM"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("127.0.0.1"),
+        "the last use's address: {}",
+        table.stdout
+    );
 }
