@@ -69,6 +69,16 @@ impl FromRequestParts<AppState> for Caller {
             let (user, credential, cached) = verify_access_token(state, token)
                 .await
                 .map_err(AppError::Unauthorized)?;
+            // Known from here on, so a refusal by the credential's limits names who.
+            AuditSlot::actor_of(
+                &parts.extensions,
+                Actor {
+                    user_id: Some(user.id),
+                    email: Some(user.email.clone()),
+                    client_id: Some(credential.client_id.clone()),
+                    organization_id: user.organization_id,
+                },
+            );
             let origin = Origin::of(
                 &parts.headers,
                 &parts.extensions,
@@ -102,15 +112,6 @@ impl FromRequestParts<AppState> for Caller {
                 workspaces: credential.workspaces.clone(),
             };
             let principal = principal(state, &user, Some(limits)).await?;
-            AuditSlot::actor_of(
-                &parts.extensions,
-                Actor {
-                    user_id: Some(user.id),
-                    email: Some(user.email.clone()),
-                    client_id: Some(credential.client_id.clone()),
-                    organization_id: principal.organization.map(|(id, _)| id),
-                },
-            );
             return Ok(Caller {
                 user_id: user.id,
                 email: user.email,
