@@ -193,6 +193,7 @@ fn router(state: AppState) -> Router {
     let pages = Router::new()
         .merge(routes::web::router())
         .merge(routes::platform_pages::router())
+        .merge(routes::browse_pages::router())
         .layer(timeout);
     let recorder = audit::Recorder::new(state.clone(), &description);
     Router::new()

@@ -3,6 +3,7 @@
 pub mod access_check;
 pub mod api;
 pub mod audit;
+pub mod browse_pages;
 pub mod content;
 pub mod events;
 pub mod health;
