@@ -4,12 +4,16 @@
 //! Owners manage their own; organization admins may list, limit, disable, enable and
 //! delete their members' too, never see or roll their secrets.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use latchkey_core::access::{OrganizationRole, Principal};
 use latchkey_core::{
     AllowedNetworks, ClientId, ClientSecret, CredentialName, Scope, ScopeError, Scopes,
 };
-use latchkey_store::{CredentialFilter, CredentialRow, NewCredential, NewSecret, UserRow};
+use latchkey_store::{
+    CredentialFilter, CredentialRow, NewCredential, NewSecret, SecretRow, UserRow,
+};
 use latchkey_types::{
     Credential, CredentialOwner, CredentialSecret, CredentialUse, CredentialsFile, Timestamp,
 };
@@ -245,6 +249,13 @@ async fn reachable_workspaces(
 /// not written yet.
 pub async fn list(state: &AppState, filter: CredentialFilter) -> Result<Vec<Credential>, AppError> {
     let rows = state.store.credentials(filter).await?;
+    let mut secrets_by_credential: HashMap<String, Vec<SecretRow>> = HashMap::new();
+    for secret in state.store.secrets_of_credentials(filter).await? {
+        secrets_by_credential
+            .entry(secret.client_id.clone())
+            .or_default()
+            .push(secret);
+    }
     let now = state.now();
     let mut owners: Vec<UserRow> = Vec::new();
     let mut listed = Vec::with_capacity(rows.len());
@@ -256,10 +267,9 @@ pub async fn list(state: &AppState, filter: CredentialFilter) -> Result<Vec<Cred
         }
         let owner = owners.iter().find(|o| o.id == row.user_id);
         let pending = state.usage.pending(&row.client_id).unwrap_or_default();
-        let secrets = state
-            .store
-            .credential_secrets(&row.client_id)
-            .await?
+        let secrets = secrets_by_credential
+            .remove(&row.client_id)
+            .unwrap_or_default()
             .into_iter()
             .filter(|secret| secret.expires_at().is_none_or(|at| at > now))
             .map(|secret| {

@@ -60,6 +60,16 @@ pub enum CredentialFilter {
     Organization(i64),
 }
 
+impl CredentialFilter {
+    /// The SQL condition on `credentials c JOIN users u`, and its one parameter.
+    fn condition(self) -> (&'static str, i64) {
+        match self {
+            CredentialFilter::User(id) => ("c.user_id = $1", id),
+            CredentialFilter::Organization(id) => ("u.organization_id = $1", id),
+        }
+    }
+}
+
 impl Store {
     /// Creates the credential with its first secret, in one transaction. Fails with
     /// [`StoreError::Conflict`] when the client id or the secret's digest is taken.
@@ -107,10 +117,7 @@ impl Store {
         &self,
         filter: CredentialFilter,
     ) -> Result<Vec<CredentialRow>, StoreError> {
-        let (condition, id) = match filter {
-            CredentialFilter::User(id) => ("c.user_id = $1", id),
-            CredentialFilter::Organization(id) => ("u.organization_id = $1", id),
-        };
+        let (condition, id) = filter.condition();
         Ok(sqlx::query_as::<_, CredentialRow>(&format!(
             "SELECT {} FROM credentials c JOIN users u ON u.id = c.user_id \
              WHERE {condition} AND c.deleted_at IS NULL \
@@ -141,6 +148,31 @@ impl Store {
              ORDER BY created_at DESC, (expires_at IS NULL) DESC, expires_at DESC, id"
         ))
         .bind(client_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every secret of the live credentials `filter` lists, in one query, each
+    /// credential's newest first (the order of [`Store::credential_secrets`]).
+    pub async fn secrets_of_credentials(
+        &self,
+        filter: CredentialFilter,
+    ) -> Result<Vec<SecretRow>, StoreError> {
+        let (condition, id) = filter.condition();
+        let columns = SECRET_COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(sqlx::query_as::<_, SecretRow>(&format!(
+            "SELECT {columns} FROM credential_secrets s \
+             JOIN credentials c ON c.client_id = s.client_id \
+             JOIN users u ON u.id = c.user_id \
+             WHERE {condition} AND c.deleted_at IS NULL \
+             ORDER BY s.client_id, s.created_at DESC, (s.expires_at IS NULL) DESC, \
+             s.expires_at DESC, s.id"
+        ))
+        .bind(id)
         .fetch_all(&self.pool)
         .await?)
     }
