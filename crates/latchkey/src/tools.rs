@@ -251,11 +251,27 @@ async fn diagnose(args: &CredentialsArgs, call: Option<(&str, &str)>) -> Vec<Che
         Ok(_) => checks.push(Check::pass("token", "the server granted an access token")),
         Err(error) => {
             let fix = match &error {
+                TokenError::Refused { error, .. } if error == "address_not_allowed" => {
+                    "run it from an allowed address, or have the owner change the allowed \
+                     addresses (`latchkey credentials limits`)"
+                }
+                TokenError::Refused { error, .. } if error == "rate_limited" => {
+                    "wait as the message says; reuse access tokens instead of requesting one \
+                     per call"
+                }
+                TokenError::Refused { description, .. } if description.contains("rolled") => {
+                    "this secret was replaced when the credential was rolled; use the newest \
+                     credentials file"
+                }
+                TokenError::Refused { description, .. } if description.contains("disabled") => {
+                    "the credential is disabled; its owner can enable it \
+                     (`latchkey credentials enable`)"
+                }
                 TokenError::Refused { description, .. } if description.contains("deleted") => {
                     "the credential was deleted; generate new credentials"
                 }
                 TokenError::Refused { description, .. } if description.contains("expired") => {
-                    "the credential has expired; generate new credentials"
+                    "the credential has expired; renew it or generate new credentials"
                 }
                 TokenError::Refused { .. } => {
                     "check that the client id and secret belong together, or generate new \

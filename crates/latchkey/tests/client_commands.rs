@@ -211,6 +211,71 @@ async fn doctor_reports_expired_and_deleted_credentials() {
 }
 
 #[tokio::test]
+async fn doctor_explains_disabled_rolled_and_fenced_credentials() {
+    let server = server().await;
+    let operator = &server.operator;
+    let post = |path: String, body: serde_json::Value| {
+        operator
+            .http
+            .post(format!("{}{path}", server.base_url))
+            .header("x-csrf-token", &operator.csrf)
+            .json(&body)
+            .send()
+    };
+
+    let disabled = operator
+        .credentials(serde_json::json!({ "name": "paused" }))
+        .await;
+    let response = post(
+        format!("/v1/credentials/{}/disable", disabled.client_id),
+        serde_json::json!({}),
+    )
+    .await
+    .expect("disable");
+    assert_eq!(response.status(), 204);
+    let run = latchkey(
+        &["doctor"],
+        Some(&server.write_file("paused.json", &disabled)),
+    )
+    .await;
+    failed_at(&run, "token", "disabled");
+    assert!(run.stdout.contains("credentials enable"), "{}", run.stdout);
+
+    let rolled = operator
+        .credentials(serde_json::json!({ "name": "rolled" }))
+        .await;
+    let response = post(
+        format!("/v1/credentials/{}/roll", rolled.client_id),
+        serde_json::json!({ "overlapSeconds": 0 }),
+    )
+    .await
+    .expect("roll");
+    assert_eq!(response.status(), 201);
+    let run = latchkey(
+        &["doctor"],
+        Some(&server.write_file("rolled.json", &rolled)),
+    )
+    .await;
+    failed_at(&run, "token", "rolled");
+    assert!(
+        run.stdout.contains("newest credentials file"),
+        "{}",
+        run.stdout
+    );
+
+    let fenced = operator
+        .credentials(serde_json::json!({ "name": "office", "allowedNetworks": ["192.0.2.0/24"] }))
+        .await;
+    let run = latchkey(
+        &["doctor"],
+        Some(&server.write_file("office.json", &fenced)),
+    )
+    .await;
+    failed_at(&run, "token", "127.0.0.1");
+    assert!(run.stdout.contains("allowed address"), "{}", run.stdout);
+}
+
+#[tokio::test]
 async fn doctor_explains_a_wrong_or_unreachable_issuer() {
     let server = server().await;
     let mut file = server
