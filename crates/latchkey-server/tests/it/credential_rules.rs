@@ -442,3 +442,67 @@ async fn organization_admins_see_and_stop_their_members_credentials_only() {
             .all(|c| c.client_id != hers.client_id)
     );
 }
+
+#[tokio::test]
+async fn an_expiry_is_announced_once_to_the_owner_and_in_the_audit_log() {
+    let clock = Clock::manual(chrono::Utc::now());
+    let app = TestApp::spawn_with(|config| {
+        config.clock = clock.clone();
+        config.lifecycle_sweep_interval = StdDuration::from_millis(50);
+    })
+    .await;
+    let person = app.sign_in_as_admin().await;
+    let owner = app.client(&manager(&person).await);
+    let short = person
+        .create_credentials_with(json!({
+            "name": "short-lived",
+            "expires": (clock.now() + Duration::days(1)).to_rfc3339(),
+        }))
+        .await;
+
+    let kinds = |notifications: &[latchkey_types::events::Notification]| {
+        notifications
+            .iter()
+            .filter(|n| n.client_id.as_deref() == Some(short.client_id.as_str()))
+            .map(|n| n.kind.clone())
+            .collect::<Vec<_>>()
+    };
+    // Made within the 7-day reminder lead time: reminded at once.
+    eventually("the reminder", || async {
+        kinds(&owner.notifications().await.expect("notifications"))
+            .contains(&"credential.expiring".to_owned())
+    })
+    .await;
+    clock.advance(Duration::days(2));
+    eventually("the expiry to be announced", || async {
+        kinds(&owner.notifications().await.expect("notifications"))
+            .contains(&"credential.expired".to_owned())
+    })
+    .await;
+    // Another sweep or two must not announce it again.
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    let all = kinds(&owner.notifications().await.expect("notifications"));
+    assert_eq!(
+        all.iter().filter(|k| *k == "credential.expired").count(),
+        1,
+        "{all:?}"
+    );
+    assert_eq!(
+        all.iter().filter(|k| *k == "credential.expiring").count(),
+        1,
+        "{all:?}"
+    );
+    let events = owner
+        .audit_events(&AuditEventsQuery {
+            action: Some("credential.expired".to_owned()),
+            ..AuditEventsQuery::default()
+        })
+        .await
+        .expect("the audit log");
+    assert_eq!(events.data.len(), 1);
+    assert_eq!(
+        events.data[0].target.as_deref(),
+        Some(format!("credential/{}", short.client_id).as_str())
+    );
+    assert_eq!(app.token_request(&short, &[]).await.status(), 401);
+}
