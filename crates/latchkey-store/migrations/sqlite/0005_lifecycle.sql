@@ -37,6 +37,9 @@ ALTER TABLE credentials ADD COLUMN rate_limit_per_minute BIGINT;
 ALTER TABLE credentials ADD COLUMN expiry_reminded_at BIGINT;
 ALTER TABLE credentials ADD COLUMN expiry_announced_at BIGINT;
 ALTER TABLE credentials ADD COLUMN idle_warned_at BIGINT;
+-- Credentials that expired before this migration are not announced as news.
+UPDATE credentials SET expiry_announced_at = expires_at
+    WHERE expires_at IS NOT NULL AND expires_at <= CAST(strftime('%s', 'now') AS INTEGER) * 1000;
 -- When it was last enabled again: the idle policy counts unused days from here too.
 ALTER TABLE credentials ADD COLUMN enabled_at BIGINT;
 
