@@ -83,13 +83,41 @@ async fn announce_expired(state: &AppState) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Warns the owner of a credential unused for its organization's idle period less the
+/// warning window, and disables it once the period is over — never sooner than a full
+/// window after the warning, so an owner is always told first, even when a policy is
+/// set on long-unused credentials.
 async fn apply_idle_policy(state: &AppState) -> Result<(), AppError> {
     let now = state.now();
     for (row, idle_days) in state.store.idle_credentials(now, IDLE_WARNING_DAYS).await? {
-        let disable_at = row.idle_since() + Duration::days(idle_days);
-        let warn_at = disable_at - Duration::days(IDLE_WARNING_DAYS.min(idle_days / 2).max(1));
-        if now >= disable_at {
-            if state.store.disable_credential(&row.client_id, now).await? {
+        let window = Duration::days(IDLE_WARNING_DAYS.min(idle_days / 2).max(1));
+        let idle_over = row.idle_since() + Duration::days(idle_days);
+        match row.idle_warned_at() {
+            None => {
+                if now < idle_over - window
+                    || !mark(state, &row, CredentialMarker::IdleWarned).await?
+                {
+                    continue;
+                }
+                let reason = format!(
+                    "It has not been used since {} and will be disabled on {} under your \
+                     organization's idle policy ({idle_days} days), unless it is used before.",
+                    date(row.idle_since()),
+                    date(idle_over.max(now + window))
+                );
+                announce(
+                    state,
+                    &row,
+                    CredentialEventKind::Expiring,
+                    &reason,
+                    Cause::System,
+                )
+                .await?;
+            }
+            Some(warned) if now >= idle_over && now >= warned + window => {
+                if !state.store.disable_credential(&row.client_id, now).await? {
+                    continue;
+                }
                 state.credentials.invalidate(&row.client_id);
                 let reason = format!(
                     "Disabled because it was not used for {idle_days} days (your \
@@ -104,24 +132,7 @@ async fn apply_idle_policy(state: &AppState) -> Result<(), AppError> {
                 )
                 .await?;
             }
-        } else if now >= warn_at
-            && row.idle_warned_at().is_none()
-            && mark(state, &row, CredentialMarker::IdleWarned).await?
-        {
-            let reason = format!(
-                "It has not been used since {} and will be disabled on {} under your \
-                 organization's idle policy ({idle_days} days), unless it is used before.",
-                date(row.idle_since()),
-                date(disable_at)
-            );
-            announce(
-                state,
-                &row,
-                CredentialEventKind::Expiring,
-                &reason,
-                Cause::System,
-            )
-            .await?;
+            Some(_) => {}
         }
     }
     Ok(())

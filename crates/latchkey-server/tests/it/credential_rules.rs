@@ -345,18 +345,46 @@ async fn the_idle_policy_disables_unused_credentials_and_spares_used_ones() {
 
     clock.advance(Duration::days(9));
     assert_eq!(app.token_request(&busy, &[]).await.status(), 200);
-    clock.advance(Duration::days(2));
-
     let organization = tenant.organization_id;
-    eventually("the idle credential to be disabled", || async {
+    let idle_target = format!("credential/{}", idle.client_id);
+    let events_of = |action: &'static str| {
+        let operator = &operator;
+        let target = idle_target.clone();
+        async move {
+            operator
+                .audit_events(&AuditEventsQuery {
+                    action: Some(action.to_owned()),
+                    target: Some(target),
+                    ..AuditEventsQuery::default()
+                })
+                .await
+                .expect("the audit log")
+                .data
+        }
+    };
+    eventually("the idle warning", || async {
+        !events_of("credential.expiring").await.is_empty()
+    })
+    .await;
+    let disabled = || async {
         operator
             .organization_credentials(organization)
             .await
             .expect("the organization's credentials")
             .iter()
             .any(|c| c.client_id == idle.client_id && c.disabled)
-    })
-    .await;
+    };
+
+    // Past the idle period, but the owner gets the full warning window (5 days) first.
+    clock.advance(Duration::days(2));
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    assert!(
+        !disabled().await,
+        "disabled sooner than the warning promised"
+    );
+    clock.advance(Duration::days(4));
+    eventually("the idle credential to be disabled", disabled).await;
+    assert_eq!(events_of("credential.disabled").await.len(), 1);
     let refused = app.token_request(&idle, &[]).await;
     assert_eq!(refused.status(), 401);
     let body: OAuthErrorBody = refused.json().await.expect("OAuth error");
