@@ -471,6 +471,40 @@ pub async fn set_disabled(
     announce(state, &row, kind, &reason, Cause::Person(actor.user_id)).await
 }
 
+/// What an owner or an admin can do to a credential from a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Disable,
+    Enable,
+    Delete,
+}
+
+impl Change {
+    /// What happened, as the pages' notices name it.
+    pub fn done(self) -> &'static str {
+        match self {
+            Change::Disable => "disabled",
+            Change::Enable => "enabled",
+            Change::Delete => "deleted",
+        }
+    }
+}
+
+/// Disables, enables or deletes a credential.
+pub async fn apply(
+    state: &AppState,
+    actor: &Principal,
+    client_id: &str,
+    change: Change,
+    audit: &AuditSlot,
+) -> Result<(), AppError> {
+    match change {
+        Change::Disable => set_disabled(state, actor, client_id, true, audit).await,
+        Change::Enable => set_disabled(state, actor, client_id, false, audit).await,
+        Change::Delete => delete(state, actor, client_id, audit).await,
+    }
+}
+
 /// Replaces a credential's allowlist and rate limit.
 pub async fn set_limits(
     state: &AppState,

@@ -22,7 +22,7 @@ use crate::audit::AuditSlot;
 use crate::auth::{PageSession, Session, principal};
 
 use crate::credential_policy;
-use crate::credentials::{self, CredentialRequest};
+use crate::credentials::{self, Change, CredentialRequest};
 use crate::error::AppError;
 use crate::events::CredentialEventKind;
 use crate::state::AppState;
@@ -459,20 +459,33 @@ async fn actor(state: &AppState, session: &Session) -> Result<Principal, Respons
         .map_err(|error| page_error(session, error))
 }
 
+/// Disable, Enable or Delete from the list, then back to the list with a notice.
+async fn act(
+    state: &AppState,
+    session: &Session,
+    client_id: &str,
+    change: Change,
+    audit: &AuditSlot,
+) -> Response {
+    let actor = match actor(state, session).await {
+        Ok(actor) => actor,
+        Err(response) => return response,
+    };
+    match credentials::apply(state, &actor, client_id, change, audit).await {
+        Ok(()) => {
+            Redirect::to(&format!("/credentials?{}={client_id}", change.done())).into_response()
+        }
+        Err(error) => page_error(session, error),
+    }
+}
+
 pub(super) async fn delete_credentials(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    let actor = match actor(&state, &session).await {
-        Ok(actor) => actor,
-        Err(response) => return response,
-    };
-    match credentials::delete(&state, &actor, &client_id, &audit).await {
-        Ok(()) => Redirect::to(&format!("/credentials?deleted={client_id}")).into_response(),
-        Err(error) => page_error(&session, error),
-    }
+    act(&state, &session, &client_id, Change::Delete, &audit).await
 }
 
 pub(super) async fn disable_credentials(
@@ -481,14 +494,7 @@ pub(super) async fn disable_credentials(
     audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    let actor = match actor(&state, &session).await {
-        Ok(actor) => actor,
-        Err(response) => return response,
-    };
-    match credentials::set_disabled(&state, &actor, &client_id, true, &audit).await {
-        Ok(()) => Redirect::to(&format!("/credentials?disabled={client_id}")).into_response(),
-        Err(error) => page_error(&session, error),
-    }
+    act(&state, &session, &client_id, Change::Disable, &audit).await
 }
 
 pub(super) async fn enable_credentials(
@@ -497,14 +503,7 @@ pub(super) async fn enable_credentials(
     audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    let actor = match actor(&state, &session).await {
-        Ok(actor) => actor,
-        Err(response) => return response,
-    };
-    match credentials::set_disabled(&state, &actor, &client_id, false, &audit).await {
-        Ok(()) => Redirect::to(&format!("/credentials?enabled={client_id}")).into_response(),
-        Err(error) => page_error(&session, error),
-    }
+    act(&state, &session, &client_id, Change::Enable, &audit).await
 }
 
 pub(super) async fn roll_secret(

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, PageSession, Session};
 use crate::credential_policy;
-use crate::credentials;
+use crate::credentials::{self, Change};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -203,25 +203,16 @@ async fn act(
     state: &AppState,
     session: &Session,
     client_id: &str,
-    action: &str,
+    change: Change,
     audit: &AuditSlot,
 ) -> Response {
     let actor = match Caller::of_session(state, session).await {
         Ok(caller) => caller.principal,
         Err(error) => return page_error(session, error),
     };
-    let result = match action {
-        "delete" => credentials::delete(state, &actor, client_id, audit).await,
-        "disable" => credentials::set_disabled(state, &actor, client_id, true, audit).await,
-        _ => credentials::set_disabled(state, &actor, client_id, false, audit).await,
-    };
-    let done = match action {
-        "delete" => "deleted",
-        "disable" => "disabled",
-        _ => "enabled",
-    };
-    match result {
-        Ok(()) => Redirect::to(&format!("/organization/credentials?done={done}")).into_response(),
+    match credentials::apply(state, &actor, client_id, change, audit).await {
+        Ok(()) => Redirect::to(&format!("/organization/credentials?done={}", change.done()))
+            .into_response(),
         Err(error) => page_error(session, error),
     }
 }
@@ -232,7 +223,7 @@ pub(super) async fn disable(
     audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    act(&state, &session, &client_id, "disable", &audit).await
+    act(&state, &session, &client_id, Change::Disable, &audit).await
 }
 
 pub(super) async fn enable(
@@ -241,7 +232,7 @@ pub(super) async fn enable(
     audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    act(&state, &session, &client_id, "enable", &audit).await
+    act(&state, &session, &client_id, Change::Enable, &audit).await
 }
 
 pub(super) async fn delete(
@@ -250,7 +241,7 @@ pub(super) async fn delete(
     audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    act(&state, &session, &client_id, "delete", &audit).await
+    act(&state, &session, &client_id, Change::Delete, &audit).await
 }
 
 /// A policy field: empty is no rule.
