@@ -147,16 +147,44 @@ pub enum Action {
     ManageOrganization,
     /// Create organizations.
     ManagePlatform,
+    /// Read one's own account: who one is, one's credentials (never a secret), one's
+    /// notifications (and mark them read) and preferences.
+    ReadAccount,
+    /// Change one's own account settings (the reminder preference).
+    ManageAccount,
+    /// Read the audit events one is the actor or subject of.
+    ReadOwnAuditLog,
+    /// Generate a credential for oneself.
+    CreateCredential,
+    /// Disable, limit or delete a credential: its owner, or an admin of its owner's
+    /// organization.
+    ManageCredential,
+    /// Enable a disabled credential: as [`Action::ManageCredential`], but one that an
+    /// organization admin disabled only an admin may enable.
+    EnableCredential,
+    /// Get a new secret for a credential (roll) or a copy of it (renew): its owner only,
+    /// since the secret is shown to whoever asks.
+    IssueSecret,
+    /// Read an organization's audit log and every member's credentials.
+    AuditOrganization,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 14] = [
         Action::ReadWorkspace,
         Action::WriteWorkspace,
         Action::ManageWorkspaceMembers,
         Action::ReadOrganization,
         Action::ManageOrganization,
         Action::ManagePlatform,
+        Action::ReadAccount,
+        Action::ManageAccount,
+        Action::ReadOwnAuditLog,
+        Action::CreateCredential,
+        Action::ManageCredential,
+        Action::EnableCredential,
+        Action::IssueSecret,
+        Action::AuditOrganization,
     ];
 
     /// The permission's stable name, as reported in `requiredPermission`.
@@ -168,17 +196,35 @@ impl Action {
             Action::ReadOrganization => "organization:read",
             Action::ManageOrganization => "organization:manage",
             Action::ManagePlatform => "platform:manage",
+            Action::ReadAccount => "account:read",
+            Action::ManageAccount => "account:manage",
+            Action::ReadOwnAuditLog => "account:audit",
+            Action::CreateCredential => "credentials:create",
+            Action::ManageCredential => "credentials:manage",
+            Action::EnableCredential => "credentials:enable",
+            Action::IssueSecret => "credentials:secret",
+            Action::AuditOrganization => "organization:audit",
         }
     }
 
-    /// The scope a credential needs for this action.
-    pub fn required_scope(self) -> Scope {
+    /// The scope a credential needs for this action; `None`: any token may (reading
+    /// its own account is how a program learns who it is).
+    pub fn required_scope(self) -> Option<Scope> {
         match self {
-            Action::ReadWorkspace | Action::ReadOrganization => Scope::ApiRead,
+            Action::ReadAccount => None,
+            Action::ReadWorkspace
+            | Action::ReadOrganization
+            | Action::AuditOrganization
+            | Action::ReadOwnAuditLog => Some(Scope::ApiRead),
             Action::WriteWorkspace
             | Action::ManageWorkspaceMembers
             | Action::ManageOrganization
-            | Action::ManagePlatform => Scope::ApiWrite,
+            | Action::ManagePlatform => Some(Scope::ApiWrite),
+            Action::ManageAccount
+            | Action::CreateCredential
+            | Action::ManageCredential
+            | Action::EnableCredential
+            | Action::IssueSecret => Some(Scope::CredentialsManage),
         }
     }
 
@@ -188,9 +234,49 @@ impl Action {
             Action::ReadWorkspace => Some(WorkspaceRole::Viewer),
             Action::WriteWorkspace => Some(WorkspaceRole::Developer),
             Action::ManageWorkspaceMembers => Some(WorkspaceRole::Admin),
-            Action::ReadOrganization | Action::ManageOrganization | Action::ManagePlatform => None,
+            Action::ReadOrganization
+            | Action::ManageOrganization
+            | Action::ManagePlatform
+            | Action::AuditOrganization
+            | Action::ReadAccount
+            | Action::ManageAccount
+            | Action::ReadOwnAuditLog
+            | Action::CreateCredential
+            | Action::ManageCredential
+            | Action::EnableCredential
+            | Action::IssueSecret => None,
         }
     }
+
+    /// Actions on a person's own account and credentials rather than on tenancy or
+    /// content.
+    fn is_personal(self) -> bool {
+        matches!(
+            self,
+            Action::ReadAccount
+                | Action::ManageAccount
+                | Action::ReadOwnAuditLog
+                | Action::CreateCredential
+                | Action::ManageCredential
+                | Action::EnableCredential
+                | Action::IssueSecret
+        )
+    }
+}
+
+/// What a decision about one credential needs to know of it: whose it is and how wide
+/// it reaches. For a credential about to be generated, what it would be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialFacts<'a> {
+    pub owner_user_id: i64,
+    /// The owner's organization.
+    pub organization_id: Option<i64>,
+    pub scopes: &'a Scopes,
+    /// `None`: every workspace its owner can reach.
+    pub workspaces: Option<&'a BTreeSet<String>>,
+    /// Disabled by someone other than its owner (an organization admin): only an
+    /// admin may enable it or give it a new secret.
+    pub disabled_by_admin: bool,
 }
 
 /// What an action is done to.
@@ -205,17 +291,28 @@ pub enum Resource<'a> {
         id: &'a str,
         organization_id: i64,
     },
+    /// A person's own account.
+    Account {
+        user_id: i64,
+    },
+    /// One credential, existing or about to be generated.
+    Credential(CredentialFacts<'a>),
 }
 
 impl Resource<'_> {
     fn organization_id(&self) -> Option<i64> {
         match self {
-            Resource::Platform => None,
+            Resource::Platform | Resource::Account { .. } => None,
             Resource::Organization { id } => Some(*id),
             Resource::Workspace {
                 organization_id, ..
             } => Some(*organization_id),
+            Resource::Credential(facts) => facts.organization_id,
         }
+    }
+
+    fn is_personal(&self) -> bool {
+        matches!(self, Resource::Account { .. } | Resource::Credential(_))
     }
 }
 
@@ -233,6 +330,19 @@ pub enum Denial {
         required: RequiredRole,
         held: Option<WorkspaceRole>,
     },
+    /// The credential is wider than the token acting on it: the token would do more
+    /// than it was given. `scope` is a scope the credential has and the token lacks;
+    /// `allowed` the token's workspace limit when the credential reaches beyond it.
+    WiderThanToken {
+        scope: Option<Scope>,
+        allowed: Option<BTreeSet<String>>,
+    },
+    /// Only the credential's owner may do this (its new secret is shown to whoever
+    /// asks).
+    OwnerOnly,
+    /// An organization admin disabled the credential: only an admin may enable it or
+    /// give it a new secret.
+    DisabledByAdmin,
 }
 
 /// The role that would allow an action.
@@ -252,12 +362,24 @@ impl Denial {
             Denial::WorkspaceNotAllowed { .. } => "workspace_not_allowed",
             Denial::MissingScope { .. } => "missing_scope",
             Denial::MissingRole { .. } => "missing_role",
+            Denial::WiderThanToken { .. } => "credential_wider_than_token",
+            Denial::OwnerOnly => "not_credential_owner",
+            Denial::DisabledByAdmin => "disabled_by_admin",
         }
     }
 }
 
 /// The permission decision. Every handler asks it before acting.
 pub fn decide(principal: &Principal, action: Action, resource: Resource<'_>) -> Result<(), Denial> {
+    if action.is_personal() != resource.is_personal() {
+        // Nothing of that kind to act on: answer as for a resource that does not exist.
+        return Err(Denial::NotFound);
+    }
+    match resource {
+        Resource::Account { user_id } => return decide_account(principal, action, user_id),
+        Resource::Credential(facts) => return decide_credential(principal, action, &facts),
+        Resource::Platform | Resource::Organization { .. } | Resource::Workspace { .. } => {}
+    }
     if let Some(organization_id) = resource.organization_id()
         && !principal.is_operator
         && principal.organization_id() != Some(organization_id)
@@ -271,6 +393,8 @@ pub fn decide(principal: &Principal, action: Action, resource: Resource<'_>) -> 
                 // A credential limited to some workspaces acts on nothing wider.
                 Resource::Platform => false,
                 Resource::Organization { .. } => action == Action::ReadOrganization,
+                // Decided by `decide_account` and `decide_credential`.
+                Resource::Account { .. } | Resource::Credential(_) => false,
             };
             if !reachable {
                 return Err(Denial::WorkspaceNotAllowed {
@@ -278,8 +402,9 @@ pub fn decide(principal: &Principal, action: Action, resource: Resource<'_>) -> 
                 });
             }
         }
-        let required = action.required_scope();
-        if !limits.scopes.contains(required) {
+        if let Some(required) = action.required_scope()
+            && !limits.scopes.contains(required)
+        {
             return Err(Denial::MissingScope { required });
         }
     }
@@ -335,11 +460,92 @@ pub fn decide(principal: &Principal, action: Action, resource: Resource<'_>) -> 
             }
         }
         // Handled above, before any role is looked at.
-        Resource::Platform => Err(Denial::MissingRole {
-            required: RequiredRole::Operator,
-            held: None,
-        }),
+        Resource::Platform | Resource::Account { .. } | Resource::Credential(_) => {
+            Err(Denial::MissingRole {
+                required: RequiredRole::Operator,
+                held: None,
+            })
+        }
     }
+}
+
+/// The scope a token needs for `action`, if it is a token.
+fn token_scope(principal: &Principal, action: Action) -> Result<(), Denial> {
+    match (&principal.credential, action.required_scope()) {
+        (Some(limits), Some(required)) if !limits.scopes.contains(required) => {
+            Err(Denial::MissingScope { required })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// One's own account: only one's own, and a token needs its action's scope.
+fn decide_account(principal: &Principal, action: Action, user_id: i64) -> Result<(), Denial> {
+    if user_id != principal.user_id
+        || !matches!(
+            action,
+            Action::ReadAccount | Action::ManageAccount | Action::ReadOwnAuditLog
+        )
+    {
+        return Err(Denial::NotFound);
+    }
+    token_scope(principal, action)
+}
+
+/// A credential: its owner's, or (to disable, enable, limit, delete) an admin of its
+/// owner's organization's. A token acts only on credentials it covers — every scope
+/// and workspace of the credential also its own — so it can neither mint nor
+/// unlock nor free from its limits a credential wider than itself.
+fn decide_credential(
+    principal: &Principal,
+    action: Action,
+    facts: &CredentialFacts<'_>,
+) -> Result<(), Denial> {
+    let owner = facts.owner_user_id == principal.user_id;
+    let admin = facts
+        .organization_id
+        .is_some_and(|id| principal.is_organization_admin(id));
+    let related = match action {
+        Action::CreateCredential => owner,
+        Action::ManageCredential | Action::EnableCredential | Action::IssueSecret => {
+            owner || admin
+        }
+        // Account actions act on the account, not on one of its credentials.
+        _ => false,
+    };
+    if !related {
+        return Err(Denial::NotFound);
+    }
+    if let Some(limits) = &principal.credential {
+        if let Some(allowed) = &limits.workspaces {
+            let within = facts
+                .workspaces
+                .is_some_and(|reached| reached.is_subset(allowed));
+            if !within {
+                return Err(Denial::WiderThanToken {
+                    scope: None,
+                    allowed: Some(allowed.clone()),
+                });
+            }
+        }
+        token_scope(principal, action)?;
+        if let Some(scope) = facts.scopes.iter().find(|s| !limits.scopes.contains(*s)) {
+            return Err(Denial::WiderThanToken {
+                scope: Some(scope),
+                allowed: None,
+            });
+        }
+    }
+    if action == Action::IssueSecret && !owner {
+        return Err(Denial::OwnerOnly);
+    }
+    if matches!(action, Action::EnableCredential | Action::IssueSecret)
+        && facts.disabled_by_admin
+        && !admin
+    {
+        return Err(Denial::DisabledByAdmin);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -382,6 +588,7 @@ mod tests {
 
     /// A principal's expected outcome for each action, on the workspace WS of ORG.
     fn expect_on_workspace(principal: &Principal, expected: [&str; 6]) {
+        // The first six actions are the tenancy and content ones.
         for (action, want) in Action::ALL.into_iter().zip(expected) {
             let got = decide(
                 principal,
@@ -591,6 +798,251 @@ mod tests {
         for (principal, action, resource, want) in cases {
             let got = decide(&principal, action, resource).map_or_else(|d| d.code(), |()| "ok");
             assert_eq!(got, want, "{action:?} on {resource:?} for {principal:?}");
+        }
+    }
+
+    fn facts<'a>(
+        owner_user_id: i64,
+        scopes: &'a Scopes,
+        workspaces: Option<&'a BTreeSet<String>>,
+    ) -> CredentialFacts<'a> {
+        CredentialFacts {
+            owner_user_id,
+            organization_id: Some(ORG),
+            scopes,
+            workspaces,
+            disabled_by_admin: false,
+        }
+    }
+
+    const PERSONAL: [Action; 7] = [
+        Action::ReadAccount,
+        Action::ManageAccount,
+        Action::ReadOwnAuditLog,
+        Action::CreateCredential,
+        Action::ManageCredential,
+        Action::EnableCredential,
+        Action::IssueSecret,
+    ];
+
+    /// Every non-empty set of scopes.
+    fn every_scope_set() -> Vec<Scopes> {
+        (1..8u8)
+            .map(|bits| {
+                let names: Vec<&str> = Scope::ALL
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| bits & (1 << i) != 0)
+                    .map(|(_, s)| s.as_str())
+                    .collect();
+                Scopes::from_names(names).expect("scopes")
+            })
+            .collect()
+    }
+
+    fn every_workspace_limit() -> Vec<Option<BTreeSet<String>>> {
+        vec![
+            None,
+            Some([WS.to_owned()].into()),
+            Some([OTHER_WS.to_owned()].into()),
+            Some([WS.to_owned(), OTHER_WS.to_owned()].into()),
+        ]
+    }
+
+    /// The narrowing rule, exhaustively: for every token (scopes × workspace limit),
+    /// every credential it might act on (scopes × workspace limit) and every credential
+    /// action, the action is allowed only if the token covers the credential.
+    #[test]
+    fn a_token_never_acts_on_a_credential_wider_than_itself() {
+        let admin = person(Some(OrganizationRole::Admin), Some(WorkspaceRole::Admin));
+        for token_scopes in every_scope_set() {
+            for token_limit in every_workspace_limit() {
+                let mut principal = admin.clone();
+                principal.credential = Some(CredentialLimits {
+                    client_id: "lkc_t".into(),
+                    name: "t".into(),
+                    scopes: token_scopes.clone(),
+                    workspaces: token_limit.clone(),
+                });
+                for target_scopes in every_scope_set() {
+                    for target_limit in every_workspace_limit() {
+                        for owner in [principal.user_id, 99] {
+                            for action in PERSONAL {
+                                let resource = Resource::Credential(facts(
+                                    owner,
+                                    &target_scopes,
+                                    target_limit.as_ref(),
+                                ));
+                                let allowed = decide(&principal, action, resource).is_ok();
+                                let scopes_covered =
+                                    target_scopes.iter().all(|s| token_scopes.contains(s));
+                                let workspaces_covered = match (&token_limit, &target_limit) {
+                                    (None, _) => true,
+                                    (Some(_), None) => false,
+                                    (Some(token), Some(target)) => target.is_subset(token),
+                                };
+                                if allowed {
+                                    assert!(
+                                        scopes_covered
+                                            && workspaces_covered
+                                            && token_scopes.contains(Scope::CredentialsManage),
+                                        "{action:?} by {token_scopes} {token_limit:?} on \
+                                         {target_scopes} {target_limit:?} (owner {owner})"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_credential_table() {
+        use OrganizationRole::{Admin, Member};
+        let wide = Scopes::parse("api:read api:write credentials:manage").expect("scopes");
+        let read = Scopes::parse("api:read").expect("scopes");
+        let manage = Scopes::parse("credentials:manage").expect("scopes");
+        let ws: BTreeSet<String> = [WS.to_owned()].into();
+        let me = 7;
+        let member = 8;
+        let admin = person(Some(Admin), None);
+        let owner = person(Some(Member), Some(WorkspaceRole::Developer));
+        let disabled_by_admin = CredentialFacts {
+            disabled_by_admin: true,
+            ..facts(me, &read, None)
+        };
+        let other_org = CredentialFacts {
+            organization_id: Some(OTHER_ORG),
+            ..facts(member, &read, None)
+        };
+        #[rustfmt::skip]
+        let cases: Vec<(Principal, Action, CredentialFacts<'_>, &str)> = vec![
+            // A person signed in manages their own credentials, whatever they reach.
+            (owner.clone(), Action::CreateCredential, facts(me, &wide, None), "ok"),
+            (owner.clone(), Action::ManageCredential, facts(me, &wide, None), "ok"),
+            (owner.clone(), Action::IssueSecret, facts(me, &wide, None), "ok"),
+            (owner.clone(), Action::EnableCredential, facts(me, &wide, None), "ok"),
+            // Nobody sees another member's credential but an admin of their organization.
+            (owner.clone(), Action::ManageCredential, facts(member, &read, None), "not_found"),
+            (admin.clone(), Action::ManageCredential, facts(member, &wide, None), "ok"),
+            (admin.clone(), Action::EnableCredential, facts(member, &wide, None), "ok"),
+            (admin.clone(), Action::ManageCredential, other_org, "not_found"),
+            (operator(), Action::ManageCredential, facts(member, &read, None), "not_found"),
+            // Nobody creates a credential for someone else; only the owner sees a new secret.
+            (admin.clone(), Action::CreateCredential, facts(member, &read, None), "not_found"),
+            (admin.clone(), Action::IssueSecret, facts(member, &read, None), "not_credential_owner"),
+            // An admin's disabling sticks: the owner can delete, not enable or renew.
+            (owner.clone(), Action::EnableCredential, disabled_by_admin, "disabled_by_admin"),
+            (owner.clone(), Action::IssueSecret, disabled_by_admin, "disabled_by_admin"),
+            (owner.clone(), Action::ManageCredential, disabled_by_admin, "ok"),
+            (admin.clone(), Action::EnableCredential, CredentialFacts { owner_user_id: member, ..disabled_by_admin }, "ok"),
+            // A token needs credentials:manage, then covers the credential.
+            (with_credential(owner.clone(), "api:read api:write", None), Action::ManageCredential, facts(me, &read, None), "missing_scope"),
+            (with_credential(owner.clone(), "credentials:manage", Some(&[WS])), Action::IssueSecret, facts(me, &wide, None), "credential_wider_than_token"),
+            (with_credential(owner.clone(), "credentials:manage", Some(&[WS])), Action::ManageCredential, facts(me, &manage, None), "credential_wider_than_token"),
+            (with_credential(owner.clone(), "credentials:manage", Some(&[WS])), Action::ManageCredential, facts(me, &manage, Some(&ws)), "ok"),
+            (with_credential(owner.clone(), "credentials:manage", None), Action::CreateCredential, facts(me, &read, None), "credential_wider_than_token"),
+            (with_credential(owner.clone(), "api:read credentials:manage", None), Action::CreateCredential, facts(me, &read, Some(&ws)), "ok"),
+            // A workspace-limited admin token manages only credentials within its limit.
+            (with_credential(admin.clone(), "api:read api:write credentials:manage", Some(&[WS])), Action::ManageCredential, facts(member, &read, None), "credential_wider_than_token"),
+            (with_credential(admin.clone(), "api:read api:write credentials:manage", Some(&[WS])), Action::ManageCredential, facts(member, &read, Some(&ws)), "ok"),
+        ];
+        for (principal, action, facts, want) in cases {
+            let got = decide(&principal, action, Resource::Credential(facts))
+                .map_or_else(|d| d.code(), |()| "ok");
+            assert_eq!(got, want, "{action:?} on {facts:?} for {principal:?}");
+        }
+    }
+
+    #[test]
+    fn the_account_table() {
+        let me = person(Some(OrganizationRole::Member), None);
+        let mine = Resource::Account {
+            user_id: me.user_id,
+        };
+        let theirs = Resource::Account { user_id: 99 };
+        let read_only = with_credential(me.clone(), "api:read", None);
+        let cases = [
+            (&me, Action::ReadAccount, mine, "ok"),
+            (&me, Action::ManageAccount, mine, "ok"),
+            (&me, Action::ReadAccount, theirs, "not_found"),
+            (&read_only, Action::ReadAccount, mine, "ok"),
+            (&read_only, Action::ManageAccount, mine, "missing_scope"),
+            (&read_only, Action::ReadOwnAuditLog, mine, "ok"),
+            (
+                &with_credential(me.clone(), "credentials:manage", None),
+                Action::ReadOwnAuditLog,
+                mine,
+                "missing_scope",
+            ),
+        ];
+        for (principal, action, resource, want) in cases {
+            let got = decide(principal, action, resource).map_or_else(|d| d.code(), |()| "ok");
+            assert_eq!(got, want, "{action:?} on {resource:?}");
+        }
+    }
+
+    /// Personal actions act only on accounts and credentials, and the tenancy and
+    /// content actions never on them: a mismatch is nothing to act on.
+    #[test]
+    fn actions_and_resources_of_different_kinds_never_meet() {
+        let operator = operator();
+        let scopes = Scopes::parse("api:read").expect("scopes");
+        for action in Action::ALL {
+            let personal = PERSONAL.contains(&action);
+            let resources = [
+                Resource::Platform,
+                Resource::Organization { id: ORG },
+                Resource::Workspace {
+                    id: WS,
+                    organization_id: ORG,
+                },
+                Resource::Account {
+                    user_id: operator.user_id,
+                },
+                Resource::Credential(facts(operator.user_id, &scopes, None)),
+            ];
+            for resource in resources {
+                if personal != resource.is_personal() {
+                    assert_eq!(
+                        decide(&operator, action, resource),
+                        Err(Denial::NotFound),
+                        "{action:?} on {resource:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_organization_audit_is_for_its_admins_and_not_for_a_workspace_limited_token() {
+        use OrganizationRole::{Admin, Member};
+        let org = Resource::Organization { id: ORG };
+        let cases = [
+            (person(Some(Admin), None), "ok"),
+            (
+                person(Some(Member), Some(WorkspaceRole::Admin)),
+                "missing_role",
+            ),
+            (
+                with_credential(person(Some(Admin), None), "api:read", None),
+                "ok",
+            ),
+            (
+                with_credential(person(Some(Admin), None), "api:read", Some(&[WS])),
+                "workspace_not_allowed",
+            ),
+            (
+                with_credential(person(Some(Admin), None), "credentials:manage", None),
+                "missing_scope",
+            ),
+        ];
+        for (principal, want) in cases {
+            let got = decide(&principal, Action::AuditOrganization, org)
+                .map_or_else(|d| d.code(), |()| "ok");
+            assert_eq!(got, want, "{principal:?}");
         }
     }
 

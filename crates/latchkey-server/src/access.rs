@@ -7,14 +7,13 @@
 //! what would grant it. A resource of another organization gets the same 404 as one
 //! that does not exist, through [`not_found`].
 
-use latchkey_core::Scope;
 use latchkey_core::access::{
-    Action, Denial, Principal, RequiredRole, Resource, WorkspaceRole, decide,
+    Action, CredentialFacts, Denial, Principal, RequiredRole, Resource, WorkspaceRole, decide,
 };
 use latchkey_store::{OrganizationRow, WorkspaceRow};
 use latchkey_types::{PrincipalRef, ResourceRef};
 
-use crate::auth::{Caller, Via};
+use crate::auth::Caller;
 use crate::error::{AppError, Denied};
 use crate::state::AppState;
 
@@ -24,6 +23,46 @@ pub enum Target<'a> {
     Platform,
     Organization(&'a OrganizationRow),
     Workspace(&'a WorkspaceRow),
+    /// A person's own account.
+    Account {
+        user_id: i64,
+        email: &'a str,
+    },
+    /// A credential, or one about to be generated.
+    Credential(CredentialTarget<'a>),
+}
+
+/// A credential as a decision and its message need it.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialTarget<'a> {
+    /// `None` for a credential about to be generated.
+    pub client_id: Option<&'a str>,
+    pub name: &'a str,
+    pub owner_email: &'a str,
+    /// Who disabled it and why, when an organization admin did.
+    pub disabled_by: Option<(&'a str, Option<&'a str>)>,
+    pub facts: CredentialFacts<'a>,
+}
+
+impl CredentialTarget<'_> {
+    fn described(&self) -> String {
+        match self.client_id {
+            Some(id) => format!("the credential '{}' ({id})", self.name),
+            None => format!("the new credential '{}'", self.name),
+        }
+    }
+
+    /// What the credential reaches, in words.
+    fn reach(&self) -> String {
+        let workspaces = match self.facts.workspaces {
+            None => "every workspace of its owner".to_owned(),
+            Some(ids) => format!(
+                "the workspaces {}",
+                ids.iter().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        };
+        format!("the scopes `{}` in {workspaces}", self.facts.scopes)
+    }
 }
 
 impl Target<'_> {
@@ -37,19 +76,23 @@ impl Target<'_> {
                 id: &workspace.id,
                 organization_id: workspace.organization_id,
             },
+            Target::Account { user_id, .. } => Resource::Account { user_id: *user_id },
+            Target::Credential(credential) => Resource::Credential(credential.facts),
         }
     }
 
     pub(crate) fn reference(&self) -> ResourceRef {
         let (kind, id, name) = match self {
             Target::Platform => ("platform", None, None),
-            Target::Organization(o) => ("organization", Some(o.id.to_string()), Some(&o.name)),
-            Target::Workspace(w) => ("workspace", Some(w.id.clone()), Some(&w.name)),
+            Target::Organization(o) => ("organization", Some(o.id.to_string()), Some(&*o.name)),
+            Target::Workspace(w) => ("workspace", Some(w.id.clone()), Some(&*w.name)),
+            Target::Account { user_id, email } => ("user", Some(user_id.to_string()), Some(*email)),
+            Target::Credential(c) => ("credential", c.client_id.map(str::to_owned), Some(c.name)),
         };
         ResourceRef {
             kind: kind.to_owned(),
             id,
-            name: name.cloned(),
+            name: name.map(str::to_owned),
         }
     }
 
@@ -58,33 +101,15 @@ impl Target<'_> {
             Target::Platform => "the platform".to_owned(),
             Target::Organization(o) => format!("organization '{}'", o.name),
             Target::Workspace(w) => format!("workspace '{}' ({})", w.name, w.id),
+            Target::Account { email, .. } => format!("the account {email}"),
+            Target::Credential(c) => c.described(),
         }
     }
-}
 
-/// A refusal concerning the caller's own account (their credentials), explained like
-/// every other 403: the permission, the account as the resource, and the caller.
-pub fn own_account_denial(
-    principal: &Principal,
-    code: &'static str,
-    required_permission: &'static str,
-    message: String,
-) -> AppError {
-    AppError::Denied(Box::new(Denied {
-        code,
-        message,
-        required_permission,
-        resource: ResourceRef {
-            kind: "user".to_owned(),
-            id: Some(principal.user_id.to_string()),
-            name: Some(principal.email.clone()),
-        },
-        principal: PrincipalRef {
-            user_id: principal.user_id,
-            email: principal.email.clone(),
-            client_id: principal.credential.as_ref().map(|c| c.client_id.clone()),
-        },
-    }))
+    /// What a personal action's refusal for a missing scope advises.
+    fn is_personal(&self) -> bool {
+        matches!(self, Target::Account { .. } | Target::Credential(_))
+    }
 }
 
 /// The 404 of a missing resource, identical for one that exists in another
@@ -124,117 +149,172 @@ pub async fn readable_workspaces(
         .collect())
 }
 
+/// Whether `principal` may do `action` to `target`; `doing` describes the call for the
+/// message ("creating a batch"). The one way a refusal of [`decide`] becomes an answer.
+pub fn authorize(
+    principal: &Principal,
+    action: Action,
+    target: Target<'_>,
+    doing: &str,
+) -> Result<(), AppError> {
+    let Err(denial) = decide(principal, action, target.resource()) else {
+        return Ok(());
+    };
+    let credential_described = match &principal.credential {
+        Some(credential) => format!("'{}' ({})", credential.name, credential.client_id),
+        None => "session".to_owned(),
+    };
+    let message = match &denial {
+        Denial::NotFound => {
+            return Err(match target {
+                Target::Platform => not_found("resource", ""),
+                Target::Organization(o) => not_found("organization", &o.id.to_string()),
+                Target::Workspace(w) => not_found("workspace", &w.id),
+                Target::Account { user_id, .. } => not_found("user", &user_id.to_string()),
+                Target::Credential(c) => credential_not_found(c.client_id.unwrap_or_default()),
+            });
+        }
+        Denial::WorkspaceNotAllowed { allowed } => format!(
+            "Your credential {credential_described} is limited to the workspaces {}; {doing} \
+             in {} is outside them. Use a credential for that workspace.",
+            allowed.iter().cloned().collect::<Vec<_>>().join(", "),
+            target.described()
+        ),
+        Denial::MissingScope { required } => {
+            let held = match &principal.credential {
+                Some(credential) if credential.scopes.to_string() == "api:read" => {
+                    "is read-only (scope api:read)".to_owned()
+                }
+                Some(credential) => format!("has the scopes `{}`", credential.scopes),
+                None => "lacks it".to_owned(),
+            };
+            if target.is_personal() {
+                format!(
+                    "Your credential {credential_described} {held}; {doing} needs the scope \
+                     {required}. Generate a credential with {required} under API Credentials..."
+                )
+            } else {
+                format!("Your credential {credential_described} {held}; {doing} needs {required}.")
+            }
+        }
+        Denial::WiderThanToken { scope, allowed } => {
+            let token_reach = match (scope, allowed) {
+                (Some(scope), _) => format!("lacks the scope {scope}"),
+                (None, Some(allowed)) => format!(
+                    "is limited to the workspaces {}",
+                    allowed.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                (None, None) => "reaches less".to_owned(),
+            };
+            format!(
+                "Your credential {credential_described} {token_reach}; {doing} would act on {}. \
+                 A token never creates, changes or unlocks a credential wider than itself: use \
+                 a credential that covers it, or the web app.",
+                match target {
+                    Target::Credential(credential) => format!(
+                        "{}, which has {}",
+                        credential.described(),
+                        credential.reach()
+                    ),
+                    other => other.described(),
+                }
+            )
+        }
+        Denial::OwnerOnly => {
+            let owner = match target {
+                Target::Credential(credential) => format!(" ({})", credential.owner_email),
+                _ => String::new(),
+            };
+            format!(
+                "Only its owner{owner} can roll or renew {}: the new secret is shown to whoever \
+                 asks. You can disable or delete it.",
+                target.described()
+            )
+        }
+        Denial::DisabledByAdmin => {
+            let (who, why) = match target {
+                Target::Credential(credential) => credential.disabled_by,
+                _ => None,
+            }
+            .unwrap_or(("an administrator", None));
+            format!(
+                "{} was disabled by {who}{}; only an administrator of your organization can \
+                 enable it or give it a new secret. Ask them, or generate a new credential.",
+                target.described(),
+                why.map(|why| format!(" ({why})")).unwrap_or_default()
+            )
+        }
+        Denial::MissingRole { required, held } => {
+            let you = format!("You ({})", principal.email);
+            match (required, held) {
+                (RequiredRole::Workspace(required), Some(held)) => format!(
+                    "{you} are a {held} in {}; {doing} needs the {required} role. Ask an \
+                     admin of the workspace for it.",
+                    target.described()
+                ),
+                (RequiredRole::Workspace(required), None) => format!(
+                    "{you} are not a member of {}; {doing} needs the {required} role. Ask \
+                     an admin of the workspace to add you.",
+                    target.described()
+                ),
+                (RequiredRole::OrganizationAdmin, _) => format!(
+                    "{you} are not an administrator of the organization; {doing} in {} \
+                     needs one.",
+                    target.described()
+                ),
+                (RequiredRole::OrganizationMember, _) => format!(
+                    "{you} are not a member of {}; {doing} needs membership.",
+                    target.described()
+                ),
+                (RequiredRole::Operator, _) => {
+                    format!("{doing} is reserved for the platform operator.")
+                }
+            }
+        }
+    };
+    Err(AppError::Denied(Box::new(Denied {
+        code: denial.code(),
+        message: capitalised(&message),
+        required_permission: action.permission(),
+        resource: target.reference(),
+        principal: PrincipalRef {
+            user_id: principal.user_id,
+            email: principal.email.clone(),
+            client_id: principal.credential.as_ref().map(|c| c.client_id.clone()),
+        },
+    })))
+}
+
+/// The 404 of a credential that does not exist, was deleted, or is not the caller's
+/// to see.
+pub fn credential_not_found(client_id: &str) -> AppError {
+    AppError::not_found(format!(
+        "There is no credential with the client id {}, or you cannot manage it.",
+        client_id.chars().take(64).collect::<String>()
+    ))
+}
+
 impl Caller {
-    /// Whether the caller may do `action` to `target`; `doing` describes the call for
-    /// the message ("creating a batch").
+    /// Whether the caller may do `action` to `target`; see [`authorize`].
     pub fn authorize(
         &self,
         action: Action,
         target: Target<'_>,
         doing: &str,
     ) -> Result<(), AppError> {
-        let Err(denial) = decide(&self.principal, action, target.resource()) else {
-            return Ok(());
-        };
-        let message = match &denial {
-            Denial::NotFound => {
-                let (kind, id) = match target {
-                    Target::Platform => ("resource", String::new()),
-                    Target::Organization(o) => ("organization", o.id.to_string()),
-                    Target::Workspace(w) => ("workspace", w.id.clone()),
-                };
-                return Err(not_found(kind, &id));
-            }
-            Denial::WorkspaceNotAllowed { allowed } => format!(
-                "Your credential {} is limited to the workspaces {}; {doing} in {} is \
-                 outside them. Use a credential for that workspace.",
-                self.credential_described(),
-                allowed.iter().cloned().collect::<Vec<_>>().join(", "),
-                target.described()
-            ),
-            Denial::MissingScope { required } => {
-                let held = match &self.via {
-                    Via::Token(credential) if credential.scopes.to_string() == "api:read" => {
-                        "is read-only (scope api:read)".to_owned()
-                    }
-                    Via::Token(credential) => format!("has the scopes `{}`", credential.scopes),
-                    Via::Session => "lacks it".to_owned(),
-                };
-                format!(
-                    "Your credential {} {held}; {doing} needs {required}.",
-                    self.credential_described()
-                )
-            }
-            Denial::MissingRole { required, held } => {
-                let you = format!("You ({})", self.email);
-                match (required, held) {
-                    (RequiredRole::Workspace(required), Some(held)) => format!(
-                        "{you} are a {held} in {}; {doing} needs the {required} role. Ask an \
-                         admin of the workspace for it.",
-                        target.described()
-                    ),
-                    (RequiredRole::Workspace(required), None) => format!(
-                        "{you} are not a member of {}; {doing} needs the {required} role. Ask \
-                         an admin of the workspace to add you.",
-                        target.described()
-                    ),
-                    (RequiredRole::OrganizationAdmin, _) => format!(
-                        "{you} are not an administrator of the organization; {doing} in {} \
-                         needs one.",
-                        target.described()
-                    ),
-                    (RequiredRole::OrganizationMember, _) => format!(
-                        "{you} are not a member of {}; {doing} needs membership.",
-                        target.described()
-                    ),
-                    (RequiredRole::Operator, _) => {
-                        format!("{doing} is reserved for the platform operator.")
-                    }
-                }
-            }
-        };
-        Err(AppError::Denied(Box::new(Denied {
-            code: denial.code(),
-            message: capitalised(&message),
-            required_permission: action.permission(),
-            resource: target.reference(),
-            principal: PrincipalRef {
+        authorize(&self.principal, action, target, doing)
+    }
+
+    /// Whether the caller may do `action` to their own account.
+    pub fn authorize_own(&self, action: Action, doing: &str) -> Result<(), AppError> {
+        self.authorize(
+            action,
+            Target::Account {
                 user_id: self.user_id,
-                email: self.email.clone(),
-                client_id: match &self.via {
-                    Via::Token(credential) => Some(credential.client_id.clone()),
-                    Via::Session => None,
-                },
+                email: &self.email,
             },
-        })))
-    }
-
-    /// A credential must carry `scope` to act on its owner's account this way; a
-    /// signed-in person has every scope over their own account.
-    pub fn require_scope(&self, scope: Scope, doing: &str) -> Result<(), AppError> {
-        match &self.via {
-            Via::Token(credential) if !credential.scopes.contains(scope) => {
-                Err(own_account_denial(
-                    &self.principal,
-                    "missing_scope",
-                    scope.as_str(),
-                    format!(
-                        "Your credential {} has the scopes `{}`; {doing} needs the scope \
-                         {scope}. Generate a credential with {scope} under API Credentials...",
-                        self.credential_described(),
-                        credential.scopes
-                    ),
-                ))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn credential_described(&self) -> String {
-        match &self.via {
-            Via::Token(credential) => format!("'{}' ({})", credential.name, credential.client_id),
-            Via::Session => "session".to_owned(),
-        }
+            doing,
+        )
     }
 
     /// The workspace `id`, if the caller may do `action` in it.

@@ -4,21 +4,20 @@
 //! Owners manage their own; organization admins may list, limit, disable, enable and
 //! delete their members' too, never see or roll their secrets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
+use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
-use latchkey_core::access::{OrganizationRole, Principal};
-use latchkey_core::{
-    AllowedNetworks, ClientId, ClientSecret, CredentialName, Scope, ScopeError, Scopes,
-};
+use latchkey_core::access::{Action, CredentialFacts, Principal};
+use latchkey_core::{AllowedNetworks, ClientId, ClientSecret, CredentialName, Scopes};
 use latchkey_store::{
-    CredentialFilter, CredentialRow, NewCredential, NewSecret, SecretRow, UserRow,
+    CredentialFilter, CredentialRow, Disabling, NewCredential, NewSecret, SecretRow, UserRow,
 };
 use latchkey_types::{
     Credential, CredentialOwner, CredentialSecret, CredentialUse, CredentialsFile, Timestamp,
 };
 
-use crate::access::own_account_denial;
+use crate::access::{CredentialTarget, Target, authorize, credential_not_found};
 use crate::audit::{self, AuditEntry, AuditSlot, Outcome};
 use crate::credential_policy::{expiry_within_policy, never_within_policy, policy_of};
 use crate::error::{AppError, sentence};
@@ -65,19 +64,6 @@ pub async fn generate(
         Some(names) => Scopes::from_names(names.iter().map(String::as_str))
             .map_err(|e| AppError::bad_request("invalid_scope", sentence(&e.to_string())))?,
     };
-    if let Some(ceiling) = owner.credential.as_ref().map(|c| &c.scopes)
-        && let Err(ScopeError::NotGranted(scope)) = ceiling.narrow(&scopes)
-    {
-        return Err(own_account_denial(
-            owner,
-            "missing_scope",
-            scope.as_str(),
-            format!(
-                "A credential can create credentials only with scopes it has itself; this \
-                 one has `{ceiling}`, so it cannot grant {scope}."
-            ),
-        ));
-    }
     let now = state.now();
     let expires_at = if request.never_expires {
         never_within_policy(state, owner).await?
@@ -101,23 +87,26 @@ pub async fn generate(
         None => None,
         Some(ids) => Some(reachable_workspaces(state, owner, ids).await?),
     };
-    if workspaces.is_none()
-        && let Some(limited) = owner
-            .credential
-            .as_ref()
-            .and_then(|c| c.workspaces.as_ref())
-    {
-        return Err(own_account_denial(
-            owner,
-            "workspace_not_allowed",
-            Scope::CredentialsManage.as_str(),
-            format!(
-                "A credential limited to workspaces ({}) can create only credentials limited \
-                 to some of them; list them in `workspaces`.",
-                limited.iter().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        ));
-    }
+    let reached: Option<BTreeSet<String>> =
+        workspaces.as_ref().map(|ids| ids.iter().cloned().collect());
+    authorize(
+        owner,
+        Action::CreateCredential,
+        Target::Credential(CredentialTarget {
+            client_id: None,
+            name: name.as_str(),
+            owner_email: &owner.email,
+            disabled_by: None,
+            facts: CredentialFacts {
+                owner_user_id: owner.user_id,
+                organization_id: owner.organization.map(|(id, _)| id),
+                scopes: &scopes,
+                workspaces: reached.as_ref(),
+                disabled_by_admin: false,
+            },
+        }),
+        "creating credentials",
+    )?;
     let client_id = ClientId::generate();
     let (secret, new_secret) = new_secret(now);
     let row = state
@@ -257,15 +246,28 @@ pub async fn list(state: &AppState, filter: CredentialFilter) -> Result<Vec<Cred
             .push(secret);
     }
     let now = state.now();
-    let mut owners: Vec<UserRow> = Vec::new();
+    // Owners, and the admins who disabled credentials.
+    let mut people: Vec<UserRow> = Vec::new();
     let mut listed = Vec::with_capacity(rows.len());
     for row in rows {
-        if !owners.iter().any(|o| o.id == row.user_id)
-            && let Some(owner) = state.store.user_by_id(row.user_id).await?
+        for id in [Some(row.user_id), row.disabled_by_user_id]
+            .into_iter()
+            .flatten()
         {
-            owners.push(owner);
+            if !people.iter().any(|p| p.id == id)
+                && let Some(person) = state.store.user_by_id(id).await?
+            {
+                people.push(person);
+            }
         }
-        let owner = owners.iter().find(|o| o.id == row.user_id);
+        let owner = people.iter().find(|o| o.id == row.user_id);
+        let disabled_by = row.disabled_at().map(|_| match row.disabled_by_user_id {
+            None => "Latchkey".to_owned(),
+            Some(id) => people
+                .iter()
+                .find(|p| p.id == id)
+                .map_or_else(|| "a former member".to_owned(), |p| p.email.clone()),
+        });
         let pending = state.usage.pending(&row.client_id).unwrap_or_default();
         let secrets = secrets_by_credential
             .remove(&row.client_id)
@@ -350,6 +352,8 @@ pub async fn list(state: &AppState, filter: CredentialFilter) -> Result<Vec<Cred
                 email: o.email.clone(),
                 name: o.name.clone(),
             }),
+            disabled_by,
+            disabled_reason: row.disabled_at().and(row.disabled_reason.clone()),
             client_id: row.client_id,
             name: row.name,
         });
@@ -357,45 +361,102 @@ pub async fn list(state: &AppState, filter: CredentialFilter) -> Result<Vec<Cred
     Ok(listed)
 }
 
-/// A live credential `actor` may manage, with its owner: their own, or, for an
-/// organization admin, a member's. The platform operator sees every organization's
-/// list but manages only their own: an organization's credentials are its admins'
-/// business. Anything else is the same 404 as a credential that does not exist.
-pub async fn manageable(
+/// A live credential with its owner and what it reaches: what decisions about it
+/// need.
+pub struct Subject {
+    pub row: CredentialRow,
+    pub owner: UserRow,
+    scopes: Scopes,
+    workspaces: Option<BTreeSet<String>>,
+    /// Who disabled it (email) and why, when someone other than its owner did.
+    disabled_by: Option<(String, Option<String>)>,
+}
+
+impl Subject {
+    /// The live credential `client_id`, or `None` when it does not exist or was
+    /// deleted.
+    async fn load(state: &AppState, client_id: &str) -> Result<Option<Subject>, AppError> {
+        let Some(client_id) = ClientId::parse(client_id) else {
+            return Ok(None);
+        };
+        let Some(row) = state.store.credential(client_id.as_str()).await? else {
+            return Ok(None);
+        };
+        let Some(owner) = state.store.user_by_id(row.user_id).await? else {
+            return Ok(None);
+        };
+        if row.deleted_at().is_some() {
+            return Ok(None);
+        }
+        let scopes = Scopes::parse(&row.scopes)
+            .with_context(|| format!("stored scopes of {}", row.client_id))?;
+        let workspaces = row
+            .workspace_ids
+            .as_deref()
+            .map(|ids| ids.split(' ').map(str::to_owned).collect());
+        let disabled_by = match row.disabled_by_user_id {
+            Some(by) if by != owner.id => {
+                let email = state
+                    .store
+                    .user_by_id(by)
+                    .await?
+                    .map_or_else(|| "an administrator".to_owned(), |admin| admin.email);
+                Some((email, row.disabled_reason.clone()))
+            }
+            _ => None,
+        };
+        Ok(Some(Subject {
+            row,
+            owner,
+            scopes,
+            workspaces,
+            disabled_by,
+        }))
+    }
+
+    fn target(&self) -> Target<'_> {
+        Target::Credential(CredentialTarget {
+            client_id: Some(&self.row.client_id),
+            name: &self.row.name,
+            owner_email: &self.owner.email,
+            disabled_by: self
+                .disabled_by
+                .as_ref()
+                .map(|(who, why)| (who.as_str(), why.as_deref())),
+            facts: CredentialFacts {
+                owner_user_id: self.owner.id,
+                organization_id: self.owner.organization_id,
+                scopes: &self.scopes,
+                workspaces: self.workspaces.as_ref(),
+                disabled_by_admin: self.disabled_by.is_some(),
+            },
+        })
+    }
+}
+
+/// The live credential `client_id`, if `actor` may do `action` to it (the permission
+/// decision: its owner, or an admin of its owner's organization, through a token that
+/// covers it). Anything else that is not theirs to see is the same 404 as a credential
+/// that does not exist.
+pub async fn subject(
     state: &AppState,
     actor: &Principal,
     client_id: &str,
+    action: Action,
+    doing: &str,
     audit: &AuditSlot,
-) -> Result<(CredentialRow, UserRow), AppError> {
-    let not_found = || {
-        AppError::not_found(format!(
-            "There is no credential with the client id {}, or you cannot manage it.",
-            client_id.chars().take(64).collect::<String>()
-        ))
-    };
-    let client_id = ClientId::parse(client_id).ok_or_else(not_found)?;
-    let Some(row) = state.store.credential(client_id.as_str()).await? else {
-        return Err(not_found());
-    };
-    let Some(owner) = state.store.user_by_id(row.user_id).await? else {
-        return Err(not_found());
-    };
-    let admin_of_owner = owner.organization_id.is_some()
-        && actor.organization
-            == owner
-                .organization_id
-                .map(|id| (id, OrganizationRole::Admin));
-    let may = owner.id == actor.user_id || admin_of_owner;
-    if !may || row.deleted_at().is_some() {
-        return Err(not_found());
-    }
+) -> Result<Subject, AppError> {
+    let subject = Subject::load(state, client_id)
+        .await?
+        .ok_or_else(|| credential_not_found(client_id))?;
+    authorize(actor, action, subject.target(), doing)?;
     // The owner sees in their audit log what an admin did to their credential.
     audit.note(|note| {
-        note.target = Some(format!("credential/{}", row.client_id));
-        note.subject_user_id = Some(owner.id);
-        note.organization_id = owner.organization_id;
+        note.target = Some(format!("credential/{}", subject.row.client_id));
+        note.subject_user_id = Some(subject.owner.id);
+        note.organization_id = subject.owner.organization_id;
     });
-    Ok((row, owner))
+    Ok(subject)
 }
 
 /// Who did it, for event reasons: "its owner" or the admin's email.
@@ -415,7 +476,15 @@ pub async fn delete(
     client_id: &str,
     audit: &AuditSlot,
 ) -> Result<(), AppError> {
-    let (row, owner) = manageable(state, actor, client_id, audit).await?;
+    let Subject { row, owner, .. } = subject(
+        state,
+        actor,
+        client_id,
+        Action::ManageCredential,
+        "deleting credentials",
+        audit,
+    )
+    .await?;
     if !state
         .store
         .delete_credential(&row.client_id, state.now())
@@ -438,20 +507,35 @@ pub async fn delete(
     .await
 }
 
-/// Disables (`disabled: true`) or enables a credential. A disabled credential gets no
-/// tokens and its tokens are refused, at once here and within the cache lifetime on
-/// other replicas; enabling restores both.
+/// Disables a credential, or (`None`) enables it. A disabled credential gets no tokens
+/// and its tokens are refused, at once here and within the cache lifetime on other
+/// replicas; enabling restores both. A credential an organization admin disabled stays
+/// disabled until an admin enables it.
 pub async fn set_disabled(
     state: &AppState,
     actor: &Principal,
     client_id: &str,
-    disabled: bool,
+    disable: Option<DisableReason>,
     audit: &AuditSlot,
 ) -> Result<(), AppError> {
-    let (row, owner) = manageable(state, actor, client_id, audit).await?;
+    let (action, doing) = match disable {
+        Some(_) => (Action::ManageCredential, "disabling credentials"),
+        None => (Action::EnableCredential, "enabling credentials"),
+    };
+    let Subject { row, owner, .. } = subject(state, actor, client_id, action, doing, audit).await?;
     let now = state.now();
-    let changed = if disabled {
-        state.store.disable_credential(&row.client_id, now).await?
+    let by_admin = actor.user_id != owner.id;
+    let reason = disable.as_ref().and_then(|r| r.0.as_deref());
+    let changed = if disable.is_some() {
+        let disabling = Disabling {
+            user_id: Some(actor.user_id),
+            reason,
+            overrides: by_admin,
+        };
+        state
+            .store
+            .disable_credential(&row.client_id, now, &disabling)
+            .await?
     } else {
         state.store.enable_credential(&row.client_id, now).await?
     };
@@ -463,12 +547,41 @@ pub async fn set_disabled(
     }
     state.credentials.invalidate(&row.client_id);
     let who = by_whom(actor, &owner);
-    let (kind, reason) = if disabled {
-        (CredentialEventKind::Disabled, format!("Disabled by {who}."))
-    } else {
-        (CredentialEventKind::Enabled, format!("Enabled by {who}."))
+    let (kind, reason) = match (disable.is_some(), reason) {
+        (true, Some(why)) => (
+            CredentialEventKind::Disabled,
+            format!("Disabled by {who}: {why}"),
+        ),
+        (true, None) => (CredentialEventKind::Disabled, format!("Disabled by {who}.")),
+        (false, _) => (CredentialEventKind::Enabled, format!("Enabled by {who}.")),
     };
     announce(state, &row, kind, &reason, Cause::Person(actor.user_id)).await
+}
+
+/// Why a person disables a credential, shown to its owner; `None`: not given.
+#[derive(Debug, Clone, Default)]
+pub struct DisableReason(pub Option<String>);
+
+/// The longest reason kept for a disabling.
+pub const MAX_DISABLE_REASON_CHARS: usize = 500;
+
+impl DisableReason {
+    /// A reason as a person typed it: trimmed, empty is none, at most
+    /// [`MAX_DISABLE_REASON_CHARS`] characters.
+    pub fn parse(text: Option<&str>) -> Result<DisableReason, AppError> {
+        let text = text.map(str::trim).filter(|t| !t.is_empty());
+        match text {
+            Some(t) if t.chars().count() > MAX_DISABLE_REASON_CHARS => Err(AppError::bad_request(
+                "invalid_reason",
+                format!("The reason may have at most {MAX_DISABLE_REASON_CHARS} characters."),
+            )),
+            Some(t) if t.chars().any(char::is_control) => Err(AppError::bad_request(
+                "invalid_reason",
+                "The reason must be one line of text.",
+            )),
+            _ => Ok(DisableReason(text.map(str::to_owned))),
+        }
+    }
 }
 
 /// What an owner or an admin can do to a credential from a list.
@@ -499,8 +612,17 @@ pub async fn apply(
     audit: &AuditSlot,
 ) -> Result<(), AppError> {
     match change {
-        Change::Disable => set_disabled(state, actor, client_id, true, audit).await,
-        Change::Enable => set_disabled(state, actor, client_id, false, audit).await,
+        Change::Disable => {
+            set_disabled(
+                state,
+                actor,
+                client_id,
+                Some(DisableReason::default()),
+                audit,
+            )
+            .await
+        }
+        Change::Enable => set_disabled(state, actor, client_id, None, audit).await,
         Change::Delete => delete(state, actor, client_id, audit).await,
     }
 }
@@ -516,7 +638,15 @@ pub async fn set_limits(
 ) -> Result<(), AppError> {
     let (allowed_networks, rate_limit_per_minute) =
         parse_limits(allowed_networks, rate_limit_per_minute)?;
-    let (row, _) = manageable(state, actor, client_id, audit).await?;
+    let Subject { row, .. } = subject(
+        state,
+        actor,
+        client_id,
+        Action::ManageCredential,
+        "setting a credential's limits",
+        audit,
+    )
+    .await?;
     state
         .store
         .set_credential_limits(
@@ -529,29 +659,6 @@ pub async fn set_limits(
     Ok(())
 }
 
-/// One of the owner's own live credentials: only its owner sees its secrets.
-async fn owned(
-    state: &AppState,
-    owner: &Principal,
-    client_id: &str,
-    audit: &AuditSlot,
-) -> Result<CredentialRow, AppError> {
-    let (row, row_owner) = manageable(state, owner, client_id, audit).await?;
-    if row_owner.id != owner.user_id {
-        return Err(own_account_denial(
-            owner,
-            "not_credential_owner",
-            Scope::CredentialsManage.as_str(),
-            format!(
-                "Only its owner ({}) can roll or renew the credential {}: the new secret \
-                 is shown to whoever asks. You can disable or delete it.",
-                row_owner.email, row.client_id
-            ),
-        ));
-    }
-    Ok(row)
-}
-
 /// Rolls the credential's secret: a new secret, returned in a new credentials file;
 /// the current ones keep working for `overlap` and then stop.
 pub async fn roll(
@@ -561,7 +668,15 @@ pub async fn roll(
     overlap_seconds: i64,
     audit: &AuditSlot,
 ) -> Result<CredentialsFile, AppError> {
-    let row = owned(state, owner, client_id, audit).await?;
+    let Subject { row, .. } = subject(
+        state,
+        owner,
+        client_id,
+        Action::IssueSecret,
+        "rolling a secret",
+        audit,
+    )
+    .await?;
     let now = state.now();
     if !(0..=MAX_ROLL_OVERLAP.num_seconds()).contains(&overlap_seconds) {
         return Err(AppError::bad_request(
@@ -643,7 +758,15 @@ pub async fn renew(
     client_id: &str,
     audit: &AuditSlot,
 ) -> Result<CredentialsFile, AppError> {
-    let row = owned(state, owner, client_id, audit).await?;
+    let Subject { row, .. } = subject(
+        state,
+        owner,
+        client_id,
+        Action::IssueSecret,
+        "renewing a credential",
+        audit,
+    )
+    .await?;
     let now = state.now();
     let lifetime = row.expires_at().map(|at| at - row.created_at());
     let expires_at = match lifetime {

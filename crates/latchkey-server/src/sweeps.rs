@@ -115,7 +115,16 @@ async fn apply_idle_policy(state: &AppState) -> Result<(), AppError> {
                 .await?;
             }
             Some(warned) if now >= idle_over && now >= warned + window => {
-                if !state.store.disable_credential(&row.client_id, now).await? {
+                let by_latchkey = latchkey_store::Disabling {
+                    user_id: None,
+                    reason: Some("not used for the organization's idle period"),
+                    overrides: false,
+                };
+                if !state
+                    .store
+                    .disable_credential(&row.client_id, now, &by_latchkey)
+                    .await?
+                {
                     continue;
                 }
                 state.credentials.invalidate(&row.client_id);

@@ -9,7 +9,17 @@ use crate::rows::{
 };
 use crate::{Store, StoreError, map_unique, millis};
 
-const CREDENTIAL_COLUMNS: [&str; 21] = [
+/// Who disables a credential, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Disabling<'a> {
+    /// `None`: Latchkey itself (the idle policy).
+    pub user_id: Option<i64>,
+    pub reason: Option<&'a str>,
+    /// Replaces who disabled an already disabled credential (an admin taking it over).
+    pub overrides: bool,
+}
+
+const CREDENTIAL_COLUMNS: [&str; 23] = [
     "client_id",
     "user_id",
     "name",
@@ -31,6 +41,8 @@ const CREDENTIAL_COLUMNS: [&str; 21] = [
     "expiry_reminded_at",
     "idle_warned_at",
     "enabled_at",
+    "disabled_by_user_id",
+    "disabled_reason",
 ];
 
 /// The credential columns, each prefixed with `table.` when given.
@@ -241,13 +253,25 @@ impl Store {
         &self,
         client_id: &str,
         at: DateTime<Utc>,
+        by: &Disabling<'_>,
     ) -> Result<bool, StoreError> {
+        // An owner disabling an already disabled credential must not take over an
+        // admin's disabling (which only an admin may lift): only `overrides` replaces
+        // who disabled it and why.
         let result = sqlx::query(
-            "UPDATE credentials SET disabled_at = COALESCE(disabled_at, $1) \
+            "UPDATE credentials SET \
+             disabled_by_user_id = CASE WHEN disabled_at IS NULL OR $3 = 1 THEN $4 \
+                 ELSE disabled_by_user_id END, \
+             disabled_reason = CASE WHEN disabled_at IS NULL OR $3 = 1 THEN $5 \
+                 ELSE disabled_reason END, \
+             disabled_at = COALESCE(disabled_at, $1) \
              WHERE client_id = $2 AND deleted_at IS NULL",
         )
         .bind(millis(at))
         .bind(client_id)
+        .bind(i64::from(by.overrides))
+        .bind(by.user_id)
+        .bind(by.reason)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
@@ -262,6 +286,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE credentials SET disabled_at = NULL, idle_warned_at = NULL, \
+             disabled_by_user_id = NULL, disabled_reason = NULL, \
              enabled_at = CASE WHEN disabled_at IS NULL THEN enabled_at ELSE $1 END \
              WHERE client_id = $2 AND deleted_at IS NULL",
         )

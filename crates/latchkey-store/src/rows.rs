@@ -98,6 +98,10 @@ pub struct CredentialRow {
     expiry_reminded_at: Option<i64>,
     idle_warned_at: Option<i64>,
     enabled_at: Option<i64>,
+    /// Who disabled it: its owner, or an organization admin; `None` when enabled or
+    /// disabled by Latchkey itself.
+    pub disabled_by_user_id: Option<i64>,
+    pub disabled_reason: Option<String>,
 }
 
 impl CredentialRow {

@@ -178,6 +178,12 @@ pub struct Credential {
     /// Whose it is: organization admins see every member's.
     #[serde(default)]
     pub owner: Option<CredentialOwner>,
+    /// Who disabled it (an email, or `Latchkey` for the idle policy) and why; only an
+    /// organization admin may enable one an admin disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
 }
 
 /// `POST /v1/credentials` body. Unknown fields are ignored.

@@ -52,6 +52,16 @@ pub struct RollSecret {
     pub overlap_seconds: i64,
 }
 
+/// `POST /v1/credentials/{client_id}/disable` body, optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DisableCredential {
+    /// Why, shown to the credential's owner (at most 500 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// `PUT /v1/credentials/{client_id}/limits` body: the credential's limits, replaced
 /// as a whole; absent or `null`: no such limit.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -17,15 +17,17 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::Method;
-use latchkey_core::Scope;
-use latchkey_core::access::{Action, Denial, RequiredRole, Resource, decide};
+use latchkey_core::access::{Action, CredentialFacts, Denial, RequiredRole, Resource, decide};
+use latchkey_core::{Scope, Scopes};
 use latchkey_types::{AccessCheck, AccessCheckRequest, Envelope, ResourceRef};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{Target, not_found};
+use crate::access::{CredentialTarget, Target, not_found};
+use crate::audit::AuditSlot;
 use crate::auth::Caller;
+use crate::credentials;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Unauthorized};
 use crate::routes::content::{
@@ -41,8 +43,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// How a route finds what it acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Find {
-    /// The caller's own account: any token, or one with this scope.
-    Own(Option<Scope>),
+    /// The caller's own account.
+    Own,
+    /// A credential the caller would generate: at most as wide as the token asking.
+    NewCredential,
+    /// The credential whose client id is the path's `{client_id}`.
+    Credential,
     /// A list filtered to what the caller may see: allowed for every token.
     Listed,
     /// The whole platform (creating organizations).
@@ -106,8 +112,9 @@ const fn route(
 }
 
 use Action::{
-    ManageOrganization, ManagePlatform, ManageWorkspaceMembers, ReadOrganization, ReadWorkspace,
-    WriteWorkspace,
+    AuditOrganization, CreateCredential, EnableCredential, IssueSecret, ManageAccount,
+    ManageCredential, ManageOrganization, ManagePlatform, ManageWorkspaceMembers, ReadAccount,
+    ReadOrganization, ReadOwnAuditLog, ReadWorkspace, WriteWorkspace,
 };
 
 /// The API routes of `routes/api.rs`, `routes/lifecycle.rs`, `routes/audit.rs`,
@@ -116,23 +123,24 @@ use Action::{
 /// before `/v1/inputs/{scene_type}`): the first match wins, as in the router.
 #[rustfmt::skip]
 const ROUTES: &[Route] = &[
-    // routes/api.rs and this module: the caller's own account.
-    route(Method::GET, "/v1/me", Find::Own(None), ReadWorkspace, "reading your own account"),
-    route(Method::GET, "/v1/credentials", Find::Own(None), ReadWorkspace, "listing your credentials"),
-    route(Method::POST, "/v1/credentials", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "creating credentials"),
-    route(Method::DELETE, "/v1/credentials/{client_id}", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "deleting credentials"),
-    route(Method::POST, "/v1/access/check", Find::Own(None), ReadWorkspace, "checking access"),
-    route(Method::POST, "/v1/credentials/{client_id}/disable", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "disabling credentials"),
-    route(Method::POST, "/v1/credentials/{client_id}/enable", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "enabling credentials"),
-    route(Method::POST, "/v1/credentials/{client_id}/roll", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "rolling a secret"),
-    route(Method::POST, "/v1/credentials/{client_id}/renew", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "renewing a credential"),
-    route(Method::PUT, "/v1/credentials/{client_id}/limits", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "setting a credential's limits"),
-    route(Method::GET, "/v1/me/preferences", Find::Own(None), ReadWorkspace, "reading your preferences"),
-    route(Method::PUT, "/v1/me/preferences", Find::Own(Some(Scope::CredentialsManage)), ReadWorkspace, "changing your reminder preference"),
+    // routes/api.rs, routes/lifecycle.rs, routes/events.rs and this module: the caller's
+    // own account and credentials.
+    route(Method::GET, "/v1/me", Find::Own, ReadAccount, "reading your own account"),
+    route(Method::GET, "/v1/credentials", Find::Own, ReadAccount, "listing your credentials"),
+    route(Method::POST, "/v1/credentials", Find::NewCredential, CreateCredential, "creating credentials"),
+    route(Method::DELETE, "/v1/credentials/{client_id}", Find::Credential, ManageCredential, "deleting credentials"),
+    route(Method::POST, "/v1/access/check", Find::Own, ReadAccount, "checking access"),
+    route(Method::POST, "/v1/credentials/{client_id}/disable", Find::Credential, ManageCredential, "disabling credentials"),
+    route(Method::POST, "/v1/credentials/{client_id}/enable", Find::Credential, EnableCredential, "enabling credentials"),
+    route(Method::POST, "/v1/credentials/{client_id}/roll", Find::Credential, IssueSecret, "rolling a secret"),
+    route(Method::POST, "/v1/credentials/{client_id}/renew", Find::Credential, IssueSecret, "renewing a credential"),
+    route(Method::PUT, "/v1/credentials/{client_id}/limits", Find::Credential, ManageCredential, "setting a credential's limits"),
+    route(Method::GET, "/v1/me/preferences", Find::Own, ReadAccount, "reading your preferences"),
+    route(Method::PUT, "/v1/me/preferences", Find::Own, ManageAccount, "changing your reminder preference"),
     // routes/audit.rs: each caller sees the part of the log that is theirs.
-    route(Method::GET, "/v1/audit-events", Find::Own(Some(Scope::ApiRead)), ReadWorkspace, "reading the audit log"),
-    route(Method::GET, "/v1/notifications", Find::Own(None), ReadWorkspace, "listing your notifications"),
-    route(Method::POST, "/v1/notifications/{notification_id}/dismiss", Find::Own(None), ReadWorkspace, "dismissing a notification"),
+    route(Method::GET, "/v1/audit-events", Find::Own, ReadOwnAuditLog, "reading the audit log"),
+    route(Method::GET, "/v1/notifications", Find::Own, ReadAccount, "listing your notifications"),
+    route(Method::POST, "/v1/notifications/{notification_id}/dismiss", Find::Own, ReadAccount, "dismissing a notification"),
     // routes/tenancy.rs
     route(Method::GET, "/v1/organizations", Find::Listed, ReadOrganization, "listing organizations"),
     route(Method::POST, "/v1/organizations", Find::Platform, ManagePlatform, "creating an organization"),
@@ -144,7 +152,7 @@ const ROUTES: &[Route] = &[
     route(Method::PUT, "/v1/workspaces/{id}/members/{user_id}", Find::WorkspaceInPath, ManageWorkspaceMembers, "changing members"),
     route(Method::DELETE, "/v1/workspaces/{id}/members/{user_id}", Find::WorkspaceInPath, ManageWorkspaceMembers, "removing members"),
     // routes/events.rs
-    route(Method::GET, "/v1/organizations/{organization_id}/credentials", Find::OrganizationInPath, ManageOrganization, "listing the organization's credentials"),
+    route(Method::GET, "/v1/organizations/{organization_id}/credentials", Find::OrganizationInPath, AuditOrganization, "listing the organization's credentials"),
     route(Method::GET, "/v1/organizations/{organization_id}/credential-policy", Find::OrganizationInPath, ReadOrganization, "reading the credential policy"),
     route(Method::PUT, "/v1/organizations/{organization_id}/credential-policy", Find::OrganizationInPath, ManageOrganization, "changing the credential policy"),
     route(Method::GET, "/v1/organizations/{organization_id}/webhooks", Find::OrganizationInPath, ManageOrganization, "listing webhooks"),
@@ -273,11 +281,10 @@ async fn check_access(
     let route = call.route;
     let evaluation = evaluate(&state, &caller, &call).await?;
     let (permission, scope) = match route.find {
-        Find::Own(scope) => (scope.map(Scope::as_str), scope.map(Scope::as_str)),
         Find::Listed => (None, None),
         _ => (
             Some(route.action.permission()),
-            Some(route.action.required_scope().as_str()),
+            route.action.required_scope().map(Scope::as_str),
         ),
     };
     let mut answer = AccessCheck {
@@ -435,12 +442,51 @@ async fn evaluate(
         Evaluation { named, verdict }
     };
     let evaluation = match route.find {
-        Find::Own(scope) => Evaluation {
+        Find::Own => Evaluation {
             named: None,
-            verdict: scope.map_or(Ok(None), |scope| {
-                caller.require_scope(scope, doing).map(|()| None)
-            }),
+            verdict: caller.authorize_own(action, doing).map(|()| None),
         },
+        Find::NewCredential => {
+            // Without the call's body, the widest credential the caller may make: the
+            // token's own reach, or for a session the default scopes everywhere.
+            let principal = &caller.principal;
+            let (scopes, workspaces) = match &principal.credential {
+                Some(limits) => (limits.scopes.clone(), limits.workspaces.clone()),
+                None => (Scopes::default_for_new_credential(), None),
+            };
+            let target = Target::Credential(CredentialTarget {
+                client_id: None,
+                name: "",
+                owner_email: &caller.email,
+                disabled_by: None,
+                facts: CredentialFacts {
+                    owner_user_id: caller.user_id,
+                    organization_id: principal.organization.map(|(id, _)| id),
+                    scopes: &scopes,
+                    workspaces: workspaces.as_ref(),
+                    disabled_by_admin: false,
+                },
+            });
+            Evaluation {
+                named: None,
+                verdict: caller.authorize(action, target, doing).map(|()| None),
+            }
+        }
+        Find::Credential => {
+            let client_id = call.param("client_id");
+            let named = reference("credential", client_id);
+            let verdict = credentials::subject(
+                state,
+                &caller.principal,
+                client_id,
+                action,
+                doing,
+                &AuditSlot::default(),
+            )
+            .await
+            .map(|subject| reference("credential", subject.row.client_id.clone()));
+            Evaluation { named, verdict }
+        }
         Find::Listed => Evaluation {
             named: None,
             verdict: Ok(None),

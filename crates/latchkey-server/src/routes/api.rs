@@ -1,12 +1,13 @@
 //! The JSON API: who am I, and the credentials behind the pages.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_core::Scope;
 use latchkey_core::access::{Action, Resource, decide};
 use latchkey_store::CredentialFilter;
+use latchkey_types::lifecycle::DisableCredential;
 use latchkey_types::{
     Credential, CredentialsFile, Envelope, Me, MeCredential, MeOrganization, MeUser, MeWorkspace,
     NewCredential, Timestamp,
@@ -17,7 +18,7 @@ use utoipa_axum::routes;
 use crate::access::readable_workspaces;
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, Via};
-use crate::credentials::{self, CredentialRequest};
+use crate::credentials::{self, CredentialRequest, DisableReason};
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
@@ -60,6 +61,7 @@ async fn get_me(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Envelope<Me>>, AppError> {
+    caller.authorize_own(Action::ReadAccount, "reading your own account")?;
     let principal = &caller.principal;
     let organization = match principal.organization {
         Some((id, role)) => state
@@ -142,6 +144,7 @@ async fn list_credentials(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Envelope<Vec<Credential>>>, AppError> {
+    caller.authorize_own(Action::ReadAccount, "listing your credentials")?;
     Ok(Json(Envelope {
         data: credentials::list(&state, CredentialFilter::User(caller.user_id)).await?,
     }))
@@ -174,7 +177,6 @@ async fn create_credential(
     audit: AuditSlot,
     ApiJson(body): ApiJson<NewCredential>,
 ) -> Result<Response, AppError> {
-    caller.require_scope(Scope::CredentialsManage, "creating credentials")?;
     let file = credentials::generate(
         &state,
         &caller.principal,
@@ -220,7 +222,6 @@ async fn delete_credential(
     audit: AuditSlot,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    caller.require_scope(Scope::CredentialsManage, "deleting credentials")?;
     credentials::delete(&state, &caller.principal, &client_id, &audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -233,9 +234,13 @@ async fn delete_credential(
     description = "Disables one of the caller's credentials without deleting it: the token \
         endpoint refuses it with `invalid_client` and its tokens get 401 \
         `credential_disabled`, at once on this replica and within a second on the others, \
-        until it is enabled again. Disabling a disabled credential changes nothing. A \
-        token needs the `credentials:manage` scope.",
+        until it is enabled again. Disabling a disabled credential changes nothing. An \
+        admin of the owner's organization may disable a member's credential, with an \
+        optional `reason` the owner is shown; one an admin disabled only an admin may \
+        enable. A token needs the `credentials:manage` scope and must cover the \
+        credential (every scope and workspace of it also its own).",
     params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
+    request_body(content = Option<DisableCredential>, description = "Optional: why."),
     security(("bearer" = []), ("session" = [])),
     responses(
         (status = 204, description = "Disabled."),
@@ -249,9 +254,20 @@ async fn disable_credential(
     caller: Caller,
     audit: AuditSlot,
     Path(client_id): Path<String>,
+    body: Bytes,
 ) -> Result<StatusCode, AppError> {
-    caller.require_scope(Scope::CredentialsManage, "disabling credentials")?;
-    credentials::set_disabled(&state, &caller.principal, &client_id, true, &audit).await?;
+    let body: DisableCredential = if body.iter().all(u8::is_ascii_whitespace) {
+        DisableCredential::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            AppError::bad_request(
+                "invalid_body",
+                format!("The body must be {{\"reason\": \"…\"}} or empty: {e}."),
+            )
+        })?
+    };
+    let reason = DisableReason::parse(body.reason.as_deref())?;
+    credentials::set_disabled(&state, &caller.principal, &client_id, Some(reason), &audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -261,8 +277,10 @@ async fn disable_credential(
     tag = "Account",
     summary = "Enable a credential",
     description = "Enables a disabled credential of the caller's: it gets tokens again, and \
-        its unexpired tokens work again. Enabling an enabled credential changes nothing. A \
-        token needs the `credentials:manage` scope.",
+        its unexpired tokens work again. Enabling an enabled credential changes nothing. One \
+        an organization admin disabled only an admin may enable (403 \
+        `disabled_by_admin`). A token needs the `credentials:manage` scope and must cover \
+        the credential.",
     params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
     security(("bearer" = []), ("session" = [])),
     responses(
@@ -278,7 +296,6 @@ async fn enable_credential(
     audit: AuditSlot,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    caller.require_scope(Scope::CredentialsManage, "enabling credentials")?;
-    credentials::set_disabled(&state, &caller.principal, &client_id, false, &audit).await?;
+    credentials::set_disabled(&state, &caller.principal, &client_id, None, &audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }

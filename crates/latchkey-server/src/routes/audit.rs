@@ -14,8 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Json};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use latchkey_core::Scope;
-use latchkey_core::access::{OrganizationRole, Principal};
+use latchkey_core::access::{Action, Principal, Resource, decide};
 use latchkey_store::{
     AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AuditEventRow, AuditPage, AuditQuery, AuditVisibility,
     Store,
@@ -37,12 +36,23 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The events `principal` may see at all.
+/// The permission decision's answer: the operator every event, an organization admin
+/// their organization's (not through a workspace-limited token), anyone else their own.
 pub(crate) fn visibility(principal: &Principal) -> AuditVisibility {
-    if principal.is_operator {
+    if decide(principal, Action::AuditOrganization, Resource::Platform).is_ok() {
         return AuditVisibility::All;
     }
     match principal.organization {
-        Some((id, OrganizationRole::Admin)) => AuditVisibility::Organization(id),
+        Some((id, _))
+            if decide(
+                principal,
+                Action::AuditOrganization,
+                Resource::Organization { id },
+            )
+            .is_ok() =>
+        {
+            AuditVisibility::Organization(id)
+        }
         _ => AuditVisibility::User(principal.user_id),
     }
 }
@@ -253,7 +263,7 @@ async fn list_audit_events(
     caller: Caller,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    caller.require_scope(Scope::ApiRead, "reading the audit log")?;
+    caller.authorize_own(Action::ReadOwnAuditLog, "reading the audit log")?;
     let (query, format) = parse_query(raw.as_deref(), visibility(&caller.principal))?;
     match format {
         Format::Json => {

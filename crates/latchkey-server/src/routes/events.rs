@@ -327,6 +327,7 @@ async fn list_notifications(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Envelope<Vec<Notification>>>, AppError> {
+    caller.authorize_own(Action::ReadAccount, "listing your notifications")?;
     let rows = state
         .store
         .notifications_of_user(caller.user_id, NOTIFICATIONS_LISTED)
@@ -359,6 +360,7 @@ async fn dismiss_notification(
     caller: Caller,
     Path(notification_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
+    caller.authorize_own(Action::ReadAccount, "dismissing a notification")?;
     if !state
         .store
         .dismiss_notification(caller.user_id, &notification_id, state.now())

@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_core::Scope;
 use latchkey_core::access::Action;
 use latchkey_store::CredentialFilter;
 use latchkey_types::lifecycle::{CredentialLimits, CredentialPolicy, Preferences, RollSecret};
@@ -72,7 +71,6 @@ async fn roll_secret(
     Path(client_id): Path<String>,
     ApiJson(body): ApiJson<RollSecret>,
 ) -> Result<Response, AppError> {
-    caller.require_scope(Scope::CredentialsManage, "rolling a secret")?;
     let file = credentials::roll(
         &state,
         &caller.principal,
@@ -111,7 +109,6 @@ async fn renew_credential(
     audit: AuditSlot,
     Path(client_id): Path<String>,
 ) -> Result<Response, AppError> {
-    caller.require_scope(Scope::CredentialsManage, "renewing a credential")?;
     let file = credentials::renew(&state, &caller.principal, &client_id, &audit).await?;
     Ok(file_response(file))
 }
@@ -145,7 +142,6 @@ async fn set_limits(
     Path(client_id): Path<String>,
     ApiJson(body): ApiJson<CredentialLimits>,
 ) -> Result<StatusCode, AppError> {
-    caller.require_scope(Scope::CredentialsManage, "setting a credential's limits")?;
     credentials::set_limits(
         &state,
         &caller.principal,
@@ -185,7 +181,7 @@ async fn organization_credentials(
         .organization(
             &state,
             organization_id,
-            Action::ManageOrganization,
+            Action::AuditOrganization,
             "listing the organization's credentials",
         )
         .await?;
@@ -299,6 +295,7 @@ async fn get_preferences(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Envelope<Preferences>>, AppError> {
+    caller.authorize_own(Action::ReadAccount, "reading your preferences")?;
     let days = state
         .store
         .user_by_id(caller.user_id)
@@ -333,10 +330,7 @@ async fn set_preferences(
     caller: Caller,
     ApiJson(body): ApiJson<Preferences>,
 ) -> Result<Json<Envelope<Preferences>>, AppError> {
-    caller.require_scope(
-        Scope::CredentialsManage,
-        "changing your reminder preference",
-    )?;
+    caller.authorize_own(Action::ManageAccount, "changing your reminder preference")?;
     credential_policy::set_reminder_days(&state, caller.user_id, body.expiry_reminder_days).await?;
     Ok(Json(Envelope { data: body }))
 }

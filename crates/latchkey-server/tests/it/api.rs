@@ -542,7 +542,7 @@ async fn a_token_with_credentials_manage_can_create_and_delete_credentials() {
     let manager = person
         .create_credentials_with(json!({
             "name": "manager",
-            "scopes": ["api:read", "credentials:manage"],
+            "scopes": ["api:read", "api:write", "credentials:manage"],
         }))
         .await;
     let client = app.client(&manager);
@@ -629,7 +629,7 @@ async fn a_credential_cannot_create_a_credential_with_scopes_it_lacks() {
         panic!("an API error, not {widened}");
     };
     assert_eq!(status, 403);
-    assert_eq!(code, "missing_scope");
+    assert_eq!(code, "credential_wider_than_token");
     assert!(message.contains("api:write"), "{message}");
     // The default scopes include api:write, so leaving them out is no way around it.
     let defaulted = client

@@ -75,11 +75,18 @@ enum Kind {
     /// The caller's own account (`/v1/me`, their own credentials): per user, not per
     /// workspace, so 200 for every token whatever its scopes, limits or organization.
     Own,
-    /// Changing the caller's own credentials needs the scope `credentials:manage`. It is
-    /// off by default and no column's credential has it, so every token gets 403
+    /// Generating a credential needs the scope `credentials:manage`. It is off by
+    /// default and no column's credential has it, so every token gets 403
     /// `missing_scope` — the other organization's admin too, since it is their own
-    /// account they would change, not the tenant's.
-    OwnManage,
+    /// account they would change — except one limited to a workspace, which is refused
+    /// first for asking for a credential wider than itself (the default: everywhere).
+    OwnCreate,
+    /// Changing the tenant admin's credential: nobody but its owner (the admin's
+    /// columns) or an admin of their organization (the same columns) sees it, so
+    /// everyone else gets 404; the owner's tokens lack `credentials:manage`, and the
+    /// one limited to a workspace does not cover the credential, which reaches every
+    /// workspace.
+    AdminsCredential,
 }
 
 const READ: Kind = Kind::Needs(Need::Read);
@@ -188,7 +195,17 @@ fn expected(caller: &Profile, kind: Kind) -> Outcome {
     }
     match kind {
         Kind::Own | Kind::List(_) => Outcome::Allowed,
-        Kind::OwnManage => Outcome::Refused(403, "missing_scope"),
+        Kind::OwnCreate if caller.limited_elsewhere => {
+            Outcome::Refused(403, "credential_wider_than_token")
+        }
+        Kind::OwnCreate => Outcome::Refused(403, "missing_scope"),
+        Kind::AdminsCredential if !(caller.same_organization && caller.organization_admin) => {
+            Outcome::Refused(404, "not_found")
+        }
+        Kind::AdminsCredential if caller.limited_elsewhere => {
+            Outcome::Refused(403, "credential_wider_than_token")
+        }
+        Kind::AdminsCredential => Outcome::Refused(403, "missing_scope"),
         Kind::Needs(need) => decide(caller, need),
     }
 }
@@ -359,10 +376,10 @@ fn endpoints() -> Vec<Endpoint> {
         // routes/api.rs: the caller's own account.
         at(M::GET, "/v1/me", Kind::Own).lists("/user/id", "user"),
         at(M::GET, "/v1/credentials", Kind::Own).lists("/clientId", "client"),
-        at(M::POST, "/v1/credentials", Kind::OwnManage)
+        at(M::POST, "/v1/credentials", Kind::OwnCreate)
             .body(|v| json!({ "name": format!("made-by-{}", v.get("col")) }))
             .answers(&[201]),
-        at(M::DELETE, "/v1/credentials/{spare}", Kind::OwnManage).answers(&[204]),
+        at(M::DELETE, "/v1/credentials/{spare}", Kind::AdminsCredential).answers(&[204]),
         // routes/tenancy.rs
         at(M::GET, "/v1/organizations", LIST_ORG).lists("/id", "org"),
         at(M::POST, "/v1/organizations", PLATFORM)
@@ -625,7 +642,7 @@ async fn run_cell(app: &TestApp, column: &Column, endpoint: &Endpoint) -> Cell {
         // What is the caller's own is always theirs to see.
         let visible = match endpoint.kind {
             Kind::List(need) => expected(&column.profile, Kind::Needs(need)) == Outcome::Allowed,
-            Kind::Needs(_) | Kind::Own | Kind::OwnManage => true,
+            Kind::Needs(_) | Kind::Own | Kind::OwnCreate | Kind::AdminsCredential => true,
         };
         if item_listed(&answer, field, values.get(key)) != visible {
             problems.push(format!(
@@ -700,7 +717,7 @@ fn explanation_problems(column: &Column, kind: Kind, answer: &Value) -> Vec<Stri
         }
         // A refusal outside the decision (today only `credentials:manage`) explains
         // itself all the same: issue 3 asks it of every 403.
-        Kind::List(_) | Kind::Own | Kind::OwnManage => {
+        Kind::List(_) | Kind::Own | Kind::OwnCreate | Kind::AdminsCredential => {
             if permission.is_none_or(str::is_empty) {
                 lacks("lacks `requiredPermission`".to_owned());
             }

@@ -51,7 +51,12 @@ async fn a_disabled_credential_gets_no_token_and_its_tokens_are_refused_until_en
     let app = TestApp::spawn().await;
     let person = app.sign_in_as_admin().await;
     let worker = person.create_credentials("worker").await;
-    let manager = credential(&person, "manager", &["api:read", "credentials:manage"]).await;
+    let manager = credential(
+        &person,
+        "manager",
+        &["api:read", "api:write", "credentials:manage"],
+    )
+    .await;
     let sdk = app.client(&manager);
     let token = app.token(&worker).await;
 

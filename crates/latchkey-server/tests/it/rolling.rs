@@ -9,11 +9,12 @@ use serde_json::json;
 
 use crate::harness::{PageClient, TestApp, jwt_part};
 
+/// A credential that covers the default ones, so it may roll and renew them.
 async fn manager(person: &PageClient) -> CredentialsFile {
     person
         .create_credentials_with(json!({
             "name": "manager",
-            "scopes": ["api:read", "credentials:manage"],
+            "scopes": ["api:read", "api:write", "credentials:manage"],
         }))
         .await
 }

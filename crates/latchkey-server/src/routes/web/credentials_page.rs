@@ -83,6 +83,8 @@ struct CredentialView {
     expires: Option<String>,
     expired: bool,
     disabled: bool,
+    /// "Disabled by admin@example.com: left the project", when disabled.
+    disabled_note: Option<String>,
     scopes: Vec<String>,
     /// The names of the workspaces it is limited to; `None`: all of its user's.
     workspaces: Option<Vec<String>>,
@@ -298,6 +300,10 @@ async fn page(
             .map(|c| CredentialView {
                 expired: c.expires.is_some_and(|t| t.0 <= now),
                 disabled: c.disabled,
+                disabled_note: c.disabled_by.as_ref().map(|by| match &c.disabled_reason {
+                    Some(why) => format!("Disabled by {by}: {why}"),
+                    None => format!("Disabled by {by}"),
+                }),
                 client_id: c.client_id,
                 name: c.name,
                 created: display_time(c.created.0),
