@@ -507,9 +507,7 @@ fn decide_credential(
         .is_some_and(|id| principal.is_organization_admin(id));
     let related = match action {
         Action::CreateCredential => owner,
-        Action::ManageCredential | Action::EnableCredential | Action::IssueSecret => {
-            owner || admin
-        }
+        Action::ManageCredential | Action::EnableCredential | Action::IssueSecret => owner || admin,
         // Account actions act on the account, not on one of its credentials.
         _ => false,
     };

@@ -564,3 +564,68 @@ async fn the_reference_page_shows_every_operation_without_outside_resources() {
             .starts_with("text/css")
     );
 }
+
+/// Operations any client may call: they authenticate a client by its secret (or the
+/// upload URL's own token), not a caller, or describe the service.
+const PUBLIC: [&str; 12] = [
+    "POST /v1/auth/oauth/token",
+    "POST /v1/auth/oauth/introspect",
+    "POST /v1/auth/oauth/revoke",
+    "GET /.well-known/openid-configuration",
+    "GET /.well-known/oauth-authorization-server",
+    "GET /.well-known/jwks.json",
+    "GET /healthz",
+    "GET /readyz",
+    "GET /openapi.json",
+    "GET /docs/api",
+    "PUT /upload/{token}",
+    "POST /v1/secret-scanning/reports",
+];
+
+/// Every operation that takes a caller declares who may make it: `POST
+/// /v1/access/check` (which reads the same declaration as the handler's permission
+/// check) understands it, and names the permission it needs. A route added without a
+/// declaration fails here; a public one must be listed in [`PUBLIC`].
+#[tokio::test]
+async fn every_operation_declares_who_may_call_it() {
+    let app = TestApp::spawn().await;
+    let doc = description(&app).await;
+    let person = app.sign_in_as_admin().await;
+    let mut undeclared = Vec::new();
+    for (method, path) in operations(&doc) {
+        let label = format!("{method} {path}");
+        let secured = doc["paths"][&path][method.to_lowercase()]["security"]
+            .as_array()
+            .is_some_and(|schemes| schemes.iter().any(|s| s.get("bearer").is_some()));
+        if PUBLIC.contains(&label.as_str()) {
+            assert!(
+                !secured,
+                "{label} is listed as public but asks for a bearer token"
+            );
+            continue;
+        }
+        let concrete = path.replace('{', "x-").replace('}', "");
+        let response = person
+            .call(
+                reqwest::Method::POST,
+                "/v1/access/check",
+                Some(serde_json::json!({ "method": method, "path": concrete })),
+            )
+            .await;
+        let status = response.status();
+        let answer: Value = response.json().await.expect("json");
+        let understood = status == 200
+            && answer["data"]["route"] == label.as_str()
+            && answer["data"]["action"]
+                .as_str()
+                .is_some_and(|a| !a.is_empty());
+        if !understood {
+            undeclared.push(format!("{label}: {status} {answer}"));
+        }
+    }
+    assert!(
+        undeclared.is_empty(),
+        "operations without an access declaration:\n{}",
+        undeclared.join("\n")
+    );
+}
