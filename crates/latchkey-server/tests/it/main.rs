@@ -31,4 +31,5 @@ mod replicas;
 mod restart;
 mod rolling;
 mod tenancy;
+mod token_lifetimes;
 mod webhooks_page;
