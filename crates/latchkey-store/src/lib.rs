@@ -353,6 +353,16 @@ impl Store {
         }
     }
 
+    /// Whether a refresh token was redeemed already.
+    pub async fn refresh_token_spent(&self, jti: &str) -> Result<bool, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT jti FROM spent_refresh_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
     /// Records a revoked grant; revoking twice is not an error.
     pub async fn revoke_grant(
         &self,

@@ -614,6 +614,16 @@ async fn verify_any(state: &AppState, token: &str) -> Option<(Claims, &'static s
     None
 }
 
+/// Whether a refresh token was redeemed already: only the database knows, and
+/// introspecting refresh tokens is rare enough to ask it.
+async fn refresh_token_spent(state: &AppState, claims: &Claims) -> Result<bool, OAuthError> {
+    state
+        .store
+        .refresh_token_spent(&claims.jti)
+        .await
+        .map_err(OAuthError::unavailable)
+}
+
 /// `POST /v1/auth/oauth/introspect` (RFC 7662). A client may introspect only its own
 /// tokens; anything else is reported as inactive, revealing nothing.
 #[utoipa::path(
@@ -623,8 +633,8 @@ async fn verify_any(state: &AppState, token: &str) -> Option<(Claims, &'static s
     summary = "Introspect a token",
     description = "RFC 7662: whether a token is active, and its claims. A client may \
         introspect only its own tokens; any other token, and a token whose credential was \
-        deleted or expired, whose secret was rolled or whose grant was revoked, is reported \
-        as `{\"active\": false}`, revealing nothing.",
+        deleted or expired, whose secret was rolled or whose grant was revoked, and a refresh \
+        token already redeemed, is reported as `{\"active\": false}`, revealing nothing.",
     request_body(content = TokenOperationForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_secret_basic" = [])),
     responses(
@@ -651,6 +661,7 @@ async fn introspect_token(
     if let Some((claims, typ)) = verify_any(&state, token).await
         && claims.client_id == caller.client_id
         && live_credential(&state, &claims, state.now()).await.is_ok()
+        && !(typ == REFRESH_TOKEN_TYPE && refresh_token_spent(&state, &claims).await?)
     {
         answer = IntrospectionResponse {
             active: true,

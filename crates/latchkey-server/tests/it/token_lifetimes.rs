@@ -162,6 +162,8 @@ async fn refresh_token_rotates_on_every_use() {
         current = next;
     }
 
+    assert!(!active(&app, &worker, refresh_token(&first)).await, "spent");
+    assert!(active(&app, &worker, refresh_token(&current)).await);
     let description = refused_refresh(refresh(&app, &worker, refresh_token(&first)).await).await;
     assert!(description.contains("already used"), "{description}");
 }
