@@ -277,7 +277,9 @@ pub fn check_limits(
         })
 }
 
-/// The credential a verified token was issued to, if it still may be used.
+/// The credential a verified token (access or refresh) was issued to, if it still may
+/// be used: neither the token nor its grant revoked, the credential usable, and the
+/// secret that obtained the token still working — all from memory.
 pub async fn live_credential(
     state: &AppState,
     claims: &Claims,
@@ -285,6 +287,12 @@ pub async fn live_credential(
 ) -> Result<Arc<CachedCredential>, AuthFailure> {
     if state.revocations.is_revoked(&claims.jti) {
         return Err(AuthFailure::TokenRevoked);
+    }
+    let (Some(secret_id), Some(grant_id)) = (&claims.sid, &claims.gid) else {
+        return Err(AuthFailure::TokenOutdated);
+    };
+    if state.revocations.is_grant_revoked(grant_id) {
+        return Err(AuthFailure::GrantRevoked);
     }
     let credential = match state.credentials.get(&state.store, &claims.client_id).await {
         Ok(Some(credential)) => credential,
@@ -311,6 +319,20 @@ pub async fn live_credential(
         return Err(AuthFailure::CredentialExpired {
             client_id: credential.client_id.clone(),
             name: credential.name.clone(),
+        });
+    }
+    // The cached credential holds every secret with its expiry, so a roll reaches the
+    // tokens of the retired secret within the cache lifetime, with no database read.
+    let Some(secret) = credential.secrets.iter().find(|s| s.id == *secret_id) else {
+        return Err(AuthFailure::UnknownSecret {
+            client_id: credential.client_id.clone(),
+        });
+    };
+    if let Some(at) = secret.expires_at.filter(|at| *at <= now) {
+        return Err(AuthFailure::SecretRetired {
+            client_id: credential.client_id.clone(),
+            prefix: secret.prefix.clone(),
+            at,
         });
     }
     Ok(credential)

@@ -3,7 +3,8 @@
 //!
 //! * [`CredentialCache`]: each credential is read at most once per `ttl` per replica, so
 //!   a deletion on any replica is seen everywhere within `ttl` (and at once locally).
-//! * [`RevocationList`]: revoked token ids, refreshed from the database by polling.
+//! * [`RevocationList`]: revoked token and grant ids, refreshed from the database by
+//!   polling.
 //! * [`UsageTracker`]: "last used" (time, address, user agent, secret) gathered in
 //!   memory and written in batches.
 
@@ -193,10 +194,12 @@ async fn load(store: &Store, client_id: &str) -> Result<Option<CachedCredential>
     }))
 }
 
-/// Revoked token ids (`jti`) until the tokens would have expired anyway.
+/// Revoked token ids (`jti`) and grant ids (`gid`), each until the tokens it covers
+/// would have expired anyway.
 #[derive(Debug, Default)]
 pub struct RevocationList {
     revoked: RwLock<HashMap<String, DateTime<Utc>>>,
+    grants: RwLock<HashMap<String, DateTime<Utc>>>,
     last_poll: Mutex<Option<DateTime<Utc>>>,
 }
 
@@ -219,6 +222,20 @@ impl RevocationList {
             .insert(jti, expires_at);
     }
 
+    pub fn is_grant_revoked(&self, grant_id: &str) -> bool {
+        self.grants
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(grant_id)
+    }
+
+    pub fn insert_grant(&self, grant_id: String, expires_at: DateTime<Utc>) {
+        self.grants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(grant_id, expires_at);
+    }
+
     /// Fetches revocations made since the last poll (by any replica) and forgets
     /// expired ones. The first poll loads every unexpired revocation.
     pub async fn poll(&self, store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -229,10 +246,13 @@ impl RevocationList {
             .map_or(DateTime::<Utc>::MIN_UTC, |last| {
                 last - REVOCATION_POLL_OVERLAP
             });
-        let fresh = store.revoked_tokens_since(since, now).await?;
-        let mut revoked = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
-        revoked.extend(fresh);
-        revoked.retain(|_, expires_at| *expires_at > now);
+        let tokens = store.revoked_tokens_since(since, now).await?;
+        let grants = store.revoked_grants_since(since, now).await?;
+        for (map, fresh) in [(&self.revoked, tokens), (&self.grants, grants)] {
+            let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
+            map.extend(fresh);
+            map.retain(|_, expires_at| *expires_at > now);
+        }
         *self
             .last_poll
             .lock()

@@ -29,9 +29,32 @@ pub enum AuthFailure {
     TokenRevoked,
     WrongTokenType,
     UnknownCredential,
-    CredentialDeleted { client_id: String, name: String },
-    CredentialExpired { client_id: String, name: String },
-    CredentialDisabled { client_id: String, name: String },
+    CredentialDeleted {
+        client_id: String,
+        name: String,
+    },
+    CredentialExpired {
+        client_id: String,
+        name: String,
+    },
+    CredentialDisabled {
+        client_id: String,
+        name: String,
+    },
+    /// Issued before tokens named their secret and grant (`sid`, `gid`).
+    TokenOutdated,
+    /// The secret that obtained the token stopped working at `at` (it was rolled).
+    SecretRetired {
+        client_id: String,
+        prefix: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The token names a secret its credential does not have.
+    UnknownSecret {
+        client_id: String,
+    },
+    /// The token's grant was revoked: its refresh token was revoked or reused.
+    GrantRevoked,
 }
 
 impl AuthFailure {
@@ -47,6 +70,10 @@ impl AuthFailure {
             AuthFailure::CredentialDeleted { .. } => "credential_deleted",
             AuthFailure::CredentialExpired { .. } => "credential_expired",
             AuthFailure::CredentialDisabled { .. } => "credential_disabled",
+            AuthFailure::TokenOutdated => "token_outdated",
+            AuthFailure::SecretRetired { .. } => "secret_rolled",
+            AuthFailure::UnknownSecret { .. } => "secret_unknown",
+            AuthFailure::GrantRevoked => "grant_revoked",
         }
     }
 
@@ -91,6 +118,28 @@ impl AuthFailure {
                  work. Its owner can enable it under API Credentials or with \
                  POST /v1/credentials/{client_id}/enable."
             ),
+            AuthFailure::TokenOutdated => "This token was issued by an earlier version of \
+                the service and does not name the secret that obtained it. Request a new one \
+                from POST /v1/auth/oauth/token with your client id and secret."
+                .to_owned(),
+            AuthFailure::SecretRetired {
+                client_id,
+                prefix,
+                at,
+            } => format!(
+                "The secret {prefix}… that obtained this token stopped working on {} when the \
+                 secret of {client_id} was rolled, and its tokens stopped with it. Get a new \
+                 token with the current secret.",
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
+            AuthFailure::UnknownSecret { client_id } => format!(
+                "The secret that obtained this token is not one of {client_id}'s. Get a new \
+                 token with the current secret."
+            ),
+            AuthFailure::GrantRevoked => "This token's grant was revoked: its refresh token \
+                was revoked, or was used a second time, which is taken as a sign of theft. \
+                Request a new token with your client id and secret."
+                .to_owned(),
         }
     }
 }

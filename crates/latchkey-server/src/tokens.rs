@@ -38,6 +38,14 @@ pub struct Claims {
     /// Space-separated (RFC 6749 §3.3).
     pub scope: String,
     pub user_id: i64,
+    /// The id of the secret that obtained the token: it stops working with that secret.
+    /// Tokens issued before this claim existed lack it and are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The grant the token descends from: one client-credentials grant and every
+    /// refresh after it, revoked together (RFC 9700 §4.14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 impl Claims {
@@ -246,6 +254,8 @@ mod tests {
             client_id: "lkc_x".into(),
             scope: "api:read".into(),
             user_id: 7,
+            sid: Some(format!("sec_{text}")),
+            gid: Some(format!("g{text}")),
         }
     }
 

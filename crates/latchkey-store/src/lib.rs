@@ -323,13 +323,105 @@ impl Store {
             .collect())
     }
 
+    // --- refresh-token grants ------------------------------------------------------
+
+    /// Marks a refresh token redeemed. `false` when it already was: the caller lost a
+    /// race or replays a spent token, and either way must not get new tokens.
+    pub async fn spend_refresh_token(
+        &self,
+        jti: &str,
+        grant_id: &str,
+        client_id: &str,
+        expires_at: DateTime<Utc>,
+        spent_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO spent_refresh_tokens (jti, grant_id, client_id, expires_at, spent_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(jti)
+        .bind(grant_id)
+        .bind(client_id)
+        .bind(millis(expires_at))
+        .bind(millis(spent_at))
+        .execute(&self.pool)
+        .await;
+        match result.map_err(map_unique) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Whether a refresh token was redeemed already.
+    pub async fn refresh_token_spent(&self, jti: &str) -> Result<bool, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT jti FROM spent_refresh_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// Records a revoked grant; revoking twice is not an error.
+    pub async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        client_id: &str,
+        expires_at: DateTime<Utc>,
+        revoked_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO revoked_grants (grant_id, client_id, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(grant_id)
+        .bind(client_id)
+        .bind(millis(expires_at))
+        .bind(millis(revoked_at))
+        .execute(&self.pool)
+        .await;
+        match result.map_err(map_unique) {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Grant ids revoked at or after `since` whose tokens have not all expired at `now`.
+    pub async fn revoked_grants_since(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT grant_id, expires_at FROM revoked_grants \
+             WHERE revoked_at >= $1 AND expires_at > $2",
+        )
+        .bind(millis(since))
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, exp)| DateTime::from_timestamp_millis(exp).map(|e| (id, e)))
+            .collect())
+    }
+
+    /// Forgets revoked tokens and grants and spent refresh tokens that have expired
+    /// anyway; the number of rows deleted.
     pub async fn delete_expired_revocations(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
+        let mut deleted = 0;
+        for statement in [
+            "DELETE FROM revoked_tokens WHERE expires_at <= $1",
+            "DELETE FROM revoked_grants WHERE expires_at <= $1",
+            "DELETE FROM spent_refresh_tokens WHERE expires_at <= $1",
+        ] {
+            deleted += sqlx::query(statement)
                 .bind(millis(now))
                 .execute(&self.pool)
                 .await?
-                .rows_affected(),
-        )
+                .rows_affected();
+        }
+        Ok(deleted)
     }
 }

@@ -6,6 +6,11 @@
 //! refresh token that is expired, revoked or unknown gets 401 `invalid_token` instead
 //! of `invalid_grant`, which makes kognic-auth fall back to a fresh
 //! `client_credentials` grant (CONTRACT.md §2.3).
+//!
+//! Every token names the secret that obtained it (`sid`) and its grant (`gid`): the
+//! tokens of one client-credentials grant and of every refresh after it. Refresh tokens
+//! rotate (RFC 9700 §4.14): each is redeemed once, recorded in the database, and a
+//! second redemption revokes the grant.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +31,7 @@ use utoipa_axum::routes;
 
 use crate::auth::{LimitRefusal, check_limits, live_credential};
 use crate::directory::CachedCredential;
+use crate::error::AuthFailure;
 use crate::openapi::{
     JsonWebKeySet, OAuthBadRequest, OAuthForbidden, OAuthTooManyRequests, OAuthUnauthorized,
     OAuthUnavailable, ServerMetadata, TokenForm, TokenOperationForm,
@@ -398,7 +404,9 @@ fn parse_requested_scope(
         and a new refresh token. The client authenticates with HTTP Basic \
         (`client_secret_basic`) or with `client_id` and `client_secret` in the form \
         (`client_secret_post`). `scope` may narrow the credential's scopes, never widen them. \
-        No token outlives its credential.",
+        No token outlives its credential nor the secret that obtained it. A refresh token \
+        works once (RFC 9700 §4.14): the response carries the next one, and presenting a \
+        used one again revokes every token of its grant.",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_secret_basic" = [])),
     responses(
@@ -438,7 +446,7 @@ async fn issue_token(
     let credential = &client.credential;
     let now = state.now();
 
-    let (scopes, refresh_expires_at) = if grant_type == "refresh_token" {
+    let (scopes, refresh_expires_at, grant_id) = if grant_type == "refresh_token" {
         let token = params.get("refresh_token").ok_or_else(|| {
             OAuthError::invalid_request("The refresh_token parameter is missing.")
         })?;
@@ -456,21 +464,29 @@ async fn issue_token(
                 "The refresh token was issued to another client.",
             ));
         }
-        if state.revocations.is_revoked(&refresh.jti) {
-            return Err(OAuthError::invalid_refresh_token(
-                "The refresh token was revoked.",
-            ));
-        }
+        live_credential(&state, &refresh, now)
+            .await
+            .map_err(|failure| {
+                OAuthError::invalid_refresh_token(match failure {
+                    AuthFailure::TokenRevoked => "The refresh token was revoked.".to_owned(),
+                    other => other.message(),
+                })
+            })?;
+        let grant_id = refresh.gid.clone().ok_or_else(|| {
+            OAuthError::invalid_refresh_token(AuthFailure::TokenOutdated.message())
+        })?;
         let granted = Scopes::parse(&refresh.scope).map_err(|_| {
             OAuthError::invalid_refresh_token("The refresh token's scope is invalid.")
         })?;
         let scopes = parse_requested_scope(params.get("scope"), &granted, &client_id)?;
-        (scopes, refresh.expires_at())
+        spend_refresh_token(&state, &refresh, &grant_id).await?;
+        (scopes, refresh.expires_at(), grant_id)
     } else {
         let scopes = parse_requested_scope(params.get("scope"), &credential.scopes, &client_id)?;
         (
             scopes,
             now + chrono::Duration::from_std(state.config.refresh_token_ttl).unwrap_or_default(),
+            uuid::Uuid::new_v4().simple().to_string(),
         )
     };
 
@@ -493,6 +509,8 @@ async fn issue_token(
         client_id: credential.client_id.clone(),
         scope: scopes.to_string(),
         user_id: credential.user.id,
+        sid: Some(client.secret_id.clone()),
+        gid: Some(grant_id.clone()),
     };
     let access_token = state
         .keys
@@ -517,6 +535,58 @@ async fn issue_token(
     }
     tracing::debug!(credential.id = %credential.client_id, secret.id = %client.secret_id, "token issued");
     Ok(response)
+}
+
+/// Redeems a refresh token once (RFC 9700 §4.14.2): the first redemption wins a row in
+/// the database; any later one, or a concurrent loser, is taken as a replay of a stolen
+/// token and revokes the whole grant, the legitimate holder's newest tokens included.
+async fn spend_refresh_token(
+    state: &AppState,
+    refresh: &Claims,
+    grant_id: &str,
+) -> Result<(), OAuthError> {
+    let first = state
+        .store
+        .spend_refresh_token(
+            &refresh.jti,
+            grant_id,
+            &refresh.client_id,
+            refresh.expires_at(),
+            state.now(),
+        )
+        .await
+        .map_err(OAuthError::unavailable)?;
+    if first {
+        return Ok(());
+    }
+    revoke_grant(state, refresh, grant_id).await?;
+    tracing::warn!(
+        credential.id = %refresh.client_id,
+        grant.id = %grant_id,
+        "a spent refresh token was presented again; every token of its grant is revoked"
+    );
+    Err(OAuthError::invalid_refresh_token(
+        "The refresh token was already used. Each refresh token works once and the \
+         response to it carries the next one; a second use is taken as a sign of theft, so \
+         every token of its grant was revoked. Request a new token with your client id and \
+         secret.",
+    ))
+}
+
+/// Revokes every token descended from the grant of `token` (a refresh token), at once
+/// on this replica and on the others at their next revocation poll.
+async fn revoke_grant(state: &AppState, token: &Claims, grant_id: &str) -> Result<(), OAuthError> {
+    // Rotated refresh tokens keep the grant's first expiry, and an access token issued
+    // just before it lives one access-token lifetime more.
+    let until = token.expires_at()
+        + chrono::Duration::from_std(state.config.access_token_ttl).unwrap_or_default();
+    state
+        .store
+        .revoke_grant(grant_id, &token.client_id, until, state.now())
+        .await
+        .map_err(OAuthError::unavailable)?;
+    state.revocations.insert_grant(grant_id.to_owned(), until);
+    Ok(())
 }
 
 /// The parameters of a request that must come from an authenticated client, and that
@@ -544,6 +614,16 @@ async fn verify_any(state: &AppState, token: &str) -> Option<(Claims, &'static s
     None
 }
 
+/// Whether a refresh token was redeemed already: only the database knows, and
+/// introspecting refresh tokens is rare enough to ask it.
+async fn refresh_token_spent(state: &AppState, claims: &Claims) -> Result<bool, OAuthError> {
+    state
+        .store
+        .refresh_token_spent(&claims.jti)
+        .await
+        .map_err(OAuthError::unavailable)
+}
+
 /// `POST /v1/auth/oauth/introspect` (RFC 7662). A client may introspect only its own
 /// tokens; anything else is reported as inactive, revealing nothing.
 #[utoipa::path(
@@ -553,7 +633,8 @@ async fn verify_any(state: &AppState, token: &str) -> Option<(Claims, &'static s
     summary = "Introspect a token",
     description = "RFC 7662: whether a token is active, and its claims. A client may \
         introspect only its own tokens; any other token, and a token whose credential was \
-        deleted or expired, is reported as `{\"active\": false}`, revealing nothing.",
+        deleted or expired, whose secret was rolled or whose grant was revoked, and a refresh \
+        token already redeemed, is reported as `{\"active\": false}`, revealing nothing.",
     request_body(content = TokenOperationForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_secret_basic" = [])),
     responses(
@@ -580,6 +661,7 @@ async fn introspect_token(
     if let Some((claims, typ)) = verify_any(&state, token).await
         && claims.client_id == caller.client_id
         && live_credential(&state, &claims, state.now()).await.is_ok()
+        && !(typ == REFRESH_TOKEN_TYPE && refresh_token_spent(&state, &claims).await?)
     {
         answer = IntrospectionResponse {
             active: true,
@@ -615,7 +697,8 @@ async fn introspect_token(
     tag = "OAuth",
     summary = "Revoke a token",
     description = "RFC 7009: revokes one of the client's access or refresh tokens at once, \
-        on every replica within a second. Answers 200 whether or not the token was valid \
+        on every replica within a second; revoking a refresh token revokes every token of its \
+        grant, the access tokens included (§2.1). Answers 200 whether or not the token was valid \
         (§2.2), so it cannot be used to probe tokens.",
     request_body(content = TokenOperationForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_secret_basic" = [])),
@@ -638,23 +721,30 @@ async fn revoke_token(
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing."))?;
-    if let Some((claims, _)) = verify_any(&state, token).await
+    if let Some((claims, typ)) = verify_any(&state, token).await
         && claims.client_id == caller.client_id
     {
-        state
-            .store
-            .revoke_token(
-                &claims.jti,
-                &claims.client_id,
-                claims.expires_at(),
-                state.now(),
-            )
-            .await
-            .map_err(OAuthError::unavailable)?;
-        state
-            .revocations
-            .insert(claims.jti.clone(), claims.expires_at());
-        tracing::info!(credential.id = %claims.client_id, token.jti = %claims.jti, "token revoked");
+        // RFC 7009 §2.1: revoking a refresh token also revokes the access tokens of its
+        // grant.
+        if let (REFRESH_TOKEN_TYPE, Some(grant_id)) = (typ, &claims.gid) {
+            revoke_grant(&state, &claims, grant_id).await?;
+            tracing::info!(credential.id = %claims.client_id, grant.id = %grant_id, "grant revoked");
+        } else {
+            state
+                .store
+                .revoke_token(
+                    &claims.jti,
+                    &claims.client_id,
+                    claims.expires_at(),
+                    state.now(),
+                )
+                .await
+                .map_err(OAuthError::unavailable)?;
+            state
+                .revocations
+                .insert(claims.jti.clone(), claims.expires_at());
+            tracing::info!(credential.id = %claims.client_id, token.jti = %claims.jti, "token revoked");
+        }
     }
     let mut response = StatusCode::OK.into_response();
     no_store(response.headers_mut());

@@ -31,5 +31,6 @@ mod replicas;
 mod restart;
 mod rolling;
 mod tenancy;
+mod token_lifetimes;
 mod trust;
 mod webhooks_page;

@@ -62,8 +62,10 @@ fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Claims the server would issue for `file`, for forging variations of them.
-fn claims_for(app: &TestApp, file: &CredentialsFile, exp: i64) -> Value {
+/// Claims the server would issue for `file`, for forging variations of them; the
+/// secret and grant are those of a token the server issued.
+async fn claims_for(app: &TestApp, file: &CredentialsFile, exp: i64) -> Value {
+    let issued = jwt_part(&app.token_response(file).await.access_token, 1);
     json!({
         "iss": app.base_url,
         "sub": file.client_id,
@@ -74,6 +76,8 @@ fn claims_for(app: &TestApp, file: &CredentialsFile, exp: i64) -> Value {
         "client_id": file.client_id,
         "scope": "api:read api:write",
         "user_id": file.user_id,
+        "sid": issued["sid"],
+        "gid": issued["gid"],
     })
 }
 
@@ -263,7 +267,7 @@ async fn an_expired_or_garbage_refresh_token_is_refused_with_invalid_token() {
     let expired = sign_jwt(
         &key,
         &json!({ "alg": "EdDSA", "typ": "rt+jwt", "kid": kid }),
-        &claims_for(&app, &file, now_secs() - 60),
+        &claims_for(&app, &file, now_secs() - 60).await,
     );
     let access = app.token_response(&file).await.access_token;
 
@@ -1038,7 +1042,7 @@ async fn a_token_signed_by_another_key_with_our_kid_is_refused_as_invalid_signat
     let forged = sign_jwt(
         &stranger,
         &json!({ "alg": "EdDSA", "typ": "at+jwt", "kid": kid }),
-        &claims_for(&app, &file, now_secs() + 3600),
+        &claims_for(&app, &file, now_secs() + 3600).await,
     );
     let body = unauthorized(app.get_with_token("/v1/me", &forged).await).await;
 
@@ -1099,14 +1103,22 @@ async fn an_expired_access_token_is_refused_with_token_expired() {
     let (app, _person, file) = app_with_credential("expired-token").await;
     let (kid, key) = app.signing_key().await;
     let header = json!({ "alg": "EdDSA", "typ": "at+jwt", "kid": kid });
-    let fresh = sign_jwt(&key, &header, &claims_for(&app, &file, now_secs() + 3600));
+    let fresh = sign_jwt(
+        &key,
+        &header,
+        &claims_for(&app, &file, now_secs() + 3600).await,
+    );
     assert_eq!(
         app.get_with_token("/v1/me", &fresh).await.status(),
         200,
         "a token forged with the server's key is accepted while it is fresh"
     );
 
-    let expired = sign_jwt(&key, &header, &claims_for(&app, &file, now_secs() - 1));
+    let expired = sign_jwt(
+        &key,
+        &header,
+        &claims_for(&app, &file, now_secs() - 1).await,
+    );
     let body = unauthorized(app.get_with_token("/v1/me", &expired).await).await;
 
     assert_eq!(body.error, "token_expired");
@@ -1119,11 +1131,11 @@ async fn a_validly_signed_token_for_another_issuer_or_of_the_refresh_kind_is_ref
     let access = json!({ "alg": "EdDSA", "typ": "at+jwt", "kid": kid });
     let exp = now_secs() + 3600;
 
-    let mut other_issuer = claims_for(&app, &file, exp);
+    let mut other_issuer = claims_for(&app, &file, exp).await;
     other_issuer["iss"] = json!("https://evil.example");
-    let mut other_audience = claims_for(&app, &file, exp);
+    let mut other_audience = claims_for(&app, &file, exp).await;
     other_audience["aud"] = json!("https://evil.example");
-    let mut no_subject = claims_for(&app, &file, exp);
+    let mut no_subject = claims_for(&app, &file, exp).await;
     no_subject.as_object_mut().expect("object").remove("sub");
     for claims in [other_issuer, other_audience, no_subject] {
         let token = sign_jwt(&key, &access, &claims);
@@ -1143,7 +1155,7 @@ async fn a_validly_signed_token_for_another_issuer_or_of_the_refresh_kind_is_ref
 async fn a_token_for_a_credential_that_never_existed_is_refused() {
     let (app, _person, file) = app_with_credential("real").await;
     let (kid, key) = app.signing_key().await;
-    let mut claims = claims_for(&app, &file, now_secs() + 3600);
+    let mut claims = claims_for(&app, &file, now_secs() + 3600).await;
     claims["client_id"] = json!("lkc_0000000000000000000000");
     claims["sub"] = claims["client_id"].clone();
 

@@ -131,6 +131,43 @@ async fn kognic_auth_claims_decode_even_when_the_issuer_has_tildes_and_unicode()
     assert_me(&out, &file);
 }
 
+/// Refresh tokens rotate and work once: kognic-auth keeps the newest one, so it never
+/// presents a spent token (which would revoke its grant) and never falls back to a new
+/// client-credentials grant. Access tokens of 30 s are inside authlib's 60 s leeway, so
+/// each call refreshes first.
+#[tokio::test]
+async fn kognic_auth_refreshes_with_the_rotated_refresh_token_each_time() {
+    let venv = kognic_auth_venv().await;
+    let app = TestApp::spawn_with(|config| {
+        config.access_token_ttl = Duration::from_secs(30);
+    })
+    .await;
+    let file = app
+        .sign_in_as_admin()
+        .await
+        .create_credentials("python refresh")
+        .await;
+    let home = ClientHome::with(&file);
+
+    let out = run_script(venv, REFRESH_SCRIPT, &app.base_url, &home).await;
+
+    assert_eq!(out["statuses"], serde_json::json!([200, 200, 200]), "{out}");
+    let grants = out["token_requests"].as_array().expect("token requests");
+    assert_eq!(
+        grants.first(),
+        Some(&serde_json::json!({"grant_type": "client_credentials", "status": 200})),
+        "{out}"
+    );
+    let refreshes = &grants[1..];
+    assert!(refreshes.len() >= 2, "{out}");
+    assert!(
+        refreshes
+            .iter()
+            .all(|g| *g == serde_json::json!({"grant_type": "refresh_token", "status": 200})),
+        "every refresh succeeds, with a refresh token never used before: {out}"
+    );
+}
+
 /// `GET /v1/me` as the script saw it, and the claims of the token it used.
 fn assert_me(out: &Value, file: &CredentialsFile) {
     assert_eq!(out["status"], 200, "GET /v1/me: {}", out["me"]);
@@ -178,6 +215,37 @@ print(json.dumps({
     "access_token": auth.access_token,
     "claims": auth.claims,
 }))
+"#;
+
+/// Three calls through one session, recording the grant type and status of each token
+/// request.
+const REFRESH_SCRIPT: &str = r#"
+import json
+import sys
+from urllib.parse import parse_qs
+
+from kognic.auth.requests.auth_session import RequestsAuthSession
+
+base_url = sys.argv[1]
+token_requests = []
+
+
+def record(response, *args, **kwargs):
+    request = response.request
+    if request.url.endswith("/v1/auth/oauth/token"):
+        body = request.body or ""
+        if isinstance(body, bytes):
+            body = body.decode()
+        token_requests.append({
+            "grant_type": parse_qs(body).get("grant_type", [""])[0],
+            "status": response.status_code,
+        })
+
+
+auth = RequestsAuthSession(host=base_url)
+auth.oauth_session.hooks["response"].append(record)
+statuses = [auth.session.get(f"{base_url}/v1/me", timeout=10).status_code for _ in range(3)]
+print(json.dumps({"token_requests": token_requests, "statuses": statuses}))
 "#;
 
 /// The async httpx client (`client_secret_basic`, authlib's default). Its keyword

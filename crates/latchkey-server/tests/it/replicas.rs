@@ -132,3 +132,31 @@ async fn a_token_revoked_on_one_replica_is_refused_by_the_other_within_a_second(
     assert!(took < Duration::from_secs(1), "took {took:?}");
     replica.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_revoked_on_one_replica_is_refused_by_the_other_within_a_second() {
+    let app = TestApp::spawn().await;
+    let replica = Replica::of(&app).await;
+    let file = app
+        .sign_in_as_admin()
+        .await
+        .create_credentials("grant")
+        .await;
+    let token = app.token_response(&file).await;
+    assert_eq!(replica.me_status(&token.access_token).await, 200);
+
+    // Revoking the refresh token revokes the access token of its grant (RFC 7009 §2.1).
+    let revoked = app
+        .http
+        .post(app.url("/v1/auth/oauth/revoke"))
+        .basic_auth(&file.client_id, Some(&file.client_secret))
+        .form(&[("token", token.refresh_token.as_deref().expect("refresh"))])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+
+    let took = replica.time_until_refused(&token.access_token).await;
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    replica.stop().await;
+}
