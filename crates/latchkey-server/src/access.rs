@@ -112,6 +112,72 @@ impl Target<'_> {
     }
 }
 
+/// How a route finds what it acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Find {
+    /// The caller's own account.
+    Own,
+    /// A credential the caller would generate: at most as wide as the token asking.
+    NewCredential,
+    /// The credential whose client id is the path's `{client_id}`.
+    Credential,
+    /// A list filtered to what the caller may see: allowed for every token.
+    Listed,
+    /// The whole platform (creating organizations).
+    Platform,
+    /// The organization `organizationId` of the body (or the query).
+    Organization,
+    /// The organization whose id is the path's `{organization_id}`.
+    OrganizationInPath,
+    /// `GET /v1/users`: the organizations of `organizationIds`, or the caller's own.
+    Users,
+    /// The workspace whose id is the path's `{id}`.
+    WorkspaceInPath,
+    /// The workspace `workspaceId` of the body (or the query).
+    WorkspaceInBody,
+    /// The workspace `workspaceId` of the query.
+    WorkspaceInQuery,
+    /// The project `{project}` of the path; with `true`, its batch `{batch}` must exist.
+    Project { batch_exists: bool },
+    /// A new scene of type `{scene_type}` in the query's workspace, perhaps placed in the
+    /// project `{project}`.
+    NewScene { in_project: bool },
+    /// The scene `{uuid}` of the path.
+    Scene,
+    /// The scenes `sceneUuids` of the body.
+    Scenes,
+    /// An input: the scene `sceneUuid` and the project `project`/`projectExtId` of the
+    /// body.
+    Input,
+    /// An input query: the body's `project` (and `batch`) if named, else a list.
+    InputQuery,
+    /// `GET /v1/calibrations`: the calibration `id` of the query, else a list.
+    Calibrations,
+}
+
+/// Who may call a route: what it asks the permission decision ([`Action`]), how it
+/// finds what it acts on ([`Find`]) and what its messages call it. Declared once per
+/// route, beside its handler (or, for the credential routes, beside the service the API
+/// and the pages share); the handler asks the decision with it and
+/// `POST /v1/access/check` answers from it, so the two cannot drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteAccess {
+    pub action: Action,
+    pub find: Find,
+    /// What the messages call the call: "creating a batch".
+    pub doing: &'static str,
+}
+
+impl RouteAccess {
+    pub const fn new(action: Action, find: Find, doing: &'static str) -> RouteAccess {
+        RouteAccess {
+            action,
+            find,
+            doing,
+        }
+    }
+}
+
 /// The 404 of a missing resource, identical for one that exists in another
 /// organization.
 pub fn not_found(kind: &str, id: &str) -> AppError {
@@ -295,59 +361,55 @@ pub fn credential_not_found(client_id: &str) -> AppError {
 }
 
 impl Caller {
-    /// Whether the caller may do `action` to `target`; see [`authorize`].
-    pub fn authorize(
+    /// Whether the caller may make the route `access` to `target`.
+    pub fn authorize_route(
         &self,
-        action: Action,
+        access: &RouteAccess,
         target: Target<'_>,
-        doing: &str,
     ) -> Result<(), AppError> {
-        authorize(&self.principal, action, target, doing)
+        authorize(&self.principal, access.action, target, access.doing)
     }
 
-    /// Whether the caller may do `action` to their own account.
-    pub fn authorize_own(&self, action: Action, doing: &str) -> Result<(), AppError> {
-        self.authorize(
-            action,
+    /// Whether the caller may make the route `access` on their own account.
+    pub fn authorize_own(&self, access: &RouteAccess) -> Result<(), AppError> {
+        self.authorize_route(
+            access,
             Target::Account {
                 user_id: self.user_id,
                 email: &self.email,
             },
-            doing,
         )
     }
 
-    /// The workspace `id`, if the caller may do `action` in it.
+    /// The workspace `id`, if the caller may make the route `access` in it.
     pub async fn workspace(
         &self,
         state: &AppState,
         id: &str,
-        action: Action,
-        doing: &str,
+        access: &RouteAccess,
     ) -> Result<WorkspaceRow, AppError> {
         let workspace = state
             .store
             .workspace(id)
             .await?
             .ok_or_else(|| not_found("workspace", id))?;
-        self.authorize(action, Target::Workspace(&workspace), doing)?;
+        self.authorize_route(access, Target::Workspace(&workspace))?;
         Ok(workspace)
     }
 
-    /// The organization `id`, if the caller may do `action` in it.
+    /// The organization `id`, if the caller may make the route `access` in it.
     pub async fn organization(
         &self,
         state: &AppState,
         id: i64,
-        action: Action,
-        doing: &str,
+        access: &RouteAccess,
     ) -> Result<OrganizationRow, AppError> {
         let organization = state
             .store
             .organization(id)
             .await?
             .ok_or_else(|| not_found("organization", &id.to_string()))?;
-        self.authorize(action, Target::Organization(&organization), doing)?;
+        self.authorize_route(access, Target::Organization(&organization))?;
         Ok(organization)
     }
 }

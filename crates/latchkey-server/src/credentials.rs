@@ -17,12 +17,58 @@ use latchkey_types::{
     Credential, CredentialOwner, CredentialSecret, CredentialUse, CredentialsFile, Timestamp,
 };
 
-use crate::access::{CredentialTarget, Target, authorize, credential_not_found};
+use crate::access::{CredentialTarget, Find, RouteAccess, Target, authorize, credential_not_found};
 use crate::audit::{self, AuditEntry, AuditSlot, Outcome};
 use crate::credential_policy::{expiry_within_policy, never_within_policy, policy_of};
 use crate::error::{AppError, sentence};
 use crate::events::{self, CredentialEvent, CredentialEventKind};
 use crate::state::AppState;
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_CREDENTIAL: RouteAccess = RouteAccess::new(
+    Action::CreateCredential,
+    Find::NewCredential,
+    "creating credentials",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const DELETE_CREDENTIAL: RouteAccess = RouteAccess::new(
+    Action::ManageCredential,
+    Find::Credential,
+    "deleting credentials",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const DISABLE_CREDENTIAL: RouteAccess = RouteAccess::new(
+    Action::ManageCredential,
+    Find::Credential,
+    "disabling credentials",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const ENABLE_CREDENTIAL: RouteAccess = RouteAccess::new(
+    Action::EnableCredential,
+    Find::Credential,
+    "enabling credentials",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const ROLL_SECRET: RouteAccess =
+    RouteAccess::new(Action::IssueSecret, Find::Credential, "rolling a secret");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const RENEW_CREDENTIAL: RouteAccess = RouteAccess::new(
+    Action::IssueSecret,
+    Find::Credential,
+    "renewing a credential",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const SET_LIMITS: RouteAccess = RouteAccess::new(
+    Action::ManageCredential,
+    Find::Credential,
+    "setting a credential's limits",
+);
 
 /// Working secrets one credential may hold at once (Hydra allows 5).
 pub const MAX_LIVE_SECRETS: usize = 5;
@@ -91,7 +137,7 @@ pub async fn generate(
         workspaces.as_ref().map(|ids| ids.iter().cloned().collect());
     authorize(
         owner,
-        Action::CreateCredential,
+        CREATE_CREDENTIAL.action,
         Target::Credential(CredentialTarget {
             client_id: None,
             name: name.as_str(),
@@ -105,7 +151,7 @@ pub async fn generate(
                 disabled_by_admin: false,
             },
         }),
-        "creating credentials",
+        CREATE_CREDENTIAL.doing,
     )?;
     let client_id = ClientId::generate();
     let (secret, new_secret) = new_secret(now);
@@ -442,14 +488,13 @@ pub async fn subject(
     state: &AppState,
     actor: &Principal,
     client_id: &str,
-    action: Action,
-    doing: &str,
+    access: &RouteAccess,
     audit: &AuditSlot,
 ) -> Result<Subject, AppError> {
     let subject = Subject::load(state, client_id)
         .await?
         .ok_or_else(|| credential_not_found(client_id))?;
-    authorize(actor, action, subject.target(), doing)?;
+    authorize(actor, access.action, subject.target(), access.doing)?;
     // The owner sees in their audit log what an admin did to their credential.
     audit.note(|note| {
         note.target = Some(format!("credential/{}", subject.row.client_id));
@@ -476,15 +521,8 @@ pub async fn delete(
     client_id: &str,
     audit: &AuditSlot,
 ) -> Result<(), AppError> {
-    let Subject { row, owner, .. } = subject(
-        state,
-        actor,
-        client_id,
-        Action::ManageCredential,
-        "deleting credentials",
-        audit,
-    )
-    .await?;
+    let Subject { row, owner, .. } =
+        subject(state, actor, client_id, &DELETE_CREDENTIAL, audit).await?;
     if !state
         .store
         .delete_credential(&row.client_id, state.now())
@@ -518,11 +556,11 @@ pub async fn set_disabled(
     disable: Option<DisableReason>,
     audit: &AuditSlot,
 ) -> Result<(), AppError> {
-    let (action, doing) = match disable {
-        Some(_) => (Action::ManageCredential, "disabling credentials"),
-        None => (Action::EnableCredential, "enabling credentials"),
+    let access = match disable {
+        Some(_) => &DISABLE_CREDENTIAL,
+        None => &ENABLE_CREDENTIAL,
     };
-    let Subject { row, owner, .. } = subject(state, actor, client_id, action, doing, audit).await?;
+    let Subject { row, owner, .. } = subject(state, actor, client_id, access, audit).await?;
     let now = state.now();
     let by_admin = actor.user_id != owner.id;
     let reason = disable.as_ref().and_then(|r| r.0.as_deref());
@@ -638,15 +676,7 @@ pub async fn set_limits(
 ) -> Result<(), AppError> {
     let (allowed_networks, rate_limit_per_minute) =
         parse_limits(allowed_networks, rate_limit_per_minute)?;
-    let Subject { row, .. } = subject(
-        state,
-        actor,
-        client_id,
-        Action::ManageCredential,
-        "setting a credential's limits",
-        audit,
-    )
-    .await?;
+    let Subject { row, .. } = subject(state, actor, client_id, &SET_LIMITS, audit).await?;
     state
         .store
         .set_credential_limits(
@@ -668,15 +698,7 @@ pub async fn roll(
     overlap_seconds: i64,
     audit: &AuditSlot,
 ) -> Result<CredentialsFile, AppError> {
-    let Subject { row, .. } = subject(
-        state,
-        owner,
-        client_id,
-        Action::IssueSecret,
-        "rolling a secret",
-        audit,
-    )
-    .await?;
+    let Subject { row, .. } = subject(state, owner, client_id, &ROLL_SECRET, audit).await?;
     let now = state.now();
     if !(0..=MAX_ROLL_OVERLAP.num_seconds()).contains(&overlap_seconds) {
         return Err(AppError::bad_request(
@@ -758,15 +780,7 @@ pub async fn renew(
     client_id: &str,
     audit: &AuditSlot,
 ) -> Result<CredentialsFile, AppError> {
-    let Subject { row, .. } = subject(
-        state,
-        owner,
-        client_id,
-        Action::IssueSecret,
-        "renewing a credential",
-        audit,
-    )
-    .await?;
+    let Subject { row, .. } = subject(state, owner, client_id, &RENEW_CREDENTIAL, audit).await?;
     let now = state.now();
     let lifetime = row.expires_at().map(|at| at - row.created_at());
     let expires_at = match lifetime {

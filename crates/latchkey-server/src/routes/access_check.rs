@@ -1,18 +1,20 @@
 //! `POST /v1/access/check`: "would this call be allowed, and why not?" for the caller,
 //! with no side effects. `latchkey doctor --check` asks it.
 //!
-//! [`ROUTES`] is the one table from (method, path) to what a call does ([`Action`]) and
-//! how it finds its workspace or organization ([`Find`]). The answer comes from the
-//! very lookups the handlers make — [`Caller::workspace`], [`Caller::organization`],
-//! [`Caller::authorize`], the content module's `project_for` and `scene_for` — so the
-//! refusal's code and message are word for word the real call's, and a resource that
-//! does not exist or belongs to another organization is the same `not_found`. Nothing
-//! here reads a body beyond the ids it names, and nothing writes.
+//! [`ROUTES`] maps (method, path) to the route's declaration, the [`RouteAccess`]
+//! constant its handler asks the permission decision with: what the call does, how it
+//! finds its workspace, organization or credential ([`Find`]), and its words. The
+//! answer comes from the very lookups the handlers make — [`Caller::workspace`],
+//! [`Caller::organization`], [`Caller::authorize_route`], `credentials::subject`, the
+//! content module's `project_for` and `scene_for` — so the refusal's code and message
+//! are word for word the real call's, and a resource that does not exist or belongs to
+//! another organization is the same `not_found`. Nothing here reads a body beyond the
+//! ids it names, and nothing writes. The integration test `openapi` fails on an
+//! operation that has no row here.
 //!
 //! What the check does not predict: a call's own validation (a malformed body, a batch
 //! that is closed, a project in another workspace) — only whether the caller may make
-//! it. A table entry must follow its handler; the integration test `access_check`
-//! compares the two for a sample of routes and callers.
+//! it.
 
 use axum::Json;
 use axum::extract::State;
@@ -24,98 +26,44 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{CredentialTarget, Target, not_found};
+use crate::access::{CredentialTarget, Find, RouteAccess, Target, not_found};
 use crate::audit::AuditSlot;
 use crate::auth::Caller;
 use crate::credentials;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Unauthorized};
 use crate::routes::content::{
-    SceneType, hide_workspace, missing_batch, project_for, query_param, scene_for, workspace_param,
+    SceneType, calibrations, hide_workspace, inputs, missing_batch, project_for, projects,
+    query_param, scene_for, scenes, workspace_param,
 };
-use crate::routes::tenancy::organization_ids;
+use crate::routes::tenancy::{self, organization_ids};
+use crate::routes::{api, audit, events, lifecycle};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(check_access))
 }
 
-/// How a route finds what it acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Find {
-    /// The caller's own account.
-    Own,
-    /// A credential the caller would generate: at most as wide as the token asking.
-    NewCredential,
-    /// The credential whose client id is the path's `{client_id}`.
-    Credential,
-    /// A list filtered to what the caller may see: allowed for every token.
-    Listed,
-    /// The whole platform (creating organizations).
-    Platform,
-    /// The organization `organizationId` of the body (or the query).
-    Organization,
-    /// The organization whose id is the path's `{organization_id}`.
-    OrganizationInPath,
-    /// `GET /v1/users`: the organizations of `organizationIds`, or the caller's own.
-    Users,
-    /// The workspace whose id is the path's `{id}`.
-    WorkspaceInPath,
-    /// The workspace `workspaceId` of the body (or the query).
-    WorkspaceInBody,
-    /// The workspace `workspaceId` of the query.
-    WorkspaceInQuery,
-    /// The project `{project}` of the path; with `true`, its batch `{batch}` must exist.
-    Project { batch_exists: bool },
-    /// A new scene of type `{scene_type}` in the query's workspace, perhaps placed in the
-    /// project `{project}`.
-    NewScene { in_project: bool },
-    /// The scene `{uuid}` of the path.
-    Scene,
-    /// The scenes `sceneUuids` of the body.
-    Scenes,
-    /// An input: the scene `sceneUuid` and the project `project`/`projectExtId` of the
-    /// body.
-    Input,
-    /// An input query: the body's `project` (and `batch`) if named, else a list.
-    InputQuery,
-    /// `GET /v1/calibrations`: the calibration `id` of the query, else a list.
-    Calibrations,
-}
-
-/// One API route as the check understands it.
+/// One API route and the declaration its handler asks the permission decision with
+/// (lists: what they filter by).
 struct Route {
     method: Method,
     /// The path as registered, `{name}` for a parameter.
     pattern: &'static str,
-    find: Find,
-    /// What the handler asks the permission decision (lists: what they filter by).
-    action: Action,
-    /// What the handler's messages call the call.
-    doing: &'static str,
+    access: &'static RouteAccess,
 }
 
-const fn route(
-    method: Method,
-    pattern: &'static str,
-    find: Find,
-    action: Action,
-    doing: &'static str,
-) -> Route {
+const fn route(method: Method, pattern: &'static str, access: &'static RouteAccess) -> Route {
     Route {
         method,
         pattern,
-        find,
-        action,
-        doing,
+        access,
     }
 }
 
-use Action::{
-    AuditOrganization, CreateCredential, EnableCredential, IssueSecret, ManageAccount,
-    ManageCredential, ManageOrganization, ManagePlatform, ManageWorkspaceMembers, ReadAccount,
-    ReadOrganization, ReadOwnAuditLog, ReadWorkspace, WriteWorkspace,
-};
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CHECK_ACCESS: RouteAccess =
+    RouteAccess::new(Action::ReadAccount, Find::Own, "checking access");
 
 /// The API routes of `routes/api.rs`, `routes/lifecycle.rs`, `routes/audit.rs`,
 /// `routes/events.rs`, `routes/tenancy.rs` and `routes/content`, in the handlers' words.
@@ -125,65 +73,65 @@ use Action::{
 const ROUTES: &[Route] = &[
     // routes/api.rs, routes/lifecycle.rs, routes/events.rs and this module: the caller's
     // own account and credentials.
-    route(Method::GET, "/v1/me", Find::Own, ReadAccount, "reading your own account"),
-    route(Method::GET, "/v1/credentials", Find::Own, ReadAccount, "listing your credentials"),
-    route(Method::POST, "/v1/credentials", Find::NewCredential, CreateCredential, "creating credentials"),
-    route(Method::DELETE, "/v1/credentials/{client_id}", Find::Credential, ManageCredential, "deleting credentials"),
-    route(Method::POST, "/v1/access/check", Find::Own, ReadAccount, "checking access"),
-    route(Method::POST, "/v1/credentials/{client_id}/disable", Find::Credential, ManageCredential, "disabling credentials"),
-    route(Method::POST, "/v1/credentials/{client_id}/enable", Find::Credential, EnableCredential, "enabling credentials"),
-    route(Method::POST, "/v1/credentials/{client_id}/roll", Find::Credential, IssueSecret, "rolling a secret"),
-    route(Method::POST, "/v1/credentials/{client_id}/renew", Find::Credential, IssueSecret, "renewing a credential"),
-    route(Method::PUT, "/v1/credentials/{client_id}/limits", Find::Credential, ManageCredential, "setting a credential's limits"),
-    route(Method::GET, "/v1/me/preferences", Find::Own, ReadAccount, "reading your preferences"),
-    route(Method::PUT, "/v1/me/preferences", Find::Own, ManageAccount, "changing your reminder preference"),
+    route(Method::GET, "/v1/me", &api::GET_ME),
+    route(Method::GET, "/v1/credentials", &api::LIST_CREDENTIALS),
+    route(Method::POST, "/v1/credentials", &credentials::CREATE_CREDENTIAL),
+    route(Method::DELETE, "/v1/credentials/{client_id}", &credentials::DELETE_CREDENTIAL),
+    route(Method::POST, "/v1/access/check", &CHECK_ACCESS),
+    route(Method::POST, "/v1/credentials/{client_id}/disable", &credentials::DISABLE_CREDENTIAL),
+    route(Method::POST, "/v1/credentials/{client_id}/enable", &credentials::ENABLE_CREDENTIAL),
+    route(Method::POST, "/v1/credentials/{client_id}/roll", &credentials::ROLL_SECRET),
+    route(Method::POST, "/v1/credentials/{client_id}/renew", &credentials::RENEW_CREDENTIAL),
+    route(Method::PUT, "/v1/credentials/{client_id}/limits", &credentials::SET_LIMITS),
+    route(Method::GET, "/v1/me/preferences", &lifecycle::GET_PREFERENCES),
+    route(Method::PUT, "/v1/me/preferences", &lifecycle::SET_PREFERENCES),
     // routes/audit.rs: each caller sees the part of the log that is theirs.
-    route(Method::GET, "/v1/audit-events", Find::Own, ReadOwnAuditLog, "reading the audit log"),
-    route(Method::GET, "/v1/notifications", Find::Own, ReadAccount, "listing your notifications"),
-    route(Method::POST, "/v1/notifications/{notification_id}/dismiss", Find::Own, ReadAccount, "dismissing a notification"),
+    route(Method::GET, "/v1/audit-events", &audit::LIST_AUDIT_EVENTS),
+    route(Method::GET, "/v1/notifications", &events::LIST_NOTIFICATIONS),
+    route(Method::POST, "/v1/notifications/{notification_id}/dismiss", &events::DISMISS_NOTIFICATION),
     // routes/tenancy.rs
-    route(Method::GET, "/v1/organizations", Find::Listed, ReadOrganization, "listing organizations"),
-    route(Method::POST, "/v1/organizations", Find::Platform, ManagePlatform, "creating an organization"),
-    route(Method::GET, "/v1/users", Find::Users, ReadOrganization, "listing users"),
-    route(Method::POST, "/v1/users", Find::Organization, ManageOrganization, "adding a user"),
-    route(Method::GET, "/v1/workspaces", Find::Listed, ReadWorkspace, "listing workspaces"),
-    route(Method::POST, "/v1/workspaces", Find::Organization, ManageOrganization, "creating a workspace"),
-    route(Method::GET, "/v1/workspaces/{id}/members", Find::WorkspaceInPath, ReadWorkspace, "listing members"),
-    route(Method::PUT, "/v1/workspaces/{id}/members/{user_id}", Find::WorkspaceInPath, ManageWorkspaceMembers, "changing members"),
-    route(Method::DELETE, "/v1/workspaces/{id}/members/{user_id}", Find::WorkspaceInPath, ManageWorkspaceMembers, "removing members"),
+    route(Method::GET, "/v1/organizations", &tenancy::LIST_ORGANIZATIONS),
+    route(Method::POST, "/v1/organizations", &tenancy::CREATE_ORGANIZATION),
+    route(Method::GET, "/v1/users", &tenancy::LIST_USERS),
+    route(Method::POST, "/v1/users", &tenancy::ADD_USER),
+    route(Method::GET, "/v1/workspaces", &tenancy::LIST_WORKSPACES),
+    route(Method::POST, "/v1/workspaces", &tenancy::CREATE_WORKSPACE),
+    route(Method::GET, "/v1/workspaces/{id}/members", &tenancy::LIST_MEMBERS),
+    route(Method::PUT, "/v1/workspaces/{id}/members/{user_id}", &tenancy::SET_MEMBER),
+    route(Method::DELETE, "/v1/workspaces/{id}/members/{user_id}", &tenancy::REMOVE_MEMBER),
     // routes/events.rs
-    route(Method::GET, "/v1/organizations/{organization_id}/credentials", Find::OrganizationInPath, AuditOrganization, "listing the organization's credentials"),
-    route(Method::GET, "/v1/organizations/{organization_id}/credential-policy", Find::OrganizationInPath, ReadOrganization, "reading the credential policy"),
-    route(Method::PUT, "/v1/organizations/{organization_id}/credential-policy", Find::OrganizationInPath, ManageOrganization, "changing the credential policy"),
-    route(Method::GET, "/v1/organizations/{organization_id}/webhooks", Find::OrganizationInPath, ManageOrganization, "listing webhooks"),
-    route(Method::POST, "/v1/organizations/{organization_id}/webhooks", Find::OrganizationInPath, ManageOrganization, "registering a webhook"),
-    route(Method::DELETE, "/v1/organizations/{organization_id}/webhooks/{webhook_id}", Find::OrganizationInPath, ManageOrganization, "deleting a webhook"),
-    route(Method::GET, "/v1/organizations/{organization_id}/webhooks/{webhook_id}/deliveries", Find::OrganizationInPath, ManageOrganization, "listing webhook deliveries"),
-    route(Method::POST, "/v1/organizations/{organization_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", Find::OrganizationInPath, ManageOrganization, "retrying a webhook delivery"),
+    route(Method::GET, "/v1/organizations/{organization_id}/credentials", &lifecycle::ORGANIZATION_CREDENTIALS),
+    route(Method::GET, "/v1/organizations/{organization_id}/credential-policy", &lifecycle::GET_CREDENTIAL_POLICY),
+    route(Method::PUT, "/v1/organizations/{organization_id}/credential-policy", &lifecycle::SET_CREDENTIAL_POLICY),
+    route(Method::GET, "/v1/organizations/{organization_id}/webhooks", &events::LIST_WEBHOOKS),
+    route(Method::POST, "/v1/organizations/{organization_id}/webhooks", &events::CREATE_WEBHOOK),
+    route(Method::DELETE, "/v1/organizations/{organization_id}/webhooks/{webhook_id}", &events::DELETE_WEBHOOK),
+    route(Method::GET, "/v1/organizations/{organization_id}/webhooks/{webhook_id}/deliveries", &events::LIST_DELIVERIES),
+    route(Method::POST, "/v1/organizations/{organization_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/retry", &events::RETRY_DELIVERY),
     // routes/content/projects.rs
-    route(Method::GET, "/v1/projects", Find::Listed, ReadWorkspace, "listing projects"),
-    route(Method::POST, "/v1/projects", Find::WorkspaceInBody, WriteWorkspace, "creating a project"),
-    route(Method::GET, "/v1/projects/{project}/batches", Find::Project { batch_exists: false }, ReadWorkspace, "listing batches"),
-    route(Method::GET, "/v1/projects/{project}/batches/{batch}", Find::Project { batch_exists: true }, ReadWorkspace, "reading a batch"),
-    route(Method::POST, "/v1/projects/{project}/batches/{batch}", Find::Project { batch_exists: false }, WriteWorkspace, "creating a batch"),
-    route(Method::POST, "/v1/projects/{project}/batches/{batch}/publish", Find::Project { batch_exists: true }, WriteWorkspace, "publishing a batch"),
+    route(Method::GET, "/v1/projects", &projects::LIST_PROJECTS),
+    route(Method::POST, "/v1/projects", &projects::CREATE_PROJECT),
+    route(Method::GET, "/v1/projects/{project}/batches", &projects::LIST_BATCHES),
+    route(Method::GET, "/v1/projects/{project}/batches/{batch}", &projects::GET_BATCH),
+    route(Method::POST, "/v1/projects/{project}/batches/{batch}", &projects::CREATE_BATCH),
+    route(Method::POST, "/v1/projects/{project}/batches/{batch}/publish", &projects::PUBLISH_BATCH),
     // routes/content/scenes.rs
-    route(Method::POST, "/v1/inputs/initialize", Find::WorkspaceInBody, WriteWorkspace, "creating a scene"),
-    route(Method::POST, "/v1/inputs/project/{project}/batch/{batch}/{scene_type}", Find::NewScene { in_project: true }, WriteWorkspace, "creating a scene"),
-    route(Method::POST, "/v1/inputs/project/{project}/{scene_type}", Find::NewScene { in_project: true }, WriteWorkspace, "creating a scene"),
-    route(Method::POST, "/v1/inputs/{uuid}/actions/commit", Find::Scene, WriteWorkspace, "committing a scene"),
-    route(Method::POST, "/v1/inputs/{scene_type}", Find::NewScene { in_project: false }, WriteWorkspace, "creating a scene"),
-    route(Method::POST, "/v1/imu", Find::WorkspaceInQuery, WriteWorkspace, "uploading IMU data"),
-    route(Method::POST, "/v2/scenes/query", Find::Scenes, ReadWorkspace, "reading scenes"),
-    route(Method::POST, "/v2/scenes/actions/invalidate", Find::Scenes, WriteWorkspace, "invalidating scenes"),
-    route(Method::GET, "/v2/scenes/{uuid}", Find::Scene, ReadWorkspace, "reading a scene"),
+    route(Method::POST, "/v1/inputs/initialize", &scenes::INITIALIZE_SCENE),
+    route(Method::POST, "/v1/inputs/project/{project}/batch/{batch}/{scene_type}", &scenes::CREATE_SCENE_IN_PROJECT),
+    route(Method::POST, "/v1/inputs/project/{project}/{scene_type}", &scenes::CREATE_SCENE_IN_PROJECT),
+    route(Method::POST, "/v1/inputs/{uuid}/actions/commit", &scenes::COMMIT_SCENE),
+    route(Method::POST, "/v1/inputs/{scene_type}", &scenes::CREATE_SCENE),
+    route(Method::POST, "/v1/imu", &scenes::UPLOAD_IMU),
+    route(Method::POST, "/v2/scenes/query", &scenes::QUERY_SCENES),
+    route(Method::POST, "/v2/scenes/actions/invalidate", &scenes::INVALIDATE_SCENES),
+    route(Method::GET, "/v2/scenes/{uuid}", &scenes::GET_SCENE),
     // routes/content/inputs.rs
-    route(Method::POST, "/v1/inputs", Find::Input, WriteWorkspace, "creating an input"),
-    route(Method::POST, "/v2/inputs", Find::Input, WriteWorkspace, "creating an input"),
-    route(Method::POST, "/v2/inputs/query", Find::InputQuery, ReadWorkspace, "reading inputs"),
+    route(Method::POST, "/v1/inputs", &inputs::CREATE_INPUT),
+    route(Method::POST, "/v2/inputs", &inputs::CREATE_INPUT),
+    route(Method::POST, "/v2/inputs/query", &inputs::QUERY_INPUTS),
     // routes/content/calibrations.rs
-    route(Method::GET, "/v1/calibrations", Find::Calibrations, ReadWorkspace, "reading a calibration"),
-    route(Method::POST, "/v1/calibrations", Find::WorkspaceInQuery, WriteWorkspace, "creating a calibration"),
+    route(Method::GET, "/v1/calibrations", &calibrations::GET_CALIBRATIONS),
+    route(Method::POST, "/v1/calibrations", &calibrations::CREATE_CALIBRATION),
 ];
 
 /// A call the check was asked about, parsed.
@@ -280,17 +228,17 @@ async fn check_access(
     let call = parse(&body)?;
     let route = call.route;
     let evaluation = evaluate(&state, &caller, &call).await?;
-    let (permission, scope) = match route.find {
+    let (permission, scope) = match route.access.find {
         Find::Listed => (None, None),
         _ => (
-            Some(route.action.permission()),
-            route.action.required_scope().map(Scope::as_str),
+            Some(route.access.action.permission()),
+            route.access.action.required_scope().map(Scope::as_str),
         ),
     };
     let mut answer = AccessCheck {
         allowed: false,
         route: call.label(),
-        action: route.doing.to_owned(),
+        action: route.access.doing.to_owned(),
         required_permission: permission.map(str::to_owned),
         required_scope: scope.map(str::to_owned),
         required_role: None,
@@ -301,13 +249,16 @@ async fn check_access(
     match evaluation.verdict {
         Ok(resource) => {
             answer.allowed = true;
-            answer.message = Some(match (&resource, route.find) {
+            answer.message = Some(match (&resource, route.access.find) {
                 (_, Find::Listed) => {
-                    format!("Allowed: {} answers only what you may see.", route.doing)
+                    format!(
+                        "Allowed: {} answers only what you may see.",
+                        route.access.doing
+                    )
                 }
                 (Some(resource), _) => format!(
                     "Allowed: {} in {} {}.",
-                    route.doing,
+                    route.access.doing,
                     resource.kind,
                     resource
                         .name
@@ -315,7 +266,7 @@ async fn check_access(
                         .or(resource.id.as_deref())
                         .unwrap_or("")
                 ),
-                (None, _) => format!("Allowed: {}.", route.doing),
+                (None, _) => format!("Allowed: {}.", route.access.doing),
             });
             answer.resource = resource;
         }
@@ -323,7 +274,7 @@ async fn check_access(
             answer.required_permission = Some(denied.required_permission.to_owned());
             if denied.code == "missing_role" {
                 answer.required_role =
-                    required_role(&state, &caller, route.action, &denied.resource).await?;
+                    required_role(&state, &caller, route.access.action, &denied.resource).await?;
             }
             answer.resource = Some(denied.resource.clone());
             answer.error = Some(denied.code.to_owned());
@@ -432,19 +383,19 @@ async fn evaluate(
     call: &Call<'_>,
 ) -> Result<Evaluation, AppError> {
     let route = call.route;
-    let (action, doing) = (route.action, route.doing);
+    let access = route.access;
     let workspace = |id: String| async move {
         let named = reference("workspace", id.clone());
         let verdict = caller
-            .workspace(state, &id, action, doing)
+            .workspace(state, &id, access)
             .await
             .map(|w| Some(Target::Workspace(&w).reference()));
         Evaluation { named, verdict }
     };
-    let evaluation = match route.find {
+    let evaluation = match route.access.find {
         Find::Own => Evaluation {
             named: None,
-            verdict: caller.authorize_own(action, doing).map(|()| None),
+            verdict: caller.authorize_own(access).map(|()| None),
         },
         Find::NewCredential => {
             // Without the call's body, the widest credential the caller may make: the
@@ -469,7 +420,7 @@ async fn evaluate(
             });
             Evaluation {
                 named: None,
-                verdict: caller.authorize(action, target, doing).map(|()| None),
+                verdict: caller.authorize_route(access, target).map(|()| None),
             }
         }
         Find::Credential => {
@@ -479,8 +430,7 @@ async fn evaluate(
                 state,
                 &caller.principal,
                 client_id,
-                action,
-                doing,
+                access,
                 &AuditSlot::default(),
             )
             .await
@@ -494,7 +444,7 @@ async fn evaluate(
         Find::Platform => Evaluation {
             named: None,
             verdict: caller
-                .authorize(action, Target::Platform, doing)
+                .authorize_route(access, Target::Platform)
                 .map(|()| Some(Target::Platform.reference())),
         },
         Find::Organization => {
@@ -507,7 +457,7 @@ async fn evaluate(
             let named = reference("organization", text.clone());
             let verdict = match text.parse::<i64>() {
                 Ok(id) => caller
-                    .organization(state, id, action, doing)
+                    .organization(state, id, access)
                     .await
                     .map(|o| Some(Target::Organization(&o).reference())),
                 Err(_) => Err(not_found("organization", &text)),
@@ -519,7 +469,7 @@ async fn evaluate(
             let named = reference("organization", text.clone());
             let verdict = match text.parse::<i64>() {
                 Ok(id) => caller
-                    .organization(state, id, action, doing)
+                    .organization(state, id, access)
                     .await
                     .map(|o| Some(Target::Organization(&o).reference())),
                 Err(_) => Err(not_found("organization", &text)),
@@ -555,7 +505,7 @@ async fn evaluate(
             };
             for id in organizations {
                 evaluation.named = reference("organization", id.to_string());
-                match caller.organization(state, id, action, doing).await {
+                match caller.organization(state, id, access).await {
                     Ok(o) => evaluation.verdict = Ok(Some(Target::Organization(&o).reference())),
                     Err(error) => {
                         evaluation.verdict = Err(error);
@@ -582,7 +532,7 @@ async fn evaluate(
         },
         Find::Project { batch_exists } => {
             let batch = batch_exists.then(|| call.param("batch"));
-            project(state, caller, call.param("project"), batch, action, doing).await?
+            project(state, caller, call.param("project"), batch, access).await?
         }
         Find::NewScene { in_project } => {
             if let Err(error) = SceneType::parse(call.param("scene_type")) {
@@ -601,10 +551,10 @@ async fn evaluate(
             if !in_project || evaluation.verdict.is_err() {
                 evaluation
             } else {
-                project(state, caller, call.param("project"), None, action, doing).await?
+                project(state, caller, call.param("project"), None, access).await?
             }
         }
-        Find::Scene => scene(state, caller, call.param("uuid"), action, doing).await?,
+        Find::Scene => scene(state, caller, call.param("uuid"), access).await?,
         Find::Scenes => {
             let uuids: Vec<String> = call
                 .body
@@ -625,7 +575,7 @@ async fn evaluate(
                 verdict: Ok(None),
             };
             for uuid in &uuids {
-                evaluation = scene(state, caller, uuid, action, doing).await?;
+                evaluation = scene(state, caller, uuid, access).await?;
                 if evaluation.verdict.is_err() {
                     break;
                 }
@@ -651,17 +601,17 @@ async fn evaluate(
                 });
             };
             // As `inputs::create`: the scene first, then the project.
-            let evaluation = scene(state, caller, &scene_uuid, action, doing).await?;
+            let evaluation = scene(state, caller, &scene_uuid, access).await?;
             if evaluation.verdict.is_err() {
                 evaluation
             } else {
-                project(state, caller, &project_key, None, action, doing).await?
+                project(state, caller, &project_key, None, access).await?
             }
         }
         Find::InputQuery => match call.body_text("project") {
             Some(key) => {
                 let batch = call.body_text("batch");
-                project(state, caller, &key, batch.as_deref(), action, doing).await?
+                project(state, caller, &key, batch.as_deref(), access).await?
             }
             None => Evaluation {
                 named: None,
@@ -674,7 +624,7 @@ async fn evaluate(
                 let verdict = match state.store.calibration(&id).await? {
                     None => Err(not_found("calibration", &id)),
                     Some(row) => caller
-                        .workspace(state, &row.workspace_id, action, doing)
+                        .workspace(state, &row.workspace_id, access)
                         .await
                         .map(|w| Some(Target::Workspace(&w).reference()))
                         .map_err(|error| hide_workspace(error, "calibration", &id)),
@@ -696,11 +646,10 @@ async fn project(
     caller: &Caller,
     key: &str,
     batch: Option<&str>,
-    action: Action,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<Evaluation, AppError> {
     let named = reference("project", key);
-    let verdict = match project_for(state, caller, key, action, doing).await {
+    let verdict = match project_for(state, caller, key, access).await {
         Ok((project, workspace)) => match batch {
             Some(batch) if state.store.batch(project.id, batch).await?.is_none() => {
                 Err(missing_batch(&project, batch))
@@ -717,11 +666,10 @@ async fn scene(
     state: &AppState,
     caller: &Caller,
     uuid: &str,
-    action: Action,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<Evaluation, AppError> {
     let named = reference("scene", uuid);
-    let verdict = scene_for(state, caller, uuid, action, doing)
+    let verdict = scene_for(state, caller, uuid, access)
         .await
         .map(|(_, workspace)| Some(Target::Workspace(&workspace).reference()));
     Ok(Evaluation { named, verdict })

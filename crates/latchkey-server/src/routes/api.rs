@@ -15,13 +15,21 @@ use latchkey_types::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::readable_workspaces;
+use crate::access::{Find, RouteAccess, readable_workspaces};
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, Via};
 use crate::credentials::{self, CredentialRequest, DisableReason};
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const GET_ME: RouteAccess =
+    RouteAccess::new(Action::ReadAccount, Find::Own, "reading your own account");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_CREDENTIALS: RouteAccess =
+    RouteAccess::new(Action::ReadAccount, Find::Own, "listing your credentials");
 
 /// The permissions `/v1/me` reports per workspace.
 const WORKSPACE_ACTIONS: [Action; 3] = [
@@ -61,7 +69,7 @@ async fn get_me(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Envelope<Me>>, AppError> {
-    caller.authorize_own(Action::ReadAccount, "reading your own account")?;
+    caller.authorize_own(&GET_ME)?;
     let principal = &caller.principal;
     let organization = match principal.organization {
         Some((id, role)) => state
@@ -144,7 +152,7 @@ async fn list_credentials(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Envelope<Vec<Credential>>>, AppError> {
-    caller.authorize_own(Action::ReadAccount, "listing your credentials")?;
+    caller.authorize_own(&LIST_CREDENTIALS)?;
     Ok(Json(Envelope {
         data: credentials::list(&state, CredentialFilter::User(caller.user_id)).await?,
     }))

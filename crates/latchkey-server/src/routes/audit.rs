@@ -25,11 +25,16 @@ use serde_json::{Map, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::access::{Find, RouteAccess};
 use crate::audit::Outcome;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::state::AppState;
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_AUDIT_EVENTS: RouteAccess =
+    RouteAccess::new(Action::ReadOwnAuditLog, Find::Own, "reading the audit log");
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_audit_events))
@@ -263,7 +268,7 @@ async fn list_audit_events(
     caller: Caller,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    caller.authorize_own(Action::ReadOwnAuditLog, "reading the audit log")?;
+    caller.authorize_own(&LIST_AUDIT_EVENTS)?;
     let (query, format) = parse_query(raw.as_deref(), visibility(&caller.principal))?;
     match format {
         Format::Json => {

@@ -14,7 +14,7 @@ use axum::routing::get;
 use latchkey_core::access::{Action, Resource, WorkspaceRole, decide};
 use latchkey_store::{SceneRow, WorkspaceRow};
 
-use crate::access::{not_found, readable_workspaces};
+use crate::access::{Find, RouteAccess, not_found, readable_workspaces};
 use crate::auth::{Caller, PageSession, Session};
 use crate::error::AppError;
 use crate::routes::platform_pages::hidden;
@@ -23,6 +23,13 @@ use crate::state::AppState;
 
 /// Scenes a workspace or project page lists, newest first.
 const RECENT_SCENES: i64 = 50;
+
+/// Who may open a workspace's page: anyone who may read it.
+const WORKSPACE_PAGE: RouteAccess = RouteAccess::new(
+    Action::ReadWorkspace,
+    Find::WorkspaceInPath,
+    "reading the workspace",
+);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -224,7 +231,7 @@ async fn readable_workspace(
     shown_id: &str,
 ) -> Result<WorkspaceItem, AppError> {
     let workspace = caller
-        .workspace(state, id, Action::ReadWorkspace, "reading the workspace")
+        .workspace(state, id, &WORKSPACE_PAGE)
         .await
         .map_err(|error| hidden(error, kind, shown_id))?;
     let role = caller

@@ -16,12 +16,55 @@ use latchkey_types::{Envelope, Timestamp};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::not_found;
+use crate::access::{Find, RouteAccess, not_found};
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use crate::{notifications, webhooks};
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_NOTIFICATIONS: RouteAccess =
+    RouteAccess::new(Action::ReadAccount, Find::Own, "listing your notifications");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const DISMISS_NOTIFICATION: RouteAccess =
+    RouteAccess::new(Action::ReadAccount, Find::Own, "dismissing a notification");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_WEBHOOKS: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::OrganizationInPath,
+    "listing webhooks",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_WEBHOOK: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::OrganizationInPath,
+    "registering a webhook",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const DELETE_WEBHOOK: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::OrganizationInPath,
+    "deleting a webhook",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_DELIVERIES: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::OrganizationInPath,
+    "listing webhook deliveries",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const RETRY_DELIVERY: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::OrganizationInPath,
+    "retrying a webhook delivery",
+);
 
 /// Deliveries a list shows, newest first.
 const DELIVERIES_LISTED: i64 = 100;
@@ -89,14 +132,12 @@ async fn managed_organization(
     state: &AppState,
     caller: &Caller,
     organization_id: &str,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<OrganizationRow, AppError> {
     let id = organization_id
         .parse::<i64>()
         .map_err(|_| not_found("organization", organization_id))?;
-    caller
-        .organization(state, id, Action::ManageOrganization, doing)
-        .await
+    caller.organization(state, id, access).await
 }
 
 #[utoipa::path(
@@ -122,7 +163,7 @@ async fn list_webhooks(
     Path(organization_id): Path<String>,
 ) -> Result<Json<Envelope<Vec<Webhook>>>, AppError> {
     let organization =
-        managed_organization(&state, &caller, &organization_id, "listing webhooks").await?;
+        managed_organization(&state, &caller, &organization_id, &LIST_WEBHOOKS).await?;
     let rows = state.store.webhook_endpoints(organization.id).await?;
     Ok(Json(Envelope {
         data: rows
@@ -163,7 +204,7 @@ async fn create_webhook(
     ApiJson(body): ApiJson<NewWebhook>,
 ) -> Result<Response, AppError> {
     let organization =
-        managed_organization(&state, &caller, &organization_id, "registering a webhook").await?;
+        managed_organization(&state, &caller, &organization_id, &CREATE_WEBHOOK).await?;
     let registered = webhooks::register(
         &state,
         &organization,
@@ -210,7 +251,7 @@ async fn delete_webhook(
     Path((organization_id, webhook_id)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     let organization =
-        managed_organization(&state, &caller, &organization_id, "deleting a webhook").await?;
+        managed_organization(&state, &caller, &organization_id, &DELETE_WEBHOOK).await?;
     webhooks::delete(&state, organization.id, &webhook_id, caller.user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -221,9 +262,9 @@ async fn managed_webhook(
     caller: &Caller,
     organization_id: &str,
     webhook_id: &str,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<WebhookEndpointRow, AppError> {
-    let organization = managed_organization(state, caller, organization_id, doing).await?;
+    let organization = managed_organization(state, caller, organization_id, access).await?;
     webhooks::endpoint(state, organization.id, webhook_id).await
 }
 
@@ -257,7 +298,7 @@ async fn list_deliveries(
         &caller,
         &organization_id,
         &webhook_id,
-        "listing webhook deliveries",
+        &LIST_DELIVERIES,
     )
     .await?;
     let rows = state
@@ -300,7 +341,7 @@ async fn retry_delivery(
         &caller,
         &organization_id,
         &webhook_id,
-        "retrying a webhook delivery",
+        &RETRY_DELIVERY,
     )
     .await?;
     let row = webhooks::retry(&state, &endpoint, &delivery_id).await?;
@@ -327,7 +368,7 @@ async fn list_notifications(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Envelope<Vec<Notification>>>, AppError> {
-    caller.authorize_own(Action::ReadAccount, "listing your notifications")?;
+    caller.authorize_own(&LIST_NOTIFICATIONS)?;
     let rows = state
         .store
         .notifications_of_user(caller.user_id, NOTIFICATIONS_LISTED)
@@ -360,7 +401,7 @@ async fn dismiss_notification(
     caller: Caller,
     Path(notification_id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    caller.authorize_own(Action::ReadAccount, "dismissing a notification")?;
+    caller.authorize_own(&DISMISS_NOTIFICATION)?;
     if !state
         .store
         .dismiss_notification(caller.user_id, &notification_id, state.now())

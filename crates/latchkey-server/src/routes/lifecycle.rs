@@ -13,6 +13,7 @@ use latchkey_types::{Credential, CredentialsFile, Envelope};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::access::{Find, RouteAccess};
 use crate::audit::AuditSlot;
 use crate::auth::Caller;
 use crate::credential_policy;
@@ -20,6 +21,38 @@ use crate::credentials;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const GET_PREFERENCES: RouteAccess =
+    RouteAccess::new(Action::ReadAccount, Find::Own, "reading your preferences");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const SET_PREFERENCES: RouteAccess = RouteAccess::new(
+    Action::ManageAccount,
+    Find::Own,
+    "changing your reminder preference",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const ORGANIZATION_CREDENTIALS: RouteAccess = RouteAccess::new(
+    Action::AuditOrganization,
+    Find::OrganizationInPath,
+    "listing the organization's credentials",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const GET_CREDENTIAL_POLICY: RouteAccess = RouteAccess::new(
+    Action::ReadOrganization,
+    Find::OrganizationInPath,
+    "reading the credential policy",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const SET_CREDENTIAL_POLICY: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::OrganizationInPath,
+    "changing the credential policy",
+);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -178,12 +211,7 @@ async fn organization_credentials(
     Path(organization_id): Path<i64>,
 ) -> Result<Json<Envelope<Vec<Credential>>>, AppError> {
     let organization = caller
-        .organization(
-            &state,
-            organization_id,
-            Action::AuditOrganization,
-            "listing the organization's credentials",
-        )
+        .organization(&state, organization_id, &ORGANIZATION_CREDENTIALS)
         .await?;
     Ok(Json(Envelope {
         data: credentials::list(&state, CredentialFilter::Organization(organization.id)).await?,
@@ -212,12 +240,7 @@ async fn get_credential_policy(
     Path(organization_id): Path<i64>,
 ) -> Result<Json<Envelope<CredentialPolicy>>, AppError> {
     let organization = caller
-        .organization(
-            &state,
-            organization_id,
-            Action::ReadOrganization,
-            "reading the credential policy",
-        )
+        .organization(&state, organization_id, &GET_CREDENTIAL_POLICY)
         .await?;
     let policy = state
         .store
@@ -259,12 +282,7 @@ async fn set_credential_policy(
     ApiJson(body): ApiJson<CredentialPolicy>,
 ) -> Result<Json<Envelope<CredentialPolicy>>, AppError> {
     let organization = caller
-        .organization(
-            &state,
-            organization_id,
-            Action::ManageOrganization,
-            "changing the credential policy",
-        )
+        .organization(&state, organization_id, &SET_CREDENTIAL_POLICY)
         .await?;
     credential_policy::set_policy(
         &state,
@@ -295,7 +313,7 @@ async fn get_preferences(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Envelope<Preferences>>, AppError> {
-    caller.authorize_own(Action::ReadAccount, "reading your preferences")?;
+    caller.authorize_own(&GET_PREFERENCES)?;
     let days = state
         .store
         .user_by_id(caller.user_id)
@@ -330,7 +348,7 @@ async fn set_preferences(
     caller: Caller,
     ApiJson(body): ApiJson<Preferences>,
 ) -> Result<Json<Envelope<Preferences>>, AppError> {
-    caller.authorize_own(Action::ManageAccount, "changing your reminder preference")?;
+    caller.authorize_own(&SET_PREFERENCES)?;
     credential_policy::set_reminder_days(&state, caller.user_id, body.expiry_reminder_days).await?;
     Ok(Json(Envelope { data: body }))
 }

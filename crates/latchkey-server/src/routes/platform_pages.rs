@@ -23,10 +23,11 @@ use latchkey_store::{NewWorkspace, OrganizationRow, StoreError, UserRow, Workspa
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::access::{Target, not_found};
+use crate::access::{Find, RouteAccess, Target, not_found};
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, PageSession, Session};
 use crate::error::{AppError, sentence};
+use crate::routes::tenancy;
 use crate::routes::tenancy::note_member_change;
 use crate::routes::web::{FormFields, Nav, SessionForm, display_time, page_error, render};
 use crate::state::AppState;
@@ -195,11 +196,7 @@ async fn organizations_page(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    if let Err(error) = caller.authorize(
-        Action::ManagePlatform,
-        Target::Platform,
-        "managing organizations",
-    ) {
+    if let Err(error) = caller.authorize_route(&ORGANIZATIONS_PAGE, Target::Platform) {
         return page_error(session, error);
     }
     let mut organizations = Vec::new();
@@ -246,11 +243,7 @@ async fn create_organization(
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    if let Err(error) = caller.authorize(
-        Action::ManagePlatform,
-        Target::Platform,
-        "creating an organization",
-    ) {
+    if let Err(error) = caller.authorize_route(&tenancy::CREATE_ORGANIZATION, Target::Platform) {
         return page_error(&session, error);
     }
     let Ok(name) = form.one("name") else {
@@ -335,16 +328,28 @@ async fn show_organization(
         .unwrap_or_else(|error| page_error(&session, error))
 }
 
+/// Who may open the organizations page: the platform operator.
+const ORGANIZATIONS_PAGE: RouteAccess = RouteAccess::new(
+    Action::ManagePlatform,
+    Find::Platform,
+    "managing organizations",
+);
+
+/// Who may open an organization's page of people and workspaces: its admins.
+const ORGANIZATION_PAGE: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::OrganizationInPath,
+    "managing the organization's people and workspaces",
+);
+
 /// The organization `id`, if the signed-in person may manage it.
 async fn managed_organization(
     state: &AppState,
     caller: &Caller,
     id: i64,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<OrganizationRow, AppError> {
-    caller
-        .organization(state, id, Action::ManageOrganization, doing)
-        .await
+    caller.organization(state, id, access).await
 }
 
 async fn organization_page(
@@ -355,13 +360,7 @@ async fn organization_page(
     mut extras: OrganizationExtras,
 ) -> Result<Response, AppError> {
     let caller = Caller::of_session(state, session).await?;
-    let organization = managed_organization(
-        state,
-        &caller,
-        id,
-        "managing the organization's people and workspaces",
-    )
-    .await?;
+    let organization = managed_organization(state, &caller, id, &ORGANIZATION_PAGE).await?;
     let users = state.store.users_of_organization(organization.id).await?;
     let mut workspaces = Vec::new();
     for workspace in state.store.workspaces(Some(organization.id)).await? {
@@ -473,7 +472,7 @@ async fn add_person_inner(
 ) -> Result<Response, AppError> {
     let id: i64 = id.parse().map_err(|_| not_found("organization", id))?;
     let caller = Caller::of_session(state, session).await?;
-    let organization = managed_organization(state, &caller, id, "adding a person").await?;
+    let organization = managed_organization(state, &caller, id, &tenancy::ADD_USER).await?;
     let (Ok(email), Ok(name), Ok(password), Ok(role)) = (
         form.one("email"),
         form.one("name"),
@@ -578,7 +577,7 @@ async fn create_workspace_inner(
 ) -> Result<Response, AppError> {
     let id: i64 = id.parse().map_err(|_| not_found("organization", id))?;
     let caller = Caller::of_session(state, session).await?;
-    let organization = managed_organization(state, &caller, id, "creating a workspace").await?;
+    let organization = managed_organization(state, &caller, id, &tenancy::CREATE_WORKSPACE).await?;
     let (Ok(name), Ok(external_id)) = (form.one("name"), form.one("external_id")) else {
         return Err(repeated_field());
     };
@@ -729,14 +728,12 @@ async fn change_member(
     role: Option<&str>,
 ) -> Result<Response, AppError> {
     let caller = Caller::of_session(state, session).await?;
-    let doing = if role.is_some() {
-        "changing members"
+    let access = if role.is_some() {
+        &tenancy::SET_MEMBER
     } else {
-        "removing members"
+        &tenancy::REMOVE_MEMBER
     };
-    let workspace = caller
-        .workspace(state, id, Action::ManageWorkspaceMembers, doing)
-        .await?;
+    let workspace = caller.workspace(state, id, access).await?;
     let user = member_candidate(state, &workspace, user_id).await?;
     let Some(role) = role else {
         if !state

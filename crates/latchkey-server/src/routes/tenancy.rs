@@ -18,13 +18,70 @@ use secrecy::SecretString;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{Target, not_found};
+use crate::access::{Find, RouteAccess, Target, not_found};
 use crate::audit::AuditSlot;
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError, sentence};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user};
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_ORGANIZATIONS: RouteAccess = RouteAccess::new(
+    Action::ReadOrganization,
+    Find::Listed,
+    "listing organizations",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_ORGANIZATION: RouteAccess = RouteAccess::new(
+    Action::ManagePlatform,
+    Find::Platform,
+    "creating an organization",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_USERS: RouteAccess =
+    RouteAccess::new(Action::ReadOrganization, Find::Users, "listing users");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const ADD_USER: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::Organization,
+    "adding a user",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_WORKSPACES: RouteAccess =
+    RouteAccess::new(Action::ReadWorkspace, Find::Listed, "listing workspaces");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_WORKSPACE: RouteAccess = RouteAccess::new(
+    Action::ManageOrganization,
+    Find::Organization,
+    "creating a workspace",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_MEMBERS: RouteAccess = RouteAccess::new(
+    Action::ReadWorkspace,
+    Find::WorkspaceInPath,
+    "listing members",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const SET_MEMBER: RouteAccess = RouteAccess::new(
+    Action::ManageWorkspaceMembers,
+    Find::WorkspaceInPath,
+    "changing members",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const REMOVE_MEMBER: RouteAccess = RouteAccess::new(
+    Action::ManageWorkspaceMembers,
+    Find::WorkspaceInPath,
+    "removing members",
+);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -90,7 +147,7 @@ async fn list_organizations(
         .filter(|o| {
             decide(
                 &caller.principal,
-                Action::ReadOrganization,
+                LIST_ORGANIZATIONS.action,
                 Resource::Organization { id: o.id },
             )
             .is_ok()
@@ -122,11 +179,7 @@ async fn create_organization(
     audit: AuditSlot,
     ApiJson(body): ApiJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<Envelope<Organization>>), AppError> {
-    caller.authorize(
-        Action::ManagePlatform,
-        Target::Platform,
-        "creating an organization",
-    )?;
+    caller.authorize_route(&CREATE_ORGANIZATION, Target::Platform)?;
     let name = DisplayName::parse(&body.name)
         .map_err(|e| AppError::bad_request("invalid_name", sentence(&e.to_string())))?;
     let row = match state
@@ -217,9 +270,7 @@ async fn list_users(
     };
     let mut users = Vec::new();
     for id in organizations {
-        caller
-            .organization(&state, id, Action::ReadOrganization, "listing users")
-            .await?;
+        caller.organization(&state, id, &LIST_USERS).await?;
         users.extend(
             state
                 .store
@@ -258,12 +309,7 @@ async fn create_user(
     ApiJson(body): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<Envelope<User>>), AppError> {
     let organization = caller
-        .organization(
-            &state,
-            body.organization_id,
-            Action::ManageOrganization,
-            "adding a user",
-        )
+        .organization(&state, body.organization_id, &ADD_USER)
         .await?;
     let role = match body.role.as_deref() {
         None => OrganizationRole::Member,
@@ -382,7 +428,7 @@ async fn list_workspaces(
             id: &workspace.id,
             organization_id: workspace.organization_id,
         };
-        if decide(&caller.principal, Action::ReadWorkspace, resource).is_err() {
+        if decide(&caller.principal, LIST_WORKSPACES.action, resource).is_err() {
             continue;
         }
         let role = caller
@@ -424,12 +470,7 @@ async fn create_workspace(
     ApiJson(body): ApiJson<NewWorkspaceBody>,
 ) -> Result<(StatusCode, Json<Envelope<Workspace>>), AppError> {
     let organization = caller
-        .organization(
-            &state,
-            body.organization_id,
-            Action::ManageOrganization,
-            "creating a workspace",
-        )
+        .organization(&state, body.organization_id, &CREATE_WORKSPACE)
         .await?;
     let name = DisplayName::parse(&body.name)
         .map_err(|e| AppError::bad_request("invalid_name", sentence(&e.to_string())))?;
@@ -492,9 +533,7 @@ async fn list_members(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Envelope<Vec<Member>>>, AppError> {
-    let workspace = caller
-        .workspace(&state, &id, Action::ReadWorkspace, "listing members")
-        .await?;
+    let workspace = caller.workspace(&state, &id, &LIST_MEMBERS).await?;
     let members = state.store.workspace_members(&workspace.id).await?;
     Ok(Json(Envelope {
         data: members.into_iter().map(member_json).collect(),
@@ -565,14 +604,7 @@ async fn set_member(
     Path((id, user_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<MemberRole>,
 ) -> Result<Json<Envelope<Member>>, AppError> {
-    let workspace = caller
-        .workspace(
-            &state,
-            &id,
-            Action::ManageWorkspaceMembers,
-            "changing members",
-        )
-        .await?;
+    let workspace = caller.workspace(&state, &id, &SET_MEMBER).await?;
     let role = WorkspaceRole::parse(&body.role).ok_or_else(|| {
         AppError::bad_request(
             "invalid_role",
@@ -623,14 +655,7 @@ async fn remove_member(
     audit: AuditSlot,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    let workspace = caller
-        .workspace(
-            &state,
-            &id,
-            Action::ManageWorkspaceMembers,
-            "removing members",
-        )
-        .await?;
+    let workspace = caller.workspace(&state, &id, &REMOVE_MEMBER).await?;
     let user = member_candidate(&state, &workspace, &user_id).await?;
     if !state
         .store

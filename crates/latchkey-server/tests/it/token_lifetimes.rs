@@ -15,7 +15,7 @@ async fn manager(person: &PageClient) -> CredentialsFile {
     person
         .create_credentials_with(json!({
             "name": "manager",
-            "scopes": ["api:read", "credentials:manage"],
+            "scopes": ["api:read", "api:write", "credentials:manage"],
         }))
         .await
 }

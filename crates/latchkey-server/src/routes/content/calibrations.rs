@@ -14,11 +14,25 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{clip, hide_workspace, is_dryrun, query_param, readable_workspaces, workspace_param};
-use crate::access::not_found;
+use crate::access::{Find, RouteAccess, not_found};
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, CalibrationsAnswer, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const GET_CALIBRATIONS: RouteAccess = RouteAccess::new(
+    Action::ReadWorkspace,
+    Find::Calibrations,
+    "reading a calibration",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_CALIBRATION: RouteAccess = RouteAccess::new(
+    Action::WriteWorkspace,
+    Find::WorkspaceInQuery,
+    "creating a calibration",
+);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_calibrations, create_calibration))
@@ -115,12 +129,7 @@ async fn create_calibration(
 ) -> Result<Response, AppError> {
     let workspace_id = workspace_param(query.as_deref())?;
     let workspace = caller
-        .workspace(
-            &state,
-            &workspace_id,
-            Action::WriteWorkspace,
-            "creating a calibration",
-        )
+        .workspace(&state, &workspace_id, &CREATE_CALIBRATION)
         .await?;
     validate(&body)?;
     let json = Value::Object(body.calibration.clone());
@@ -191,12 +200,7 @@ async fn get_calibrations(
             .await?
             .ok_or_else(|| not_found("calibration", &id))?;
         caller
-            .workspace(
-                &state,
-                &row.workspace_id,
-                Action::ReadWorkspace,
-                "reading a calibration",
-            )
+            .workspace(&state, &row.workspace_id, &GET_CALIBRATIONS)
             .await
             .map_err(|error| hide_workspace(error, "calibration", &id))?;
         return Ok(Json(Envelope { data: entry(&row)? }).into_response());

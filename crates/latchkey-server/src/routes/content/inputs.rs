@@ -17,10 +17,19 @@ use super::scenes::open_batch;
 use super::{
     distinct_ids, is_dryrun, project_for, query_param, readable_workspaces, scene_for, view_link,
 };
+use crate::access::{Find, RouteAccess};
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_INPUT: RouteAccess =
+    RouteAccess::new(Action::WriteWorkspace, Find::Input, "creating an input");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const QUERY_INPUTS: RouteAccess =
+    RouteAccess::new(Action::ReadWorkspace, Find::InputQuery, "reading inputs");
 
 /// Inputs per page of `v2/inputs/query`.
 const PAGE_SIZE: i64 = 100;
@@ -55,22 +64,8 @@ async fn create(
 ) -> Result<Option<InputRow>, AppError> {
     // Writing, not reading: the input lands in the scene's workspace, and asking for
     // read first would send someone who lacks both on a second trip for the second.
-    let (scene, _) = scene_for(
-        state,
-        caller,
-        scene_uuid,
-        Action::WriteWorkspace,
-        "creating an input",
-    )
-    .await?;
-    let (project, _) = project_for(
-        state,
-        caller,
-        project,
-        Action::WriteWorkspace,
-        "creating an input",
-    )
-    .await?;
+    let (scene, _) = scene_for(state, caller, scene_uuid, &CREATE_INPUT).await?;
+    let (project, _) = project_for(state, caller, project, &CREATE_INPUT).await?;
     if project.workspace_id != scene.workspace_id {
         return Err(AppError::bad_request(
             "project_in_other_workspace",
@@ -294,14 +289,7 @@ async fn query_inputs(
     };
     match (&body.project, &body.batch) {
         (Some(project), batch) => {
-            let (project, workspace) = project_for(
-                &state,
-                &caller,
-                project,
-                Action::ReadWorkspace,
-                "reading inputs",
-            )
-            .await?;
+            let (project, workspace) = project_for(&state, &caller, project, &QUERY_INPUTS).await?;
             filter.workspace_ids = vec![workspace.id];
             filter.project_id = Some(project.id);
             if let Some(batch) = batch {

@@ -8,22 +8,22 @@
 //! caller may read. `X-Dryrun` (present, whatever its value) validates and changes
 //! nothing. Creates are idempotent: the client retries POSTs.
 
-mod calibrations;
-mod inputs;
-mod projects;
+pub(crate) mod calibrations;
+pub(crate) mod inputs;
+pub(crate) mod projects;
 mod scene_rules;
-mod scenes;
+pub(crate) mod scenes;
 mod uploads;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
-use latchkey_core::access::{Action, Denial, Resource, decide};
+use latchkey_core::access::{Denial, Resource, decide};
 use latchkey_store::{ProjectRow, SceneRow, WorkspaceRow};
 use latchkey_types::content::Scene;
 use latchkey_types::{Timestamp, content};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::access::not_found;
+use crate::access::{RouteAccess, not_found};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -152,26 +152,28 @@ async fn readable_workspaces(
         .collect())
 }
 
-/// The project with this key that the caller's organization has, if the caller may do
-/// `action` in its workspace.
+/// The project with this key that the caller's organization has, if the caller may make
+/// the route `access` in its workspace.
 pub(crate) async fn project_for(
     state: &AppState,
     caller: &Caller,
     key: &str,
-    action: Action,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<(ProjectRow, WorkspaceRow), AppError> {
     for project in state.store.projects_by_key(key).await? {
         let Some(workspace) = state.store.workspace(&project.workspace_id).await? else {
             continue;
         };
-        if decide(&caller.principal, action, workspace_resource(&workspace))
-            == Err(Denial::NotFound)
+        if decide(
+            &caller.principal,
+            access.action,
+            workspace_resource(&workspace),
+        ) == Err(Denial::NotFound)
         {
             continue;
         }
         let workspace = caller
-            .workspace(state, &workspace.id, action, doing)
+            .workspace(state, &workspace.id, access)
             .await
             .map_err(|error| hide_workspace(error, "project", key))?;
         return Ok((project, workspace));
@@ -179,13 +181,12 @@ pub(crate) async fn project_for(
     Err(not_found("project", key))
 }
 
-/// The scene `uuid`, if the caller may do `action` in its workspace.
+/// The scene `uuid`, if the caller may make the route `access` in its workspace.
 pub(crate) async fn scene_for(
     state: &AppState,
     caller: &Caller,
     uuid: &str,
-    action: Action,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<(SceneRow, WorkspaceRow), AppError> {
     let scene = state
         .store
@@ -193,7 +194,7 @@ pub(crate) async fn scene_for(
         .await?
         .ok_or_else(|| not_found("scene", uuid))?;
     let workspace = caller
-        .workspace(state, &scene.workspace_id, action, doing)
+        .workspace(state, &scene.workspace_id, access)
         .await
         .map_err(|error| hide_workspace(error, "scene", uuid))?;
     Ok((scene, workspace))

@@ -13,10 +13,54 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{clip, is_dryrun, optional_json, project_for, readable_workspaces, validate_key};
+use crate::access::{Find, RouteAccess};
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_PROJECTS: RouteAccess =
+    RouteAccess::new(Action::ReadWorkspace, Find::Listed, "listing projects");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_PROJECT: RouteAccess = RouteAccess::new(
+    Action::WriteWorkspace,
+    Find::WorkspaceInBody,
+    "creating a project",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const LIST_BATCHES: RouteAccess = RouteAccess::new(
+    Action::ReadWorkspace,
+    Find::Project {
+        batch_exists: false,
+    },
+    "listing batches",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const GET_BATCH: RouteAccess = RouteAccess::new(
+    Action::ReadWorkspace,
+    Find::Project { batch_exists: true },
+    "reading a batch",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_BATCH: RouteAccess = RouteAccess::new(
+    Action::WriteWorkspace,
+    Find::Project {
+        batch_exists: false,
+    },
+    "creating a batch",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const PUBLISH_BATCH: RouteAccess = RouteAccess::new(
+    Action::WriteWorkspace,
+    Find::Project { batch_exists: true },
+    "publishing a batch",
+);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -123,12 +167,7 @@ async fn create_project(
     ApiJson(body): ApiJson<NewProject>,
 ) -> Result<Response, AppError> {
     let workspace = caller
-        .workspace(
-            &state,
-            &body.workspace_id,
-            Action::WriteWorkspace,
-            "creating a project",
-        )
+        .workspace(&state, &body.workspace_id, &CREATE_PROJECT)
         .await?;
     validate_key("project", &body.project)?;
     let title = body.title.trim();
@@ -225,14 +264,7 @@ async fn list_batches(
     caller: Caller,
     Path(project): Path<String>,
 ) -> Result<Json<Envelope<Vec<ProjectBatch>>>, AppError> {
-    let (project, _) = project_for(
-        &state,
-        &caller,
-        &project,
-        Action::ReadWorkspace,
-        "listing batches",
-    )
-    .await?;
+    let (project, _) = project_for(&state, &caller, &project, &LIST_BATCHES).await?;
     let batches = state.store.batches(project.id).await?;
     Ok(Json(Envelope {
         data: batches.iter().map(|b| batch_wire(&project, b)).collect(),
@@ -263,14 +295,7 @@ async fn get_batch(
     caller: Caller,
     Path((project, batch)): Path<(String, String)>,
 ) -> Result<Json<Envelope<ProjectBatch>>, AppError> {
-    let (project, _) = project_for(
-        &state,
-        &caller,
-        &project,
-        Action::ReadWorkspace,
-        "reading a batch",
-    )
-    .await?;
+    let (project, _) = project_for(&state, &caller, &project, &GET_BATCH).await?;
     let batch = state
         .store
         .batch(project.id, &batch)
@@ -323,14 +348,7 @@ async fn create_batch(
     Path((project, batch)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let (project, _) = project_for(
-        &state,
-        &caller,
-        &project,
-        Action::WriteWorkspace,
-        "creating a batch",
-    )
-    .await?;
+    let (project, _) = project_for(&state, &caller, &project, &CREATE_BATCH).await?;
     validate_key("batch", &batch)?;
     let body: NewBatch = optional_json(&body)?;
     if is_dryrun(&headers) {
@@ -391,14 +409,7 @@ async fn publish_batch(
     headers: HeaderMap,
     Path((project, batch)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let (project, _) = project_for(
-        &state,
-        &caller,
-        &project,
-        Action::WriteWorkspace,
-        "publishing a batch",
-    )
-    .await?;
+    let (project, _) = project_for(&state, &caller, &project, &PUBLISH_BATCH).await?;
     let row = state
         .store
         .batch(project.id, &batch)

@@ -31,11 +31,55 @@ use super::{
     clip, distinct_ids, is_dryrun, parse_bool, project_for, query_param, scene_for, scene_wire,
     workspace_param,
 };
-use crate::access::not_found;
+use crate::access::{Find, RouteAccess, not_found};
 use crate::auth::Caller;
 use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const INITIALIZE_SCENE: RouteAccess = RouteAccess::new(
+    Action::WriteWorkspace,
+    Find::WorkspaceInBody,
+    "creating a scene",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_SCENE_IN_PROJECT: RouteAccess = RouteAccess::new(
+    Action::WriteWorkspace,
+    Find::NewScene { in_project: true },
+    "creating a scene",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREATE_SCENE: RouteAccess = RouteAccess::new(
+    Action::WriteWorkspace,
+    Find::NewScene { in_project: false },
+    "creating a scene",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const COMMIT_SCENE: RouteAccess =
+    RouteAccess::new(Action::WriteWorkspace, Find::Scene, "committing a scene");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const UPLOAD_IMU: RouteAccess = RouteAccess::new(
+    Action::WriteWorkspace,
+    Find::WorkspaceInQuery,
+    "uploading IMU data",
+);
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const QUERY_SCENES: RouteAccess =
+    RouteAccess::new(Action::ReadWorkspace, Find::Scenes, "reading scenes");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const INVALIDATE_SCENES: RouteAccess =
+    RouteAccess::new(Action::WriteWorkspace, Find::Scenes, "invalidating scenes");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const GET_SCENE: RouteAccess =
+    RouteAccess::new(Action::ReadWorkspace, Find::Scene, "reading a scene");
 
 /// How long a signed upload URL works. The upload client retries for up to ~20
 /// minutes, so an hour covers a slow upload and its retries.
@@ -78,12 +122,7 @@ async fn initialize_scene(
     ApiJson(body): ApiJson<InitializeScene>,
 ) -> Result<Json<Envelope<SceneInitialized>>, AppError> {
     let workspace = caller
-        .workspace(
-            &state,
-            &body.workspace_id,
-            Action::WriteWorkspace,
-            "creating a scene",
-        )
+        .workspace(&state, &body.workspace_id, &INITIALIZE_SCENE)
         .await?;
     let uuid = uuid::Uuid::new_v4().to_string();
     state
@@ -299,14 +338,7 @@ async fn placement(
     let Some(project) = project else {
         return Ok(None);
     };
-    let (project, _) = project_for(
-        state,
-        caller,
-        project,
-        Action::WriteWorkspace,
-        "creating a scene",
-    )
-    .await?;
+    let (project, _) = project_for(state, caller, project, &CREATE_SCENE_IN_PROJECT).await?;
     if project.workspace_id != workspace.id {
         return Err(invalid(
             "project_in_other_workspace",
@@ -337,12 +369,7 @@ async fn create(
     let scene_type = SceneType::parse(scene_type)?;
     let workspace_id = workspace_param(query)?;
     let workspace = caller
-        .workspace(
-            state,
-            &workspace_id,
-            Action::WriteWorkspace,
-            "creating a scene",
-        )
+        .workspace(state, &workspace_id, &CREATE_SCENE)
         .await?;
     let resources = validate_scene(scene_type, &body)?;
     if uuid::Uuid::parse_str(&body.internal_id).is_err()
@@ -585,14 +612,7 @@ async fn create_imu_data(
     ApiJson(body): ApiJson<NewImuData>,
 ) -> Result<Response, AppError> {
     let workspace_id = workspace_param(query.as_deref())?;
-    let workspace = caller
-        .workspace(
-            &state,
-            &workspace_id,
-            Action::WriteWorkspace,
-            "uploading IMU data",
-        )
-        .await?;
+    let workspace = caller.workspace(&state, &workspace_id, &UPLOAD_IMU).await?;
     if body.imu_data.is_empty() {
         return Err(invalid(
             "invalid_imu_data",
@@ -677,14 +697,7 @@ async fn commit_scene(
     caller: Caller,
     Path(uuid): Path<String>,
 ) -> Result<Json<Envelope<Scene>>, AppError> {
-    let (scene, _) = scene_for(
-        &state,
-        &caller,
-        &uuid,
-        Action::WriteWorkspace,
-        "committing a scene",
-    )
-    .await?;
+    let (scene, _) = scene_for(&state, &caller, &uuid, &COMMIT_SCENE).await?;
     if scene.status == "created" {
         return Ok(Json(Envelope {
             data: scene_wire(&state, &scene),
@@ -747,8 +760,7 @@ async fn readable(
     state: &AppState,
     caller: &Caller,
     rows: Vec<SceneRow>,
-    action: Action,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<Vec<SceneRow>, AppError> {
     let mut checked: HashMap<String, bool> = HashMap::new();
     let mut out = Vec::new();
@@ -756,10 +768,7 @@ async fn readable(
         let allowed = match checked.get(&row.workspace_id) {
             Some(allowed) => *allowed,
             None => {
-                let allowed = match caller
-                    .workspace(state, &row.workspace_id, action, doing)
-                    .await
-                {
+                let allowed = match caller.workspace(state, &row.workspace_id, access).await {
                     Ok(_) => true,
                     Err(AppError::NotFound { .. }) => false,
                     Err(other) => return Err(other),
@@ -802,14 +811,7 @@ async fn query_scenes(
         (Some(uuids), None) => {
             let uuids = distinct_ids("sceneUuids", uuids)?;
             let rows = state.store.scenes_by_uuids(&uuids).await?;
-            let rows = readable(
-                &state,
-                &caller,
-                rows,
-                Action::ReadWorkspace,
-                "reading scenes",
-            )
-            .await?;
+            let rows = readable(&state, &caller, rows, &QUERY_SCENES).await?;
             let found: HashSet<&str> = rows.iter().map(|r| r.uuid.as_str()).collect();
             if let Some(missing) = uuids.iter().find(|u| !found.contains(u.as_str())) {
                 return Err(not_found("scene", missing));
@@ -827,7 +829,7 @@ async fn query_scenes(
             let decision = |r: &SceneRow| {
                 decide(
                     &caller.principal,
-                    Action::ReadWorkspace,
+                    QUERY_SCENES.action,
                     latchkey_core::access::Resource::Workspace {
                         id: &r.workspace_id,
                         organization_id: r.organization_id,
@@ -849,12 +851,7 @@ async fn query_scenes(
                 });
                 if let Some(row) = refused {
                     caller
-                        .workspace(
-                            &state,
-                            &row.workspace_id,
-                            Action::ReadWorkspace,
-                            "reading scenes",
-                        )
+                        .workspace(&state, &row.workspace_id, &QUERY_SCENES)
                         .await?;
                 }
                 return Err(AppError::not_found(format!(
@@ -908,14 +905,7 @@ async fn get_scene_summary(
         Some(text) => parse_bool("includeInvalidated", &text)?,
         None => false,
     };
-    let (scene, _) = scene_for(
-        &state,
-        &caller,
-        &uuid,
-        Action::ReadWorkspace,
-        "reading a scene",
-    )
-    .await?;
+    let (scene, _) = scene_for(&state, &caller, &uuid, &GET_SCENE).await?;
     if scene.status.starts_with("invalidated") && !include_invalidated {
         return Err(AppError::not_found(format!(
             "Scene {uuid} is invalidated ({}); ask with includeInvalidated=true to see it.",
@@ -1013,14 +1003,7 @@ async fn invalidate_scenes(
         return Err(invalid("invalid_query", "`sceneUuids` names no scene."));
     }
     let rows = state.store.scenes_by_uuids(&uuids).await?;
-    let rows = readable(
-        &state,
-        &caller,
-        rows,
-        Action::WriteWorkspace,
-        "invalidating scenes",
-    )
-    .await?;
+    let rows = readable(&state, &caller, rows, &INVALIDATE_SCENES).await?;
     let found: HashSet<&str> = rows.iter().map(|r| r.uuid.as_str()).collect();
     if let Some(missing) = uuids.iter().find(|u| !found.contains(u.as_str())) {
         return Err(not_found("scene", missing));

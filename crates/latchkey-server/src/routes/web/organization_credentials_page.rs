@@ -6,7 +6,6 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use latchkey_core::access::Action;
 use latchkey_store::{CredentialFilter, CredentialPolicy};
 use latchkey_types::Credential;
 use serde::Deserialize;
@@ -16,6 +15,7 @@ use crate::auth::{Caller, PageSession, Session};
 use crate::credential_policy;
 use crate::credentials::{self, Change};
 use crate::error::AppError;
+use crate::routes::lifecycle;
 use crate::state::AppState;
 
 use super::{Nav, SessionForm, display_time, page_error, render};
@@ -107,12 +107,7 @@ async fn page(
 ) -> Result<OrganizationCredentialsPage, AppError> {
     let caller = Caller::of_session(state, session).await?;
     let organization = caller
-        .organization(
-            state,
-            organization_id,
-            Action::ManageOrganization,
-            "seeing the organization's credentials",
-        )
+        .organization(state, organization_id, &lifecycle::ORGANIZATION_CREDENTIALS)
         .await?;
     let policy = state
         .store
@@ -302,12 +297,7 @@ pub(super) async fn set_policy(
         Err(error) => return page_error(&session, error),
     };
     if let Err(error) = caller
-        .organization(
-            &state,
-            organization_id,
-            Action::ManageOrganization,
-            "changing the credential policy",
-        )
+        .organization(&state, organization_id, &lifecycle::SET_CREDENTIAL_POLICY)
         .await
     {
         return page_error(&session, error);

@@ -14,13 +14,14 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use latchkey_core::access::Action;
 use latchkey_store::OrganizationRow;
 use serde::Deserialize;
 
+use crate::access::RouteAccess;
 use crate::auth::{Caller, PageSession, Session};
 use crate::error::AppError;
 use crate::events::CredentialEventKind;
+use crate::routes::events;
 use crate::state::AppState;
 use crate::webhooks::{self, Registered};
 
@@ -95,7 +96,7 @@ pub(super) struct WebhooksQuery {
 async fn managed_organization(
     state: &AppState,
     session: &Session,
-    doing: &str,
+    access: &RouteAccess,
 ) -> Result<(Caller, OrganizationRow), AppError> {
     let Some(id) = session.user.organization_id else {
         return Err(AppError::not_found(
@@ -104,9 +105,7 @@ async fn managed_organization(
         ));
     };
     let caller = Caller::of_session(state, session).await?;
-    let organization = caller
-        .organization(state, id, Action::ManageOrganization, doing)
-        .await?;
+    let organization = caller.organization(state, id, access).await?;
     Ok((caller, organization))
 }
 
@@ -121,7 +120,8 @@ pub(super) async fn show_webhooks(
         _ => None,
     };
     let page = async {
-        let (_, organization) = managed_organization(&state, &session, "listing webhooks").await?;
+        let (_, organization) =
+            managed_organization(&state, &session, &events::LIST_WEBHOOKS).await?;
         webhooks_page(
             &state,
             &session,
@@ -201,7 +201,7 @@ pub(super) async fn create_webhook(
 ) -> Response {
     let page = async {
         let (caller, organization) =
-            managed_organization(&state, &session, "registering a webhook").await?;
+            managed_organization(&state, &session, &events::CREATE_WEBHOOK).await?;
         let url = form.one("url")?;
         let events = form.all("events");
         // No box ticked is "every type", as leaving `events` out of the API call is.
@@ -244,7 +244,7 @@ pub(super) async fn delete_webhook(
 ) -> Response {
     let page = async {
         let (caller, organization) =
-            managed_organization(&state, &session, "deleting a webhook").await?;
+            managed_organization(&state, &session, &events::DELETE_WEBHOOK).await?;
         webhooks::delete(&state, organization.id, &webhook_id, caller.user_id).await?;
         Ok::<_, AppError>(Redirect::to(&format!("{PAGE}?done=deleted")).into_response())
     };
@@ -259,7 +259,7 @@ pub(super) async fn retry_delivery(
 ) -> Response {
     let page = async {
         let (_, organization) =
-            managed_organization(&state, &session, "retrying a webhook delivery").await?;
+            managed_organization(&state, &session, &events::RETRY_DELIVERY).await?;
         let endpoint = webhooks::endpoint(&state, organization.id, &webhook_id).await?;
         webhooks::retry(&state, &endpoint, &delivery_id).await?;
         Ok::<_, AppError>(Redirect::to(&format!("{PAGE}?done=retried")).into_response())
