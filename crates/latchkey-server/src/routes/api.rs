@@ -1,7 +1,7 @@
 //! The JSON API: who am I, and the credentials behind the pages.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::Scope;
@@ -18,7 +18,7 @@ use crate::access::readable_workspaces;
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, Via};
 use crate::credentials::{self, CredentialRequest};
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
@@ -218,7 +218,7 @@ async fn delete_credential(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "deleting credentials")?;
     credentials::delete(&state, &caller.principal, &client_id, &audit).await?;
@@ -248,7 +248,7 @@ async fn disable_credential(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "disabling credentials")?;
     credentials::set_disabled(&state, &caller.principal, &client_id, true, &audit).await?;
@@ -276,7 +276,7 @@ async fn enable_credential(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     caller.require_scope(Scope::CredentialsManage, "enabling credentials")?;
     credentials::set_disabled(&state, &caller.principal, &client_id, false, &audit).await?;

@@ -6,7 +6,7 @@
 //! another organization's endpoint answers the same 404 as one that does not exist.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::access::Action;
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::access::not_found;
 use crate::auth::Caller;
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use crate::{notifications, webhooks};
@@ -119,7 +119,7 @@ async fn managed_organization(
 async fn list_webhooks(
     State(state): State<AppState>,
     caller: Caller,
-    Path(organization_id): Path<String>,
+    ApiPath(organization_id): ApiPath<String>,
 ) -> Result<Json<Envelope<Vec<Webhook>>>, AppError> {
     let organization =
         managed_organization(&state, &caller, &organization_id, "listing webhooks").await?;
@@ -159,7 +159,7 @@ async fn list_webhooks(
 async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
-    Path(organization_id): Path<String>,
+    ApiPath(organization_id): ApiPath<String>,
     ApiJson(body): ApiJson<NewWebhook>,
 ) -> Result<Response, AppError> {
     let organization =
@@ -207,7 +207,7 @@ async fn create_webhook(
 async fn delete_webhook(
     State(state): State<AppState>,
     caller: Caller,
-    Path((organization_id, webhook_id)): Path<(String, String)>,
+    ApiPath((organization_id, webhook_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     let organization =
         managed_organization(&state, &caller, &organization_id, "deleting a webhook").await?;
@@ -250,7 +250,7 @@ async fn managed_webhook(
 async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
-    Path((organization_id, webhook_id)): Path<(String, String)>,
+    ApiPath((organization_id, webhook_id)): ApiPath<(String, String)>,
 ) -> Result<Json<Envelope<Vec<WebhookDelivery>>>, AppError> {
     let endpoint = managed_webhook(
         &state,
@@ -293,7 +293,7 @@ async fn list_deliveries(
 async fn retry_delivery(
     State(state): State<AppState>,
     caller: Caller,
-    Path((organization_id, webhook_id, delivery_id)): Path<(String, String, String)>,
+    ApiPath((organization_id, webhook_id, delivery_id)): ApiPath<(String, String, String)>,
 ) -> Result<Json<Envelope<WebhookDelivery>>, AppError> {
     let endpoint = managed_webhook(
         &state,
@@ -357,7 +357,7 @@ async fn list_notifications(
 async fn dismiss_notification(
     State(state): State<AppState>,
     caller: Caller,
-    Path(notification_id): Path<String>,
+    ApiPath(notification_id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     if !state
         .store

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
@@ -33,7 +33,7 @@ use super::{
 };
 use crate::access::not_found;
 use crate::auth::Caller;
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
@@ -128,7 +128,7 @@ async fn create_scene(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(scene_type): Path<String>,
+    ApiPath(scene_type): ApiPath<String>,
     RawQuery(query): RawQuery,
     body: ApiJson<NewScene>,
 ) -> Result<Response, AppError> {
@@ -178,7 +178,7 @@ async fn create_scene_in_project(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((project, scene_type)): Path<(String, String)>,
+    ApiPath((project, scene_type)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
     body: ApiJson<NewScene>,
 ) -> Result<Response, AppError> {
@@ -229,7 +229,7 @@ async fn create_scene_in_batch(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((project, batch, scene_type)): Path<(String, String, String)>,
+    ApiPath((project, batch, scene_type)): ApiPath<(String, String, String)>,
     RawQuery(query): RawQuery,
     body: ApiJson<NewScene>,
 ) -> Result<Response, AppError> {
@@ -675,7 +675,7 @@ async fn create_imu_data(
 async fn commit_scene(
     State(state): State<AppState>,
     caller: Caller,
-    Path(uuid): Path<String>,
+    ApiPath(uuid): ApiPath<String>,
 ) -> Result<Json<Envelope<Scene>>, AppError> {
     let (scene, _) = scene_for(
         &state,
@@ -901,7 +901,7 @@ async fn query_scenes(
 async fn get_scene_summary(
     State(state): State<AppState>,
     caller: Caller,
-    Path(uuid): Path<String>,
+    ApiPath(uuid): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Envelope<SceneSummary>>, AppError> {
     let include_invalidated = match query_param(query.as_deref(), "includeInvalidated") {
