@@ -32,7 +32,7 @@ use latchkey_store::NewAuditEvent;
 use serde_json::{Map, Value};
 use utoipa::openapi::OpenApi as Description;
 
-use crate::middleware::REQUEST_ID_HEADER;
+use crate::middleware::{REQUEST_ID_HEADER, redacted_path};
 use crate::origin::Origin;
 use crate::state::AppState;
 
@@ -114,7 +114,7 @@ impl AuditEntry {
 #[derive(Debug, Clone)]
 pub struct RequestFacts {
     pub method: String,
-    /// The path, with signed URLs' tokens replaced by `{token}`.
+    /// The path, with one-time tokens replaced by `{token}` (`middleware::redacted_path`).
     pub path: String,
     pub status: u16,
     pub source_address: Option<String>,
@@ -350,7 +350,7 @@ pub async fn record_request(
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let path = redacted_path(&route, request.uri().path());
+    let path = redacted_path(request.uri().path()).into_owned();
 
     let response = next.run(request).await;
 
@@ -380,52 +380,9 @@ pub async fn record_request(
     response
 }
 
-/// The request path with the values of `{token}` parameters replaced by `{token}`: a
-/// signed upload URL or a set-password link is a capability and must not be readable
-/// from the log.
-fn redacted_path(route: &str, path: &str) -> String {
-    if !route.contains("{token}") {
-        return path.to_owned();
-    }
-    let route: Vec<&str> = route.split('/').collect();
-    let path: Vec<&str> = path.split('/').collect();
-    if route.len() != path.len() {
-        // Only a wildcard route could differ; it would be no capability of ours.
-        return route.join("/");
-    }
-    route
-        .iter()
-        .zip(path)
-        .map(|(template, actual)| {
-            if *template == "{token}" {
-                *template
-            } else {
-                actual
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_in_paths_are_redacted_and_other_values_kept() {
-        assert_eq!(
-            redacted_path("/upload/{token}", "/upload/abcDEF123"),
-            "/upload/{token}"
-        );
-        assert_eq!(
-            redacted_path("/set-password/{token}", "/set-password/s3cret"),
-            "/set-password/{token}"
-        );
-        assert_eq!(
-            redacted_path("/v1/credentials/{client_id}", "/v1/credentials/lkc_x"),
-            "/v1/credentials/lkc_x"
-        );
-    }
 
     #[test]
     fn outcomes_follow_the_status() {

@@ -80,6 +80,13 @@ pub struct Config {
     pub webhooks_allow_private_targets: bool,
     /// How often each replica looks for due webhook deliveries and emails.
     pub outbox_poll_interval: Duration,
+    /// How long a client may take to send a request's head, counted from when the
+    /// connection starts waiting for it (also between keep-alive requests).
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moved either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// The most connections open at once; more wait in the accept backlog.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -110,6 +117,9 @@ impl Config {
             smtp: None,
             webhooks_allow_private_targets: false,
             outbox_poll_interval: Duration::from_secs(1),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
         }
     }
 

@@ -6,7 +6,8 @@
 //! The OAuth endpoints speak RFC 6749 §5.2 instead: see [`crate::routes::oauth`].
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_types::{ErrorBody, PrincipalRef, ResourceRef};
@@ -339,3 +340,54 @@ impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
         Json(self.0).into_response()
     }
 }
+
+impl From<PathRejection> for AppError {
+    /// A path value that does not parse (`/v1/organizations/abc`) names nothing that
+    /// exists, so it is the same 404 as a missing resource: the caller learns one thing,
+    /// "there is no such organization", whichever way the id was wrong. Bytes that are
+    /// not UTF-8 are a malformed request (400). The rest can only mean a route and its
+    /// handler disagree, which is our bug, not the caller's.
+    fn from(rejection: PathRejection) -> Self {
+        let PathRejection::FailedToDeserializePathParams(failed) = rejection else {
+            return AppError::Internal(anyhow::anyhow!(
+                "path parameters: {}",
+                rejection.body_text()
+            ));
+        };
+        let text = failed.body_text();
+        match failed.into_kind() {
+            ErrorKind::ParseErrorAtKey { key, value, .. }
+            | ErrorKind::DeserializeError { key, value, .. } => {
+                crate::access::not_found(&resource_of_key(&key), &value)
+            }
+            ErrorKind::ParseErrorAtIndex { value, .. } | ErrorKind::ParseError { value, .. } => {
+                crate::access::not_found("resource", &value)
+            }
+            ErrorKind::InvalidUtf8InPathParam { key } => AppError::bad_request(
+                "invalid_path",
+                format!("The path's `{key}` is not valid UTF-8."),
+            ),
+            ErrorKind::WrongNumberOfParameters { .. } | ErrorKind::UnsupportedType { .. } => {
+                AppError::Internal(anyhow::anyhow!("path parameters: {text}"))
+            }
+            ErrorKind::Message(message) => AppError::bad_request("invalid_path", message),
+            // `ErrorKind` is non-exhaustive: a kind added by axum later is still the
+            // caller's path, so a 400 rather than a 500.
+            _ => AppError::bad_request("invalid_path", text),
+        }
+    }
+}
+
+/// What a path parameter names: `organization_id` an organization.
+fn resource_of_key(key: &str) -> String {
+    match key.strip_suffix("_id") {
+        Some(resource) => resource.replace('_', " "),
+        None if key == "id" => "resource".to_owned(),
+        None => key.replace('_', " "),
+    }
+}
+
+/// `axum::extract::Path`, with its rejections turned into our error shape.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct ApiPath<T>(pub T);

@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod blob;
 pub mod clock;
+mod connections;
 mod credential_policy;
 mod credentials;
 mod directory;
@@ -37,7 +38,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use governor::{Quota, RateLimiter};
 use latchkey_core::password::hash_password;
@@ -150,15 +151,12 @@ impl Application {
         let app = router(state.clone());
         let service = tower::util::MapRequestLayer::new(middleware::normalize_path).layer(app);
         tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
-        axum::serve(
-            self.listener,
-            // The peer address reaches the handlers (allowlists, last use, the audit
-            // log) as `ConnectInfo`.
-            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+        let limits = connections::Limits {
+            header_read_timeout: state.config.header_read_timeout,
+            idle_timeout: state.config.idle_timeout,
+            max_connections: state.config.max_connections,
+        };
+        connections::serve(self.listener, service, limits, shutdown).await;
         maintenance.abort();
         if let Err(error) = state.usage.flush(&state.store).await {
             tracing::error!(error = %error, "could not write last-used times at shutdown");

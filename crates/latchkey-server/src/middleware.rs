@@ -1,6 +1,7 @@
-//! Cross-cutting request handling: path normalisation, request ids, logging, error
-//! bodies, security headers.
+//! Cross-cutting request handling: path normalisation, request ids, logging (with
+//! one-time tokens redacted from paths), error bodies, security headers.
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -48,6 +49,25 @@ pub fn normalize_path(mut request: Request) -> Request {
     request
 }
 
+/// The routes whose last segment is a capability: whoever reads it can upload a scene
+/// file or set a person's password.
+const CAPABILITY_ROUTES: [&str; 2] = ["/upload/{token}", "/set-password/{token}"];
+
+/// The path as it may be written down (request log, audit log, error messages): a
+/// one-time token in a signed upload URL or a set-password link becomes `{token}`.
+///
+/// It works on the path alone, before routing, so a mistyped link (`/upload/<token>/x`,
+/// a 404) is redacted as well: whatever follows the prefix may hold the token.
+pub fn redacted_path(path: &str) -> Cow<'_, str> {
+    for route in CAPABILITY_ROUTES {
+        let prefix = route.trim_end_matches("{token}");
+        if path.starts_with(prefix) && path.len() > prefix.len() {
+            return Cow::Borrowed(route);
+        }
+    }
+    Cow::Borrowed(path)
+}
+
 /// Gives every request an id (the caller's `X-Request-Id` when it is sane), logs the
 /// request once when it completes, puts the id into error bodies and logs internal
 /// errors with it.
@@ -69,7 +89,7 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     }
     let method = request.method().clone();
     // The path only: query strings may carry values we must not log.
-    let path = request.uri().path().to_owned();
+    let path = redacted_path(request.uri().path()).into_owned();
     let span = tracing::info_span!("request", request_id = %request_id, http.method = %method, http.path = %path);
     let started = Instant::now();
     async move {
@@ -141,4 +161,25 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "unknown panic".to_owned());
     AppError::Internal(anyhow::anyhow!("handler panicked: {detail}")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_path;
+
+    #[test]
+    fn tokens_in_paths_are_redacted_and_other_values_kept() {
+        assert_eq!(redacted_path("/upload/abcDEF123"), "/upload/{token}");
+        assert_eq!(redacted_path("/upload/abcDEF123/extra"), "/upload/{token}");
+        assert_eq!(
+            redacted_path("/set-password/s3cret"),
+            "/set-password/{token}"
+        );
+        assert_eq!(redacted_path("/upload/"), "/upload/");
+        assert_eq!(
+            redacted_path("/v1/credentials/lkc_x"),
+            "/v1/credentials/lkc_x"
+        );
+        assert_eq!(redacted_path("/uploads/x"), "/uploads/x");
+    }
 }

@@ -146,6 +146,23 @@ struct ServeArgs {
     #[arg(long, env = "LATCHKEY_TRUST_FORWARDED_FOR",
           value_parser = clap::builder::BoolishValueParser::new())]
     trust_forwarded_for: bool,
+    /// Seconds a client may take to send a request's head (request line and headers),
+    /// counted from when the connection starts waiting for it: after connecting, and
+    /// after each response on a keep-alive connection.
+    #[arg(long, env = "LATCHKEY_HEADER_READ_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_read_timeout: u64,
+    /// Seconds after which a connection on which no byte moved either way is closed
+    /// (a stalled upload, a client that stopped reading). An upload that keeps sending
+    /// is never cut.
+    #[arg(long, env = "LATCHKEY_IDLE_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    idle_timeout: u64,
+    /// The most connections served at once; more wait in the kernel's accept backlog
+    /// until one closes.
+    #[arg(long, env = "LATCHKEY_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_connections: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +297,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.webhooks_allow_private_targets = args.webhooks_allow_private_targets;
     config.max_credentials_per_user = args.max_credentials_per_user;
     config.trust_forwarded_for = args.trust_forwarded_for;
+    config.header_read_timeout = Duration::from_secs(args.header_read_timeout);
+    config.idle_timeout = Duration::from_secs(args.idle_timeout);
+    config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     config.admin = match (
         std::env::var("LATCHKEY_ADMIN_EMAIL"),
         std::env::var("LATCHKEY_ADMIN_PASSWORD"),

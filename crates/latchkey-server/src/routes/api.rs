@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::access::{Action, Resource, decide};
@@ -19,7 +19,7 @@ use crate::access::{Find, RouteAccess, readable_workspaces};
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, Via};
 use crate::credentials::{self, CredentialRequest, DisableReason};
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
@@ -228,7 +228,7 @@ async fn delete_credential(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     credentials::delete(&state, &caller.principal, &client_id, &audit).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -261,7 +261,7 @@ async fn disable_credential(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
     body: Bytes,
 ) -> Result<StatusCode, AppError> {
     let body: DisableCredential = if body.iter().all(u8::is_ascii_whitespace) {
@@ -302,7 +302,7 @@ async fn enable_credential(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     credentials::set_disabled(&state, &caller.principal, &client_id, None, &audit).await?;
     Ok(StatusCode::NO_CONTENT)

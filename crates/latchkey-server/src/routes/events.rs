@@ -6,7 +6,7 @@
 //! another organization's endpoint answers the same 404 as one that does not exist.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::access::Action;
@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::access::{Find, RouteAccess, not_found};
 use crate::auth::Caller;
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use crate::{notifications, webhooks};
@@ -160,7 +160,7 @@ async fn managed_organization(
 async fn list_webhooks(
     State(state): State<AppState>,
     caller: Caller,
-    Path(organization_id): Path<String>,
+    ApiPath(organization_id): ApiPath<String>,
 ) -> Result<Json<Envelope<Vec<Webhook>>>, AppError> {
     let organization =
         managed_organization(&state, &caller, &organization_id, &LIST_WEBHOOKS).await?;
@@ -200,7 +200,7 @@ async fn list_webhooks(
 async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
-    Path(organization_id): Path<String>,
+    ApiPath(organization_id): ApiPath<String>,
     ApiJson(body): ApiJson<NewWebhook>,
 ) -> Result<Response, AppError> {
     let organization =
@@ -248,7 +248,7 @@ async fn create_webhook(
 async fn delete_webhook(
     State(state): State<AppState>,
     caller: Caller,
-    Path((organization_id, webhook_id)): Path<(String, String)>,
+    ApiPath((organization_id, webhook_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     let organization =
         managed_organization(&state, &caller, &organization_id, &DELETE_WEBHOOK).await?;
@@ -291,7 +291,7 @@ async fn managed_webhook(
 async fn list_deliveries(
     State(state): State<AppState>,
     caller: Caller,
-    Path((organization_id, webhook_id)): Path<(String, String)>,
+    ApiPath((organization_id, webhook_id)): ApiPath<(String, String)>,
 ) -> Result<Json<Envelope<Vec<WebhookDelivery>>>, AppError> {
     let endpoint = managed_webhook(
         &state,
@@ -334,7 +334,7 @@ async fn list_deliveries(
 async fn retry_delivery(
     State(state): State<AppState>,
     caller: Caller,
-    Path((organization_id, webhook_id, delivery_id)): Path<(String, String, String)>,
+    ApiPath((organization_id, webhook_id, delivery_id)): ApiPath<(String, String, String)>,
 ) -> Result<Json<Envelope<WebhookDelivery>>, AppError> {
     let endpoint = managed_webhook(
         &state,
@@ -399,7 +399,7 @@ async fn list_notifications(
 async fn dismiss_notification(
     State(state): State<AppState>,
     caller: Caller,
-    Path(notification_id): Path<String>,
+    ApiPath(notification_id): ApiPath<String>,
 ) -> Result<StatusCode, AppError> {
     caller.authorize_own(&DISMISS_NOTIFICATION)?;
     if !state

@@ -3,7 +3,7 @@
 //! organization's credential policy and a person's reminder preference.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::access::Action;
@@ -18,7 +18,7 @@ use crate::audit::AuditSlot;
 use crate::auth::Caller;
 use crate::credential_policy;
 use crate::credentials;
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
@@ -101,7 +101,7 @@ async fn roll_secret(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
     ApiJson(body): ApiJson<RollSecret>,
 ) -> Result<Response, AppError> {
     let file = credentials::roll(
@@ -140,7 +140,7 @@ async fn renew_credential(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
 ) -> Result<Response, AppError> {
     let file = credentials::renew(&state, &caller.principal, &client_id, &audit).await?;
     Ok(file_response(file))
@@ -172,7 +172,7 @@ async fn set_limits(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path(client_id): Path<String>,
+    ApiPath(client_id): ApiPath<String>,
     ApiJson(body): ApiJson<CredentialLimits>,
 ) -> Result<StatusCode, AppError> {
     credentials::set_limits(
@@ -208,7 +208,7 @@ async fn set_limits(
 async fn organization_credentials(
     State(state): State<AppState>,
     caller: Caller,
-    Path(organization_id): Path<i64>,
+    ApiPath(organization_id): ApiPath<i64>,
 ) -> Result<Json<Envelope<Vec<Credential>>>, AppError> {
     let organization = caller
         .organization(&state, organization_id, &ORGANIZATION_CREDENTIALS)
@@ -237,7 +237,7 @@ async fn organization_credentials(
 async fn get_credential_policy(
     State(state): State<AppState>,
     caller: Caller,
-    Path(organization_id): Path<i64>,
+    ApiPath(organization_id): ApiPath<i64>,
 ) -> Result<Json<Envelope<CredentialPolicy>>, AppError> {
     let organization = caller
         .organization(&state, organization_id, &GET_CREDENTIAL_POLICY)
@@ -278,7 +278,7 @@ async fn get_credential_policy(
 async fn set_credential_policy(
     State(state): State<AppState>,
     caller: Caller,
-    Path(organization_id): Path<i64>,
+    ApiPath(organization_id): ApiPath<i64>,
     ApiJson(body): ApiJson<CredentialPolicy>,
 ) -> Result<Json<Envelope<CredentialPolicy>>, AppError> {
     let organization = caller

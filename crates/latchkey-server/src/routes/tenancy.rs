@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use latchkey_core::DisplayName;
 use latchkey_core::access::{Action, OrganizationRole, Resource, WorkspaceRole, decide};
@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use crate::access::{Find, RouteAccess, Target, not_found};
 use crate::audit::AuditSlot;
 use crate::auth::Caller;
-use crate::error::{ApiJson, AppError, sentence};
+use crate::error::{ApiJson, ApiPath, AppError, sentence};
 use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user};
@@ -531,7 +531,7 @@ async fn create_workspace(
 async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Envelope<Vec<Member>>>, AppError> {
     let workspace = caller.workspace(&state, &id, &LIST_MEMBERS).await?;
     let members = state.store.workspace_members(&workspace.id).await?;
@@ -601,7 +601,7 @@ async fn set_member(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path((id, user_id)): Path<(String, String)>,
+    ApiPath((id, user_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<MemberRole>,
 ) -> Result<Json<Envelope<Member>>, AppError> {
     let workspace = caller.workspace(&state, &id, &SET_MEMBER).await?;
@@ -653,7 +653,7 @@ async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
     audit: AuditSlot,
-    Path((id, user_id)): Path<(String, String)>,
+    ApiPath((id, user_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     let workspace = caller.workspace(&state, &id, &REMOVE_MEMBER).await?;
     let user = member_candidate(&state, &workspace, &user_id).await?;

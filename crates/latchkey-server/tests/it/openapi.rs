@@ -629,3 +629,52 @@ async fn every_operation_declares_who_may_call_it() {
         undeclared.join("\n")
     );
 }
+
+/// An id in the path that does not parse, or is not even UTF-8, is answered in the one
+/// JSON error shape with a request id, never axum's `text/plain` rejection (issue 9,
+/// finding 10e).
+#[tokio::test]
+async fn a_malformed_path_id_gets_the_json_error_shape_with_a_request_id() {
+    let app = TestApp::spawn().await;
+    let doc = description(&app).await;
+    let operator = app.sign_in_as_admin().await;
+    let mut checked = 0;
+    for (method, path) in operations(&doc) {
+        if !path.contains('{') {
+            continue;
+        }
+        for malformed in ["abc", "%FF"] {
+            let url: String = path
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        malformed
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+            let body = (method != reqwest::Method::GET).then(|| serde_json::json!({}));
+            let response = operator.call(method.clone(), &url, body).await;
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let text = response.text().await.expect("body");
+            let call = format!("{method} {url}: {status} {content_type} {text}");
+            assert!(status.is_client_error(), "{call}");
+            assert!(content_type.starts_with("application/json"), "{call}");
+            let body: Value = serde_json::from_str(&text).expect("JSON");
+            for field in ["message", "error", "requestId"] {
+                assert!(body[field].is_string(), "{field} in {call}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} calls");
+}

@@ -120,13 +120,14 @@ pub struct Server {
 }
 
 /// A PostgreSQL database that exists for one test.
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     admin_url: String,
     name: String,
 }
 
 impl PostgresDatabase {
-    async fn create(admin_url: String) -> (PostgresDatabase, String) {
+    /// Creates the database; answers it and its URL.
+    pub async fn create(admin_url: String) -> (PostgresDatabase, String) {
         use sqlx::{Connection, Executor};
         // Unique among the tests of this process and the test processes running now.
         static NEXT: AtomicU64 = AtomicU64::new(0);

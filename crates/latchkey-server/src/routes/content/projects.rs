@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::access::Action;
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::{clip, is_dryrun, optional_json, project_for, readable_workspaces, validate_key};
 use crate::access::{Find, RouteAccess};
 use crate::auth::Caller;
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
@@ -262,7 +262,7 @@ fn project_taken(key: &str) -> AppError {
 async fn list_batches(
     State(state): State<AppState>,
     caller: Caller,
-    Path(project): Path<String>,
+    ApiPath(project): ApiPath<String>,
 ) -> Result<Json<Envelope<Vec<ProjectBatch>>>, AppError> {
     let (project, _) = project_for(&state, &caller, &project, &LIST_BATCHES).await?;
     let batches = state.store.batches(project.id).await?;
@@ -293,7 +293,7 @@ async fn list_batches(
 async fn get_batch(
     State(state): State<AppState>,
     caller: Caller,
-    Path((project, batch)): Path<(String, String)>,
+    ApiPath((project, batch)): ApiPath<(String, String)>,
 ) -> Result<Json<Envelope<ProjectBatch>>, AppError> {
     let (project, _) = project_for(&state, &caller, &project, &GET_BATCH).await?;
     let batch = state
@@ -345,7 +345,7 @@ async fn create_batch(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((project, batch)): Path<(String, String)>,
+    ApiPath((project, batch)): ApiPath<(String, String)>,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let (project, _) = project_for(&state, &caller, &project, &CREATE_BATCH).await?;
@@ -407,7 +407,7 @@ async fn publish_batch(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((project, batch)): Path<(String, String)>,
+    ApiPath((project, batch)): ApiPath<(String, String)>,
 ) -> Result<Response, AppError> {
     let (project, _) = project_for(&state, &caller, &project, &PUBLISH_BATCH).await?;
     let row = state

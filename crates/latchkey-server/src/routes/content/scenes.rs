@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
@@ -33,7 +33,7 @@ use super::{
 };
 use crate::access::{Find, RouteAccess, not_found};
 use crate::auth::Caller;
-use crate::error::{ApiJson, AppError};
+use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
 
@@ -167,7 +167,7 @@ async fn create_scene(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path(scene_type): Path<String>,
+    ApiPath(scene_type): ApiPath<String>,
     RawQuery(query): RawQuery,
     body: ApiJson<NewScene>,
 ) -> Result<Response, AppError> {
@@ -217,7 +217,7 @@ async fn create_scene_in_project(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((project, scene_type)): Path<(String, String)>,
+    ApiPath((project, scene_type)): ApiPath<(String, String)>,
     RawQuery(query): RawQuery,
     body: ApiJson<NewScene>,
 ) -> Result<Response, AppError> {
@@ -268,7 +268,7 @@ async fn create_scene_in_batch(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((project, batch, scene_type)): Path<(String, String, String)>,
+    ApiPath((project, batch, scene_type)): ApiPath<(String, String, String)>,
     RawQuery(query): RawQuery,
     body: ApiJson<NewScene>,
 ) -> Result<Response, AppError> {
@@ -695,7 +695,7 @@ async fn create_imu_data(
 async fn commit_scene(
     State(state): State<AppState>,
     caller: Caller,
-    Path(uuid): Path<String>,
+    ApiPath(uuid): ApiPath<String>,
 ) -> Result<Json<Envelope<Scene>>, AppError> {
     let (scene, _) = scene_for(&state, &caller, &uuid, &COMMIT_SCENE).await?;
     if scene.status == "created" {
@@ -898,7 +898,7 @@ async fn query_scenes(
 async fn get_scene_summary(
     State(state): State<AppState>,
     caller: Caller,
-    Path(uuid): Path<String>,
+    ApiPath(uuid): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Envelope<SceneSummary>>, AppError> {
     let include_invalidated = match query_param(query.as_deref(), "includeInvalidated") {

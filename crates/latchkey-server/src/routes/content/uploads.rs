@@ -6,14 +6,14 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use latchkey_types::{Envelope, ErrorBody};
 use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::scenes::token_digest;
-use crate::error::AppError;
+use crate::error::{ApiPath, AppError};
 use crate::openapi::{BadRequest, FileContent, NotFound};
 use crate::state::AppState;
 
@@ -59,7 +59,7 @@ fn unknown_url() -> AppError {
 )]
 async fn upload_file(
     State(state): State<AppState>,
-    Path(token): Path<String>,
+    ApiPath(token): ApiPath<String>,
     body: Body,
 ) -> Result<Json<Envelope<Uploaded>>, AppError> {
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_alphanumeric()) {
