@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::clock::Clock;
+use crate::key_encryption::KeyEncryptionKeySource;
 
 /// The first administrator, from `LATCHKEY_ADMIN_EMAIL` and `LATCHKEY_ADMIN_PASSWORD`.
 #[derive(Debug, Clone)]
@@ -80,6 +81,9 @@ pub struct Config {
     pub webhooks_allow_private_targets: bool,
     /// How often each replica looks for due webhook deliveries and emails.
     pub outbox_poll_interval: Duration,
+    /// The key that encrypts signing keys and webhook secrets at rest; `None`: the one
+    /// in `<data_dir>/key-encryption-key`, generated on the first start.
+    pub key_encryption_key: Option<KeyEncryptionKeySource>,
 }
 
 impl Config {
@@ -110,6 +114,7 @@ impl Config {
             smtp: None,
             webhooks_allow_private_targets: false,
             outbox_poll_interval: Duration::from_secs(1),
+            key_encryption_key: None,
         }
     }
 
@@ -118,7 +123,7 @@ impl Config {
         self.database_url.clone().unwrap_or_else(|| {
             format!(
                 "sqlite://{}?mode=rwc",
-                self.data_dir.join("latchkey.db").display()
+                self.data_dir.join(crate::data_dir::DATABASE_FILE).display()
             )
         })
     }

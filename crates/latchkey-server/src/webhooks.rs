@@ -12,7 +12,8 @@
 //! **Signing.** Each request carries `Latchkey-Event-Id`, `Latchkey-Event-Type`,
 //! `Latchkey-Timestamp` (Unix seconds) and
 //! `Latchkey-Signature: t=<timestamp>,v1=<hex HMAC-SHA256>`, the HMAC keyed with the
-//! endpoint's signing secret (the whole `whsec_…` string as UTF-8) over
+//! endpoint's signing secret (the whole `whsec_…` string as UTF-8; stored encrypted
+//! with the key-encryption key) over
 //! `"<timestamp>.<raw body>"`. A receiver recomputes it over the body bytes as
 //! received, compares in constant time, and rejects a timestamp more than five minutes
 //! from its own clock, so a captured request cannot be replayed later.
@@ -39,12 +40,14 @@ use latchkey_store::{
     WebhookDeliveryRow, WebhookEndpointRow,
 };
 use latchkey_types::Timestamp;
+use secrecy::ExposeSecret;
 use sha2::Sha256;
 use url::{Host, Url};
 
 use crate::access::not_found;
 use crate::error::AppError;
 use crate::events::{self, CredentialEvent, CredentialEventKind};
+use crate::key_encryption::Sealed;
 use crate::state::AppState;
 
 /// The longest URL an endpoint may have.
@@ -339,13 +342,16 @@ pub async fn register(
         ));
     }
     let signing_secret = format!("whsec_{}", crate::random_id(32));
+    let id = format!("wh_{}", crate::random_id(20));
     let endpoint = state
         .store
         .create_webhook_endpoint(&NewWebhookEndpoint {
-            id: format!("wh_{}", crate::random_id(20)),
+            signing_secret: state
+                .kek
+                .seal(Sealed::WebhookSecret(&id), signing_secret.as_bytes()),
+            id,
             organization_id: organization.id,
             url: target.url.to_string(),
-            signing_secret: signing_secret.clone(),
             event_types,
             created_by,
             created_at: state.now(),
@@ -533,8 +539,19 @@ async fn attempt(state: &AppState, delivery: &WebhookDeliveryRow) -> DeliveryOut
         Ok(client) => client,
         Err(error) => return failure(state, delivery, None, format!("{error}")),
     };
+    let secret = match state.kek.open(
+        Sealed::WebhookSecret(&endpoint.id),
+        &endpoint.signing_secret,
+    ) {
+        Ok(secret) => secret,
+        Err(error) => return failure(state, delivery, None, format!("signing: {error}")),
+    };
     let timestamp = state.now().timestamp();
-    let signed = match signature(&endpoint.signing_secret, timestamp, &delivery.payload) {
+    let signed = match std::str::from_utf8(secret.expose_secret())
+        .map_err(|_| "the signing secret is not text".to_owned())
+        .and_then(|secret| {
+            signature(secret, timestamp, &delivery.payload).map_err(|e| e.to_string())
+        }) {
         Ok(signed) => signed,
         Err(error) => return failure(state, delivery, None, format!("signing: {error}")),
     };

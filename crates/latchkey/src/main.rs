@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use latchkey_core::access::OrganizationRole;
-use latchkey_server::{AdminBootstrap, Application, Config, SmtpConfig};
+use latchkey_server::{AdminBootstrap, Application, Config, KeyEncryptionKeySource, SmtpConfig};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
@@ -146,6 +146,13 @@ struct ServeArgs {
     #[arg(long, env = "LATCHKEY_TRUST_FORWARDED_FOR",
           value_parser = clap::builder::BoolishValueParser::new())]
     trust_forwarded_for: bool,
+    /// A file holding the key-encryption key (base64 of 32 bytes, e.g. from
+    /// `openssl rand -base64 32`) that encrypts signing keys and webhook secrets in the
+    /// database. Or give the key itself in LATCHKEY_KEY_ENCRYPTION_KEY. Without either,
+    /// <data-dir>/key-encryption-key, generated on the first start. Every replica of one
+    /// database needs the same key; back it up with the database.
+    #[arg(long, env = "LATCHKEY_KEY_ENCRYPTION_KEY_FILE")]
+    key_encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,6 +287,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.webhooks_allow_private_targets = args.webhooks_allow_private_targets;
     config.max_credentials_per_user = args.max_credentials_per_user;
     config.trust_forwarded_for = args.trust_forwarded_for;
+    // The key itself only from the environment: a flag's value shows in `ps`.
+    config.key_encryption_key = match (
+        std::env::var("LATCHKEY_KEY_ENCRYPTION_KEY"),
+        args.key_encryption_key_file,
+    ) {
+        (Ok(_), Some(_)) => anyhow::bail!(
+            "give the key-encryption key either in LATCHKEY_KEY_ENCRYPTION_KEY or as a file \
+             (--key-encryption-key-file, LATCHKEY_KEY_ENCRYPTION_KEY_FILE), not both"
+        ),
+        (Ok(key), None) => Some(KeyEncryptionKeySource::Value(SecretString::from(key))),
+        (Err(_), Some(path)) => Some(KeyEncryptionKeySource::File(path)),
+        (Err(_), None) => None,
+    };
     config.admin = match (
         std::env::var("LATCHKEY_ADMIN_EMAIL"),
         std::env::var("LATCHKEY_ADMIN_PASSWORD"),
@@ -348,11 +368,7 @@ async fn add_user(
     let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
     let mut config = Config::new(storage.data_dir);
     config.database_url = storage.database_url;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let store = latchkey_store::Store::connect(&config.database_url())
-        .await
-        .context("opening the database")?;
+    let store = latchkey_server::open_store(&config).await?;
     let user =
         latchkey_server::users::add_user(&store, email, name, Some(&password), admin, organization)
             .await?;

@@ -30,5 +30,6 @@ mod python_clients;
 mod replicas;
 mod restart;
 mod rolling;
+mod secrets_at_rest;
 mod tenancy;
 mod webhooks_page;
