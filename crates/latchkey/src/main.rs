@@ -93,7 +93,8 @@ enum Command {
 /// Where the data lives; shared by every command that opens the database.
 #[derive(Debug, Args)]
 struct StorageArgs {
-    /// Directory for the SQLite database.
+    /// Directory for the SQLite database, scene files and the generated key-encryption
+    /// key; created 0700, and refused while other users can read it or its files.
     #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL instead of SQLite in the data directory.
