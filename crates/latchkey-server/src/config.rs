@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::clock::Clock;
+use crate::key_encryption::KeyEncryptionKeySource;
 
 /// The first administrator, from `LATCHKEY_ADMIN_EMAIL` and `LATCHKEY_ADMIN_PASSWORD`.
 #[derive(Debug, Clone)]
@@ -87,6 +88,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// The most connections open at once; more wait in the accept backlog.
     pub max_connections: usize,
+    /// The key that encrypts signing keys and webhook secrets at rest; `None`: the one
+    /// in `<data_dir>/key-encryption-key`, generated on the first start.
+    pub key_encryption_key: Option<KeyEncryptionKeySource>,
 }
 
 impl Config {
@@ -120,6 +124,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            key_encryption_key: None,
         }
     }
 
@@ -128,7 +133,7 @@ impl Config {
         self.database_url.clone().unwrap_or_else(|| {
             format!(
                 "sqlite://{}?mode=rwc",
-                self.data_dir.join("latchkey.db").display()
+                self.data_dir.join(crate::data_dir::DATABASE_FILE).display()
             )
         })
     }

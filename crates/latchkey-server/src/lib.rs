@@ -7,6 +7,8 @@
 //! [`Application::port`].
 
 pub mod config;
+pub mod data_dir;
+pub mod key_encryption;
 
 mod access;
 mod audit;
@@ -53,6 +55,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use clock::Clock;
 pub use config::{AdminBootstrap, Config, SmtpConfig, TokenRateLimit};
+pub use key_encryption::KeyEncryptionKeySource;
 
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
 use crate::rate_limit::CredentialRateLimiter;
@@ -73,9 +76,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!("creating the data directory {}", config.data_dir.display())
-        })?;
+        let store = open_store(&config).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
@@ -86,13 +87,11 @@ impl Application {
             .unwrap_or_else(|| format!("http://{bound}"))
             .trim_end_matches('/')
             .to_owned();
-        let store = Store::connect(&config.database_url())
-            .await
-            .context("opening the database")?;
+        let kek = key_encryption::prepare(&config, &store).await?;
         let generated_admin = bootstrap_admin(&store, config.admin.as_ref()).await?;
-        let keys = KeyRing::load_or_create(&store).await?;
+        let keys = KeyRing::load_or_create(&store, &kek).await?;
         // Scene files live beside the database by default.
-        let objects = config.data_dir.join("objects");
+        let objects = config.data_dir.join(data_dir::OBJECTS_DIR);
         let blobs = blob::BlobStore::local(&objects)
             .with_context(|| format!("opening the object store {}", objects.display()))?;
         let token_limiter = config.token_rate_limit.map(|limit| {
@@ -110,6 +109,7 @@ impl Application {
             token_limiter,
             credential_limits: CredentialRateLimiter::default(),
             keys,
+            kek,
             store,
             config,
             blobs,
@@ -209,6 +209,15 @@ fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(from_fn(middleware::request_context))
         .with_state(state)
+}
+
+/// Prepares the data directory (private, and refused when it is not) and opens the
+/// database, bringing its schema up to date; for the service and the admin commands.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    data_dir::prepare(config)?;
+    Store::connect(&config.database_url())
+        .await
+        .context("opening the database")
 }
 
 /// Creates the first administrator when there are no users yet: from the configured

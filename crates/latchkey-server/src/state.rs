@@ -11,6 +11,7 @@ use latchkey_store::Store;
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::key_encryption::KeyEncryptionKey;
 use crate::mail::Mailer;
 use crate::rate_limit::CredentialRateLimiter;
 use crate::tokens::KeyRing;
@@ -27,6 +28,8 @@ pub struct Shared {
     pub secure_cookies: bool,
     pub store: Store,
     pub keys: KeyRing,
+    /// Opens the webhook signing secrets, which are stored encrypted.
+    pub kek: KeyEncryptionKey,
     pub credentials: CredentialCache,
     pub access: AccessCache,
     pub revocations: RevocationList,

@@ -1,7 +1,8 @@
 //! Signed tokens: the Ed25519 key ring, access and refresh tokens as JWTs, and the JWKS.
 //!
 //! Tokens are verified by any replica from the public keys alone; the private keys live
-//! in the database so every replica signs with the same key. Signing uses
+//! in the database, encrypted with the key-encryption key (`key_encryption`), so every
+//! replica signs with the same key. Signing uses
 //! `ed25519-dalek` directly because the payload needs a special encoding (below);
 //! verification, with its claim checks, is `jsonwebtoken`'s.
 
@@ -15,9 +16,11 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::{Signer, SigningKey};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use latchkey_store::{SigningKeyRow, Store, StoreError};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AuthFailure;
+use crate::key_encryption::{KeyEncryptionKey, Sealed};
 
 /// The JOSE `typ` of access tokens (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -76,16 +79,17 @@ impl std::fmt::Debug for KeyRing {
 
 impl KeyRing {
     /// Loads the keys from the store, creating the first one on the first start.
-    pub async fn load_or_create(store: &Store) -> anyhow::Result<KeyRing> {
+    pub async fn load_or_create(store: &Store, kek: &KeyEncryptionKey) -> anyhow::Result<KeyRing> {
         let mut rows = store.signing_keys().await?;
         if rows.is_empty() {
             let signing = SigningKey::generate(&mut rand::rngs::OsRng);
             let der = signing
                 .to_pkcs8_der()
                 .context("encoding the new signing key")?;
+            let kid = crate::random_id(16);
             let row = SigningKeyRow {
-                kid: crate::random_id(16),
-                private_key_pkcs8: base64::engine::general_purpose::STANDARD.encode(der.as_bytes()),
+                private_key_pkcs8: kek.seal(Sealed::SigningKey(&kid), der.as_bytes()),
+                kid,
                 created_at: Utc::now().timestamp_millis(),
             };
             match store.insert_signing_key(&row).await {
@@ -95,16 +99,14 @@ impl KeyRing {
             }
             rows = store.signing_keys().await?;
         }
-        KeyRing::from_rows(&rows)
+        KeyRing::from_rows(&rows, kek)
     }
 
-    fn from_rows(rows: &[SigningKeyRow]) -> anyhow::Result<KeyRing> {
+    fn from_rows(rows: &[SigningKeyRow], kek: &KeyEncryptionKey) -> anyhow::Result<KeyRing> {
         let mut keys = Vec::with_capacity(rows.len());
         for row in rows {
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(&row.private_key_pkcs8)
-                .with_context(|| format!("decoding signing key {}", row.kid))?;
-            let signing = SigningKey::from_pkcs8_der(&der)
+            let der = kek.open(Sealed::SigningKey(&row.kid), &row.private_key_pkcs8)?;
+            let signing = SigningKey::from_pkcs8_der(der.expose_secret())
                 .map_err(|e| anyhow::anyhow!("parsing signing key {}: {e}", row.kid))?;
             keys.push((row.kid.clone(), signing));
         }
@@ -232,14 +234,19 @@ mod tests {
     use super::*;
 
     fn ring() -> KeyRing {
+        let kek =
+            KeyEncryptionKey::parse(&base64::engine::general_purpose::STANDARD.encode([7u8; 32]))
+                .expect("key-encryption key");
         let signing = SigningKey::generate(&mut rand::rngs::OsRng);
         let row = SigningKeyRow {
             kid: "k1".into(),
-            private_key_pkcs8: base64::engine::general_purpose::STANDARD
-                .encode(signing.to_pkcs8_der().expect("der").as_bytes()),
+            private_key_pkcs8: kek.seal(
+                Sealed::SigningKey("k1"),
+                signing.to_pkcs8_der().expect("der").as_bytes(),
+            ),
             created_at: 0,
         };
-        KeyRing::from_rows(&[row]).expect("ring")
+        KeyRing::from_rows(&[row], &kek).expect("ring")
     }
 
     fn claims(text: &str) -> Claims {

@@ -12,7 +12,8 @@
 //! **Signing.** Each request carries `Latchkey-Event-Id`, `Latchkey-Event-Type`,
 //! `Latchkey-Timestamp` (Unix seconds) and
 //! `Latchkey-Signature: t=<timestamp>,v1=<hex HMAC-SHA256>`, the HMAC keyed with the
-//! endpoint's signing secret (the whole `whsec_…` string as UTF-8) over
+//! endpoint's signing secret (the whole `whsec_…` string as UTF-8; stored encrypted
+//! with the key-encryption key) over
 //! `"<timestamp>.<raw body>"`. A receiver recomputes it over the body bytes as
 //! received, compares in constant time, and rejects a timestamp more than five minutes
 //! from its own clock, so a captured request cannot be replayed later.
@@ -29,7 +30,7 @@
 //! API (`routes/events.rs`) and the organization's webhooks page share; the caller
 //! has been allowed `organization:manage` on the organization before either calls.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -39,12 +40,14 @@ use latchkey_store::{
     WebhookDeliveryRow, WebhookEndpointRow,
 };
 use latchkey_types::Timestamp;
+use secrecy::ExposeSecret;
 use sha2::Sha256;
 use url::{Host, Url};
 
 use crate::access::not_found;
 use crate::error::AppError;
 use crate::events::{self, CredentialEvent, CredentialEventKind};
+use crate::key_encryption::Sealed;
 use crate::state::AppState;
 
 /// The longest URL an endpoint may have.
@@ -149,11 +152,14 @@ pub async fn check_target(state: &AppState, text: &str) -> Result<Target, AppErr
                  go to other services."
             )));
         }
-        if !state.config.webhooks_allow_private_targets && !is_public(address.ip()) {
+        if state.config.webhooks_allow_private_targets {
+            continue;
+        }
+        if let Some(why) = non_public(address.ip()) {
             return Err(not_allowed(format!(
-                "{host_text} resolves to {}, a loopback, private or otherwise non-public \
-                 address; webhooks go to public addresses only (the operator can allow \
-                 private ones with LATCHKEY_WEBHOOKS_ALLOW_PRIVATE_TARGETS).",
+                "{host_text} resolves to {}, {why}; webhooks go to public addresses only \
+                 (the operator can allow private ones with \
+                 LATCHKEY_WEBHOOKS_ALLOW_PRIVATE_TARGETS).",
                 address.ip()
             )));
         }
@@ -183,36 +189,86 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Whether an address is on the public internet: not loopback, private (RFC 1918,
-/// RFC 4193), link-local, shared (RFC 6598), documentation, benchmarking, multicast,
-/// broadcast, reserved or unspecified.
-fn is_public(ip: IpAddr) -> bool {
-    match canonical(ip) {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0)
-                || (a == 198 && (18..20).contains(&b))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || v6.is_unique_local()
-                || v6.is_unicast_link_local()
-                // 2001:db8::/32, documentation.
-                || (v6.segments()[0] == 0x2001 && v6.segments()[1] == 0x0db8))
-        }
+/// Why an address is not on the public internet, or `None` when it is.
+///
+/// Not public: loopback, private (RFC 1918, RFC 4193), link-local, shared (RFC 6598),
+/// documentation, benchmarking, multicast, broadcast, reserved, unspecified, IPv6
+/// site-local (deprecated, RFC 3879, yet still routed inside some sites) and the IETF
+/// protocol block 2001::/23 (Teredo tunnels, benchmarking, ORCHID). An IPv6 address
+/// that carries an IPv4 address — IPv4-mapped, IPv4-compatible, NAT64 (RFC 6052),
+/// 6to4 (RFC 3056) — is judged by that IPv4 address, where its packets can end up.
+fn non_public(ip: IpAddr) -> Option<String> {
+    const PLAIN: &str = "a loopback, private or otherwise non-public address";
+    let v6 = match ip {
+        IpAddr::V4(v4) => return (!is_public_v4(v4)).then(|| PLAIN.to_owned()),
+        IpAddr::V6(v6) => v6,
+    };
+    if v6.is_loopback() || v6.is_unspecified() {
+        return Some(PLAIN.to_owned());
     }
+    if let Some((v4, form)) = embedded_ipv4(v6) {
+        return (!is_public_v4(v4))
+            .then(|| format!("{form} that leads to the IPv4 address {v4}, {PLAIN}"));
+    }
+    let s = v6.segments();
+    let why = if v6.is_multicast()
+        || v6.is_unique_local()
+        || v6.is_unicast_link_local()
+        // 2001:db8::/32 and 3fff::/20, documentation (RFC 3849, RFC 9637).
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        || (s[0] == 0x3fff && s[1] < 0x1000)
+        // 100::/64, discard-only (RFC 6666).
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])
+    {
+        PLAIN
+    } else if s[0] & 0xffc0 == 0xfec0 {
+        "a site-local address (fec0::/10, deprecated), private to its site"
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        "a Teredo tunnel address (2001::/32), which can lead to any IPv4 address"
+    } else if s[0] == 0x2001 && s[1] < 0x0200 {
+        "in 2001::/23, the block of IETF protocol assignments, not a host on the internet"
+    } else if s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1 {
+        "a local-use NAT64 address (64:ff9b:1::/48), which leads into a private network"
+    } else {
+        return None;
+    };
+    Some(why.to_owned())
+}
+
+/// The IPv4 address an IPv6 address carries, and the name of its form.
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<(Ipv4Addr, &'static str)> {
+    let s = v6.segments();
+    let [.., a, b, c, d] = v6.octets();
+    let last = Ipv4Addr::new(a, b, c, d);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        Some((v4, "an IPv4-mapped IPv6 address"))
+    } else if s[..6] == [0; 6] {
+        Some((last, "an IPv4-compatible IPv6 address"))
+    } else if s[..6] == [0x0064, 0xff9b, 0, 0, 0, 0] {
+        Some((last, "a NAT64 address (64:ff9b::/96)"))
+    } else if s[0] == 0x2002 {
+        let [a, b] = s[1].to_be_bytes();
+        let [c, d] = s[2].to_be_bytes();
+        Some((Ipv4Addr::new(a, b, c, d), "a 6to4 address (2002::/16)"))
+    } else {
+        None
+    }
+}
+
+fn is_public_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    !(v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        || v4.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0)
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 240)
 }
 
 /// The event types of a new endpoint, as stored: `None` for every type; a 400 naming
@@ -286,13 +342,16 @@ pub async fn register(
         ));
     }
     let signing_secret = format!("whsec_{}", crate::random_id(32));
+    let id = format!("wh_{}", crate::random_id(20));
     let endpoint = state
         .store
         .create_webhook_endpoint(&NewWebhookEndpoint {
-            id: format!("wh_{}", crate::random_id(20)),
+            signing_secret: state
+                .kek
+                .seal(Sealed::WebhookSecret(&id), signing_secret.as_bytes()),
+            id,
             organization_id: organization.id,
             url: target.url.to_string(),
-            signing_secret: signing_secret.clone(),
             event_types,
             created_by,
             created_at: state.now(),
@@ -480,8 +539,19 @@ async fn attempt(state: &AppState, delivery: &WebhookDeliveryRow) -> DeliveryOut
         Ok(client) => client,
         Err(error) => return failure(state, delivery, None, format!("{error}")),
     };
+    let secret = match state.kek.open(
+        Sealed::WebhookSecret(&endpoint.id),
+        &endpoint.signing_secret,
+    ) {
+        Ok(secret) => secret,
+        Err(error) => return failure(state, delivery, None, format!("signing: {error}")),
+    };
     let timestamp = state.now().timestamp();
-    let signed = match signature(&endpoint.signing_secret, timestamp, &delivery.payload) {
+    let signed = match std::str::from_utf8(secret.expose_secret())
+        .map_err(|_| "the signing secret is not text".to_owned())
+        .and_then(|secret| {
+            signature(secret, timestamp, &delivery.payload).map_err(|e| e.to_string())
+        }) {
         Ok(signed) => signed,
         Err(error) => return failure(state, delivery, None, format!("signing: {error}")),
     };
@@ -593,15 +663,68 @@ mod tests {
             "::",
             "fd00::1",
             "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
         ] {
             let ip: IpAddr = private.parse().expect("address");
-            assert!(!is_public(ip), "{private} is not public");
+            assert!(non_public(ip).is_some(), "{private} is not public");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             let ip: IpAddr = public.parse().expect("address");
-            assert!(is_public(ip), "{public} is public");
+            assert_eq!(non_public(ip), None, "{public} is public");
+        }
+    }
+
+    #[test]
+    fn ipv6_transition_addresses_of_private_ipv4_space_are_not_public() {
+        for (address, says) in [
+            (
+                "::127.0.0.1",
+                "IPv4-compatible IPv6 address that leads to the IPv4 address 127.0.0.1",
+            ),
+            ("::10.0.0.1", "leads to the IPv4 address 10.0.0.1"),
+            (
+                "::ffff:127.0.0.1",
+                "IPv4-mapped IPv6 address that leads to the IPv4 address 127.0.0.1",
+            ),
+            (
+                "::ffff:169.254.169.254",
+                "leads to the IPv4 address 169.254.169.254",
+            ),
+            (
+                "64:ff9b::7f00:1",
+                "NAT64 address (64:ff9b::/96) that leads to the IPv4 address 127.0.0.1",
+            ),
+            (
+                "64:ff9b::a9fe:a9fe",
+                "leads to the IPv4 address 169.254.169.254",
+            ),
+            ("64:ff9b:1::a00:1", "local-use NAT64"),
+            (
+                "2002:7f00:1::",
+                "6to4 address (2002::/16) that leads to the IPv4 address 127.0.0.1",
+            ),
+            ("2002:c0a8:101::1", "leads to the IPv4 address 192.168.1.1"),
+            ("fec0::1", "site-local"),
+            ("feff::1", "site-local"),
+            ("2001::1", "Teredo"),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("2001:2::1", "2001::/23"),
+            ("::", "non-public"),
+            ("0:0:0:0:0:0:0:0", "non-public"),
+        ] {
+            let ip: IpAddr = address.parse().expect("address");
+            let why = non_public(ip).unwrap_or_else(|| panic!("{address} is not public"));
+            assert!(why.contains(says), "{address}: {why}");
         }
     }
 

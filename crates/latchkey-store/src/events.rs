@@ -29,6 +29,8 @@ pub struct WebhookEndpointRow {
     pub id: String,
     pub organization_id: i64,
     pub url: String,
+    /// Encrypted with the key-encryption key (`v1:…`); the plain `whsec_…` only in rows
+    /// written before encryption, until the next start encrypts them.
     pub signing_secret: String,
     /// Space-separated event types; `None`: every type.
     pub event_types: Option<String>,
@@ -47,6 +49,7 @@ pub struct NewWebhookEndpoint {
     pub id: String,
     pub organization_id: i64,
     pub url: String,
+    /// Already encrypted with the key-encryption key.
     pub signing_secret: String,
     pub event_types: Option<String>,
     pub created_by: i64,
@@ -222,6 +225,36 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// Every endpoint's id and stored signing secret, whatever its organization; for
+    /// checking and encrypting them at start.
+    pub async fn webhook_signing_secrets(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, signing_secret FROM webhook_endpoints ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Replaces an endpoint's stored signing secret with `new` if it still is `old`;
+    /// `false` when another replica already did.
+    pub async fn replace_webhook_signing_secret(
+        &self,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE webhook_endpoints SET signing_secret = $1 WHERE id = $2 AND signing_secret = $3",
+        )
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// Deletes the endpoint and its deliveries; `false` when there was none in this

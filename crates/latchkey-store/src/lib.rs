@@ -278,6 +278,27 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a key's stored private key with `new` if it still is `old` (encrypting
+    /// a plain one); `false` when another replica already did.
+    pub async fn replace_signing_key(
+        &self,
+        kid: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE signing_keys SET private_key_pkcs8 = $1 \
+             WHERE kid = $2 AND private_key_pkcs8 = $3",
+        )
+        .bind(new)
+        .bind(kid)
+        .bind(old)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
     // --- revoked tokens ------------------------------------------------------------
 
     /// Records a revoked token id; revoking twice is not an error (RFC 7009 §2.2).

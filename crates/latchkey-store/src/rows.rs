@@ -228,6 +228,9 @@ pub struct CredentialPolicy {
 #[derive(Clone, FromRow)]
 pub struct SigningKeyRow {
     pub kid: String,
+    /// The PKCS#8 DER of the private key, encrypted with the key-encryption key
+    /// (`v1:…`); plain base64 only in rows written before encryption, until the next
+    /// start encrypts them.
     pub private_key_pkcs8: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,

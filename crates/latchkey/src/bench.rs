@@ -173,7 +173,8 @@ impl InProcessServer {
     async fn start() -> anyhow::Result<InProcessServer> {
         let data_dir = tempfile::tempdir().context("creating a temporary data directory")?;
         let admin_password = SecretString::from(latchkey_core::random::base62(24));
-        let mut config = Config::new(data_dir.path());
+        // A folder the server creates itself, private, as it requires.
+        let mut config = Config::new(data_dir.path().join("data"));
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.admin = Some(AdminBootstrap {
             email: BENCH_ADMIN_EMAIL.to_owned(),

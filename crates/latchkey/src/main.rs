@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use latchkey_core::access::OrganizationRole;
-use latchkey_server::{AdminBootstrap, Application, Config, SmtpConfig};
+use latchkey_server::{AdminBootstrap, Application, Config, KeyEncryptionKeySource, SmtpConfig};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
 
@@ -93,7 +93,8 @@ enum Command {
 /// Where the data lives; shared by every command that opens the database.
 #[derive(Debug, Args)]
 struct StorageArgs {
-    /// Directory for the SQLite database.
+    /// Directory for the SQLite database, scene files and the generated key-encryption
+    /// key; created 0700, and refused while other users can read it or its files.
     #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL instead of SQLite in the data directory.
@@ -163,6 +164,13 @@ struct ServeArgs {
     #[arg(long, env = "LATCHKEY_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
+    /// A file holding the key-encryption key (base64 of 32 bytes, e.g. from
+    /// `openssl rand -base64 32`) that encrypts signing keys and webhook secrets in the
+    /// database. Or give the key itself in LATCHKEY_KEY_ENCRYPTION_KEY. Without either,
+    /// <data-dir>/key-encryption-key, generated on the first start. Every replica of one
+    /// database needs the same key; back it up with the database.
+    #[arg(long, env = "LATCHKEY_KEY_ENCRYPTION_KEY_FILE")]
+    key_encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,6 +308,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.header_read_timeout = Duration::from_secs(args.header_read_timeout);
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    // The key itself only from the environment: a flag's value shows in `ps`.
+    config.key_encryption_key = match (
+        std::env::var("LATCHKEY_KEY_ENCRYPTION_KEY"),
+        args.key_encryption_key_file,
+    ) {
+        (Ok(_), Some(_)) => anyhow::bail!(
+            "give the key-encryption key either in LATCHKEY_KEY_ENCRYPTION_KEY or as a file \
+             (--key-encryption-key-file, LATCHKEY_KEY_ENCRYPTION_KEY_FILE), not both"
+        ),
+        (Ok(key), None) => Some(KeyEncryptionKeySource::Value(SecretString::from(key))),
+        (Err(_), Some(path)) => Some(KeyEncryptionKeySource::File(path)),
+        (Err(_), None) => None,
+    };
     config.admin = match (
         std::env::var("LATCHKEY_ADMIN_EMAIL"),
         std::env::var("LATCHKEY_ADMIN_PASSWORD"),
@@ -368,11 +389,7 @@ async fn add_user(
     let password = SecretString::from(password.trim_end_matches(['\r', '\n']).to_owned());
     let mut config = Config::new(storage.data_dir);
     config.database_url = storage.database_url;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let store = latchkey_store::Store::connect(&config.database_url())
-        .await
-        .context("opening the database")?;
+    let store = latchkey_server::open_store(&config).await?;
     let user =
         latchkey_server::users::add_user(&store, email, name, Some(&password), admin, organization)
             .await?;

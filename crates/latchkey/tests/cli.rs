@@ -149,9 +149,10 @@ async fn add_user(data_dir: &Path, email: &str, password: &str) -> std::process:
 
 #[tokio::test]
 async fn first_start_prints_a_one_time_admin_password_and_a_restart_keeps_everything() {
-    let data_dir = tempfile::tempdir().expect("temp dir");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
     let port = free_port();
-    let mut server = serve(data_dir.path(), port).await;
+    let mut server = serve(&data_dir, port).await;
 
     let printed = server.printed();
     let password = printed
@@ -166,7 +167,7 @@ async fn first_start_prints_a_one_time_admin_password_and_a_restart_keeps_everyt
             .await
     );
 
-    let added = add_user(data_dir.path(), "bob@example.com", "bobs password").await;
+    let added = add_user(&data_dir, "bob@example.com", "bobs password").await;
     assert!(
         added.status.success(),
         "{}",
@@ -179,7 +180,7 @@ async fn first_start_prints_a_one_time_admin_password_and_a_restart_keeps_everyt
         "SIGTERM ends latchkey with success"
     );
 
-    let mut restarted = serve(data_dir.path(), port).await;
+    let mut restarted = serve(&data_dir, port).await;
     assert!(
         restarted
             .can_sign_in("admin@latchkey.local", &password)
@@ -202,10 +203,79 @@ async fn first_start_prints_a_one_time_admin_password_and_a_restart_keeps_everyt
 
 #[tokio::test]
 async fn add_user_refuses_a_short_password_with_a_message_and_no_panic() {
-    let data_dir = tempfile::tempdir().expect("temp dir");
-    let output = add_user(data_dir.path(), "carol@example.com", "short").await;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let output = add_user(&temp.path().join("data"), "carol@example.com", "short").await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("at least 8 characters"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn a_first_start_keeps_the_data_directory_and_its_files_to_the_service_user() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let server = serve(&data_dir, free_port()).await;
+
+    assert_eq!(mode(&data_dir), 0o700, "the data directory");
+    assert_eq!(mode(&data_dir.join("objects")), 0o700, "the object store");
+    for file in [
+        "latchkey.db",
+        "latchkey.db-wal",
+        "latchkey.db-shm",
+        "key-encryption-key",
+    ] {
+        assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
+    }
+    assert!(server.terminate().await);
+}
+
+#[tokio::test]
+async fn a_start_on_a_world_readable_database_is_refused_with_the_chmod_that_fixes_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let port = free_port();
+    assert!(serve(&data_dir, port).await.terminate().await);
+    let database = data_dir.join("latchkey.db");
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        Command::new(BINARY)
+            .args(["serve", "--data-dir"])
+            .arg(&data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("DATABASE_URL")
+            .output(),
+    )
+    .await
+    .expect("latchkey exits")
+    .expect("run latchkey serve");
+    assert!(!output.status.success(), "the start is refused");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let path = database.display().to_string();
+    assert!(stderr.contains(&path), "names the file: {stderr}");
+    assert!(stderr.contains("mode 0644"), "says its mode: {stderr}");
+    assert!(
+        stderr.contains(&format!("chmod 600 {path}")),
+        "says how to fix it: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert!(
+        serve(&data_dir, port).await.terminate().await,
+        "fixed, it starts"
+    );
 }

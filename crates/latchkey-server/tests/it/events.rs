@@ -528,6 +528,57 @@ async fn private_addresses_are_refused_unless_the_operator_allows_them() {
 }
 
 #[tokio::test]
+async fn ipv6_addresses_that_lead_into_private_ipv4_space_are_refused() {
+    let clock = manual_clock();
+    let app = spawn(&clock, false, None).await;
+    let acme = Tenant::create(&app, "Acme").await;
+    let (admin, _) = sdk(&app, &acme.admin, "hooks").await;
+    for (url, words) in [
+        (
+            "http://[::127.0.0.1]/hook",
+            "IPv4-compatible IPv6 address that leads to the IPv4 address 127.0.0.1",
+        ),
+        (
+            "http://[::ffff:127.0.0.1]/hook",
+            "IPv4-mapped IPv6 address that leads to the IPv4 address 127.0.0.1",
+        ),
+        (
+            "http://[64:ff9b::7f00:1]/hook",
+            "NAT64 address (64:ff9b::/96) that leads to the IPv4 address 127.0.0.1",
+        ),
+        (
+            "http://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+            "leads to the IPv4 address 169.254.169.254",
+        ),
+        (
+            "http://[2002:7f00:1::]/hook",
+            "6to4 address (2002::/16) that leads to the IPv4 address 127.0.0.1",
+        ),
+        (
+            "http://[fec0::1]/hook",
+            "site-local address (fec0::/10, deprecated)",
+        ),
+        ("http://[2001::1]/hook", "Teredo tunnel address (2001::/32)"),
+        ("http://[::]/hook", "non-public address"),
+    ] {
+        let error = admin
+            .create_webhook(acme.organization_id, url, None)
+            .await
+            .expect_err(url);
+        assert_eq!(error.status(), Some(400), "{url}");
+        assert_eq!(error.code(), Some("webhook_target_not_allowed"), "{url}");
+        assert!(error.to_string().contains(words), "{url}: {error}");
+    }
+    assert!(
+        admin
+            .webhooks(acme.organization_id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn only_the_organizations_admins_manage_its_webhooks() {
     let clock = manual_clock();
     let app = spawn(&clock, true, None).await;

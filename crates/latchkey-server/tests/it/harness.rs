@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signer, SigningKey};
-use latchkey_server::{AdminBootstrap, Application, Config};
+use latchkey_server::key_encryption::{KeyEncryptionKey, Sealed};
+use latchkey_server::{AdminBootstrap, Application, Config, KeyEncryptionKeySource};
 use latchkey_types::{Credential, CredentialsFile, Envelope, TokenResponse};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{Connection, Executor, PgConnection};
@@ -92,7 +93,11 @@ impl TestApp {
 
     /// A server whose configuration `adjust` may change first.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let data_dir = tempfile::tempdir().expect("temp dir");
+        // Latchkey refuses a data directory other users can read.
+        let data_dir = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .expect("temp dir");
         let database = TestDatabase::create().await;
         let mut config = Config::new(PathBuf::from(data_dir.path()));
         config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -271,9 +276,45 @@ impl TestApp {
         let rows = store.signing_keys().await.expect("signing keys");
         store.close().await;
         let row = rows.into_iter().next().expect("a signing key");
-        let der = STANDARD.decode(&row.private_key_pkcs8).expect("base64 key");
-        let key = SigningKey::from_pkcs8_der(&der).expect("pkcs8 key");
+        let der = self
+            .key_encryption_key()
+            .open(Sealed::SigningKey(&row.kid), &row.private_key_pkcs8)
+            .expect("the key opens with the server's key-encryption key");
+        let key = SigningKey::from_pkcs8_der(der.expose_secret()).expect("pkcs8 key");
         (row.kid, key)
+    }
+
+    /// The key-encryption key the server uses: the configured one, or the one it
+    /// generated in its data directory.
+    pub fn key_encryption_key(&self) -> KeyEncryptionKey {
+        let text = match &self.config.key_encryption_key {
+            Some(KeyEncryptionKeySource::Value(text)) => text.expose_secret().to_owned(),
+            Some(KeyEncryptionKeySource::File(path)) => {
+                std::fs::read_to_string(path).expect("the key-encryption key file")
+            }
+            None => std::fs::read_to_string(
+                self.data_dir
+                    .path()
+                    .join(latchkey_server::data_dir::KEY_ENCRYPTION_KEY_FILE),
+            )
+            .expect("the generated key-encryption key"),
+        };
+        KeyEncryptionKey::parse(&text).expect("a key-encryption key")
+    }
+
+    /// The configuration the server runs with; a test changes a copy to start another.
+    pub fn config(&self) -> Config {
+        self.config.clone()
+    }
+
+    /// Replaces the configuration the next [`TestApp::restart`] uses.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = config;
+    }
+
+    /// The database URL, also for SQLite (its file in the data directory).
+    pub fn database_url(&self) -> String {
+        self.config.database_url()
     }
 }
 

@@ -31,6 +31,7 @@ mod python_clients;
 mod replicas;
 mod restart;
 mod rolling;
+mod secrets_at_rest;
 mod tenancy;
 mod token_lifetimes;
 mod trust;

@@ -173,7 +173,11 @@ impl Drop for PostgresDatabase {
 }
 
 pub async fn server() -> Server {
-    let dir = tempfile::tempdir().expect("dir");
+    // Latchkey refuses a data directory other users can read.
+    let dir = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .expect("dir");
     let mut config = Config::new(dir.path());
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let database = match std::env::var("LATCHKEY_TEST_DATABASE_URL") {
