@@ -205,7 +205,7 @@ impl Store {
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed: Option<(i64,)> = sqlx::query_as(
             "UPDATE password_links SET used_at = $1 \
              WHERE token_digest = $2 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",

@@ -16,6 +16,7 @@ mod authorization;
 mod browser;
 mod browser_kit;
 mod browser_lifecycle;
+mod concurrent_writes;
 mod content;
 mod credential_rules;
 mod events;
