@@ -11,6 +11,7 @@ use latchkey_store::Store;
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::hashing::PasswordHashing;
 use crate::mail::Mailer;
 use crate::rate_limit::CredentialRateLimiter;
 use crate::tokens::KeyRing;
@@ -35,6 +36,8 @@ pub struct Shared {
     /// The rate limits credentials set for themselves.
     pub credential_limits: CredentialRateLimiter,
     pub logins: LoginThrottle,
+    /// Every password hash of a request runs here, a few at a time.
+    pub hashing: PasswordHashing,
     /// Files of scenes: `<data_dir>/objects` unless configured otherwise.
     pub blobs: BlobStore,
     /// The address the service is bound to; webhooks may not point at it.

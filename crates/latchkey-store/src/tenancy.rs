@@ -197,8 +197,9 @@ impl Store {
         .await?)
     }
 
-    /// Uses a link once: sets the password of its user. `false` when the link is
-    /// unknown, used or expired (nothing changes then).
+    /// Uses a link once: sets the password of its user and ends every session of
+    /// theirs, so whoever signed in with the old password is signed out. `false` when
+    /// the link is unknown, used or expired (nothing changes then).
     pub async fn use_password_link(
         &self,
         token_digest: &str,
@@ -219,6 +220,10 @@ impl Store {
         };
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;

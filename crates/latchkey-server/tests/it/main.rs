@@ -31,5 +31,6 @@ mod python_clients;
 mod replicas;
 mod restart;
 mod rolling;
+mod sign_in_limits;
 mod tenancy;
 mod webhooks_page;
