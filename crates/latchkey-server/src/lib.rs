@@ -115,6 +115,7 @@ impl Application {
                 config.password_hash_permits,
                 config.password_hash_wait,
             ),
+            leak_reports: routes::secret_scanning::report_limiter(),
             token_limiter,
             credential_limits: CredentialRateLimiter::default(),
             keys,

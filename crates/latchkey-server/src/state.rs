@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
 use crate::hashing::PasswordHashing;
 use crate::mail::Mailer;
-use crate::rate_limit::CredentialRateLimiter;
+use crate::rate_limit::{AddressRateLimiter, CredentialRateLimiter};
 use crate::tokens::KeyRing;
 
 #[derive(Debug, Clone)]
@@ -38,6 +38,8 @@ pub struct Shared {
     pub logins: LoginThrottle,
     /// Every password hash of a request runs here, a few at a time.
     pub hashing: PasswordHashing,
+    /// Leak reports per client address.
+    pub leak_reports: AddressRateLimiter,
     /// Files of scenes: `<data_dir>/objects` unless configured otherwise.
     pub blobs: BlobStore,
     /// The address the service is bound to; webhooks may not point at it.

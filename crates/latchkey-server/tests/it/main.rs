@@ -21,6 +21,7 @@ mod content;
 mod credential_rules;
 mod events;
 mod kognic_io;
+mod leak_reports;
 mod lifecycle;
 mod lifecycle_pages;
 mod oauth;
