@@ -18,6 +18,10 @@
 //! the log, and they are by far the most frequent calls (every program asks for a token
 //! and resource servers introspect every call), so recording them would bury the events
 //! that matter and add a database write to the token path, which has none by design.
+//!
+//! `POST /v1/secret-scanning/reports` is recorded only when the report revoked a
+//! credential (the handler notes [`AuditNote::changed`]): anyone may call it, and a
+//! flood of junk reports, which change nothing, would otherwise fill the log.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -162,6 +166,8 @@ pub struct AuditNote {
     /// `failure`, not a refusal).
     pub outcome: Option<Outcome>,
     pub detail: Map<String, Value>,
+    /// On a route recorded only when it changed something: it did.
+    pub changed: bool,
 }
 
 /// The request's audit note, shared between the recording middleware and the handler.
@@ -209,6 +215,10 @@ const EXEMPT: [(Method, &str); 2] = [
     (Method::POST, "/v1/auth/oauth/token"),
     (Method::POST, "/v1/auth/oauth/introspect"),
 ];
+
+/// Public writes recorded only when their handler notes that they changed something:
+/// see the module documentation.
+const RECORDED_WHEN_CHANGED: [(Method, &str); 1] = [(Method::POST, "/v1/secret-scanning/reports")];
 
 /// The page forms (all POST): the API operation each mirrors, or its own action.
 const PAGE_ACTIONS: &[(&str, &str)] = &[
@@ -356,6 +366,13 @@ pub async fn record_request(
 
     let status = response.status();
     let note = slot.take();
+    if !note.changed
+        && RECORDED_WHEN_CHANGED
+            .iter()
+            .any(|(m, r)| *m == method && *r == route)
+    {
+        return response;
+    }
     let mut entry = AuditEntry::new(
         action.action,
         note.outcome.unwrap_or(Outcome::of_status(status)),

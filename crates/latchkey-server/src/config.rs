@@ -61,9 +61,19 @@ pub struct Config {
     pub lifecycle_sweep_interval: Duration,
     /// `None` turns the token endpoint's flood protection off (benchmarks).
     pub token_rate_limit: Option<TokenRateLimit>,
-    /// Failed sign-ins per email within `login_lockout` before sign-in is refused.
+    /// Failed sign-ins to one account from one address within `login_lockout` before
+    /// that address is refused for that account (the owner elsewhere still signs in).
     pub max_failed_logins: u32,
+    /// Failed sign-ins from one address within `login_lockout`, whatever the accounts,
+    /// before that address is refused for every account. An account that collects as
+    /// many, from any number of addresses, is under attack: each address that failed
+    /// on it then gets no further attempt until its failures age out.
+    pub max_failed_logins_per_address: u32,
     pub login_lockout: Duration,
+    /// How many password hashes run at once; each holds 19 MiB while it runs.
+    pub password_hash_permits: usize,
+    /// How long a sign-in waits for a hash to finish before it is answered 503.
+    pub password_hash_wait: Duration,
     /// Whether a proxy in front sets `X-Forwarded-For`: then its last address is the
     /// client's, for allowlists, "last used" and the audit log. Off: the peer address.
     pub trust_forwarded_for: bool,
@@ -114,7 +124,13 @@ impl Config {
                 burst: NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),
             }),
             max_failed_logins: 5,
+            max_failed_logins_per_address: 30,
             login_lockout: Duration::from_secs(15 * 60),
+            // One hash per core (it keeps a core busy), and never more than 8 × 19 MiB.
+            password_hash_permits: std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .min(8),
+            password_hash_wait: Duration::from_secs(2),
             trust_forwarded_for: false,
             max_credentials_per_user: None,
             clock: Clock::system(),

@@ -7,8 +7,10 @@
 //!   polling.
 //! * [`UsageTracker`]: "last used" (time, address, user agent, secret) gathered in
 //!   memory and written in batches.
+//! * [`LoginThrottle`]: failed sign-ins per account and client address.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -342,55 +344,131 @@ impl UsageTracker {
     }
 }
 
-/// Failed sign-ins per email address, to slow down password guessing.
+/// Why a sign-in is refused before its password is checked, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefusal {
+    /// This address failed too often, whatever the accounts.
+    Address(Duration),
+    /// This address failed too often on this account.
+    Account(Duration),
+}
+
+/// Failed sign-ins, counted so that password guessing is slow and a guesser cannot lock
+/// the owner out. Counts are per client address ([`crate::origin::Origin::client_key`])
+/// and age out `window` after the first failure they count:
+///
+/// * an address with `max_per_pair` failures on one account is refused for that
+///   account;
+/// * an address with `max_per_address` failures, whatever the accounts, is refused
+///   for every account;
+/// * an account with `max_per_address` failures from any number of addresses is under
+///   attack: every address that has failed on it is refused for it.
+///
+/// An address that has not failed is never refused, so the owner signs in from their
+/// own address while their account is attacked from others. Unknown emails count like
+/// accounts. Entries are made only by failures, which each cost a password hash, so
+/// the hashing limit bounds how fast they grow.
 #[derive(Debug)]
 pub struct LoginThrottle {
-    max_failures: u32,
+    max_per_pair: u32,
+    max_per_address: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    failures: Mutex<LoginFailures>,
+}
+
+#[derive(Debug, Default)]
+struct LoginFailures {
+    pairs: HashMap<(String, Option<IpAddr>), FailureCount>,
+    addresses: HashMap<Option<IpAddr>, FailureCount>,
+    accounts: HashMap<String, FailureCount>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FailureCount {
+    count: u32,
+    since: Instant,
+}
+
+impl FailureCount {
+    /// The count, unless its window has passed.
+    fn live(count: Option<&FailureCount>, window: Duration) -> Option<FailureCount> {
+        count.copied().filter(|c| c.since.elapsed() < window)
+    }
+
+    fn add(count: &mut FailureCount, window: Duration) {
+        if count.since.elapsed() >= window {
+            *count = FailureCount {
+                count: 0,
+                since: Instant::now(),
+            };
+        }
+        count.count += 1;
+    }
 }
 
 impl LoginThrottle {
-    pub fn new(max_failures: u32, window: Duration) -> Self {
+    pub fn new(max_per_pair: u32, max_per_address: u32, window: Duration) -> Self {
         LoginThrottle {
-            max_failures,
+            max_per_pair,
+            max_per_address,
             window,
             failures: Mutex::default(),
         }
     }
 
-    /// `Some(wait)` when this email is locked out for `wait`.
-    pub fn locked_for(&self, email: &str) -> Option<Duration> {
+    /// `Some` when `address` may not try to sign in to `email` now.
+    pub fn refused(&self, email: &str, address: Option<IpAddr>) -> Option<LoginRefusal> {
         let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let (count, first) = failures.get(email)?;
-        let elapsed = first.elapsed();
-        (*count >= self.max_failures && elapsed < self.window).then(|| self.window - elapsed)
-    }
-
-    pub fn record_failure(&self, email: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = failures
-            .entry(email.to_owned())
-            .or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= self.window {
-            *entry = (0, Instant::now());
+        let window = self.window;
+        let wait = |count: FailureCount| window.saturating_sub(count.since.elapsed());
+        if let Some(count) = FailureCount::live(failures.addresses.get(&address), window)
+            && count.count >= self.max_per_address
+        {
+            return Some(LoginRefusal::Address(wait(count)));
         }
-        entry.0 += 1;
+        let pair = FailureCount::live(failures.pairs.get(&(email.to_owned(), address)), window)?;
+        let under_attack = FailureCount::live(failures.accounts.get(email), window)
+            .is_some_and(|account| account.count >= self.max_per_address);
+        (pair.count >= self.max_per_pair || under_attack).then(|| LoginRefusal::Account(wait(pair)))
     }
 
-    pub fn record_success(&self, email: &str) {
+    pub fn record_failure(&self, email: &str, address: Option<IpAddr>) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let fresh = FailureCount {
+            count: 0,
+            since: Instant::now(),
+        };
+        let window = self.window;
+        FailureCount::add(
+            failures
+                .pairs
+                .entry((email.to_owned(), address))
+                .or_insert(fresh),
+            window,
+        );
+        FailureCount::add(failures.addresses.entry(address).or_insert(fresh), window);
+        FailureCount::add(
+            failures.accounts.entry(email.to_owned()).or_insert(fresh),
+            window,
+        );
+    }
+
+    /// Forgets the failures of this address on this account; the address's and the
+    /// account's counts stay, so a success is no way around them.
+    pub fn record_success(&self, email: &str, address: Option<IpAddr>) {
         self.failures
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(email);
+            .pairs
+            .remove(&(email.to_owned(), address));
     }
 
     pub fn prune(&self) {
         let window = self.window;
-        self.failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, (_, first)| first.elapsed() < window);
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.pairs.retain(|_, c| c.since.elapsed() < window);
+        failures.addresses.retain(|_, c| c.since.elapsed() < window);
+        failures.accounts.retain(|_, c| c.since.elapsed() < window);
     }
 }
 

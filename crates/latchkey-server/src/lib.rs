@@ -21,6 +21,7 @@ mod credentials;
 mod directory;
 mod error;
 mod events;
+mod hashing;
 mod mail;
 mod middleware;
 mod notifications;
@@ -105,7 +106,16 @@ impl Application {
             access: AccessCache::new(config.credential_cache_ttl),
             revocations: RevocationList::default(),
             usage: UsageTracker::default(),
-            logins: LoginThrottle::new(config.max_failed_logins, config.login_lockout),
+            logins: LoginThrottle::new(
+                config.max_failed_logins,
+                config.max_failed_logins_per_address,
+                config.login_lockout,
+            ),
+            hashing: hashing::PasswordHashing::new(
+                config.password_hash_permits,
+                config.password_hash_wait,
+            ),
+            leak_reports: routes::secret_scanning::report_limiter(),
             token_limiter,
             credential_limits: CredentialRateLimiter::default(),
             keys,

@@ -227,9 +227,10 @@ error_responses! {
     "Something with that name exists already.";
     /// 429 in our shape.
     TooManyRequests: ErrorBody,
-    "`rate_limited`: the credential's own requests-per-minute limit is used up. \
-     `Retry-After` says when to retry; `RateLimit-Limit`, `RateLimit-Remaining` and \
-     `RateLimit-Reset` come with every answer to a rate-limited credential.";
+    "`rate_limited`: the credential's own requests-per-minute limit is used up (or, on \
+     an endpoint without authentication, the client address's). `Retry-After` says when \
+     to retry; `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` come with \
+     every answer to a rate-limited credential.";
     /// 503 in our shape.
     Unavailable: ErrorBody,
     "The service cannot do its job right now (the database does not answer); retry \

@@ -2,7 +2,7 @@
 //! allowlists and the audit log.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -47,6 +47,19 @@ impl Origin {
             address: forwarded.or(peer),
             user_agent,
         }
+    }
+
+    /// The client as a key for counting its requests (sign-in failures, leak reports):
+    /// the address, an IPv6 one by its /64 network — one subscriber usually holds a
+    /// whole /64 and could otherwise be counted as billions of clients.
+    pub fn client_key(&self) -> Option<IpAddr> {
+        self.address.map(|address| match address {
+            IpAddr::V4(_) => address,
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or_else(
+                || IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+                IpAddr::V4,
+            ),
+        })
     }
 
     /// The address as people read it; `unknown` when the server could not tell.

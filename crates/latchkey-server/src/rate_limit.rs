@@ -5,8 +5,13 @@
 //! The count covers token grants and API calls of the credential alike. Each replica
 //! counts its own requests, so behind N replicas a credential gets at most N times its
 //! limit; the limit is about runaway scripts, not billing.
+//!
+//! [`AddressRateLimiter`] limits a public endpoint, which has no credential to count
+//! against, per client address.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::Request;
@@ -14,6 +19,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 const WINDOW_SECS: i64 = 60;
 
@@ -84,6 +91,42 @@ impl CredentialRateLimiter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|_, (start, _)| *start == window);
+    }
+}
+
+/// Requests per client address ([`crate::origin::Origin::client_key`]): a burst, then
+/// a steady rate.
+#[derive(Debug)]
+pub struct AddressRateLimiter {
+    burst: NonZeroU32,
+    limiter: DefaultKeyedRateLimiter<Option<IpAddr>>,
+}
+
+/// Beyond this many addresses the limiter forgets those back at a full burst.
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
+
+impl AddressRateLimiter {
+    pub fn new(burst: NonZeroU32, per_second: NonZeroU32) -> Self {
+        AddressRateLimiter {
+            burst,
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+        }
+    }
+
+    /// Counts one request of `address`; `Err` with when to retry once its burst is
+    /// used up (the refused request is not counted).
+    pub fn check(&self, address: Option<IpAddr>) -> Result<(), RateStatus> {
+        if self.limiter.len() > MAX_TRACKED_ADDRESSES {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(&address).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            RateStatus {
+                limit: self.burst.get(),
+                remaining: 0,
+                reset_secs: wait.as_secs() + 1,
+            }
+        })
     }
 }
 

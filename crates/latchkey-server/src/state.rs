@@ -11,9 +11,10 @@ use latchkey_store::Store;
 use crate::blob::BlobStore;
 use crate::config::Config;
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::hashing::PasswordHashing;
 use crate::key_encryption::KeyEncryptionKey;
 use crate::mail::Mailer;
-use crate::rate_limit::CredentialRateLimiter;
+use crate::rate_limit::{AddressRateLimiter, CredentialRateLimiter};
 use crate::tokens::KeyRing;
 
 #[derive(Debug, Clone)]
@@ -38,6 +39,10 @@ pub struct Shared {
     /// The rate limits credentials set for themselves.
     pub credential_limits: CredentialRateLimiter,
     pub logins: LoginThrottle,
+    /// Every password hash of a request runs here, a few at a time.
+    pub hashing: PasswordHashing,
+    /// Leak reports per client address.
+    pub leak_reports: AddressRateLimiter,
     /// Files of scenes: `<data_dir>/objects` unless configured otherwise.
     pub blobs: BlobStore,
     /// The address the service is bound to; webhooks may not point at it.

@@ -372,7 +372,7 @@ impl Store {
         publish_previous: bool,
         at: DateTime<Utc>,
     ) -> Result<(BatchRow, bool), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO batches (project_id, batch, title, status, created_at, updated_at) \
              VALUES ($1, $2, $2, 'open', $3, $3) ON CONFLICT (project_id, batch) DO NOTHING",
@@ -520,7 +520,7 @@ impl Store {
         files: &[NewSceneFile],
         input: Option<&NewInput>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO scenes (uuid, workspace_id, external_id, scene_type, status, \
              calibration_id, project_id, batch_id, metadata, body, created_at) \
@@ -621,7 +621,7 @@ impl Store {
         tokens: &[(i64, String)],
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (id, digest) in tokens {
             sqlx::query("UPDATE scene_files SET token_digest = $1, expires_at = $2 WHERE id = $3")
                 .bind(digest)
@@ -697,7 +697,7 @@ impl Store {
         status: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for uuid in uuids {
             sqlx::query("UPDATE scenes SET status = $1, invalidated_at = $2 WHERE uuid = $3")
                 .bind(status)
@@ -747,7 +747,7 @@ impl Store {
     /// Creates the input unless the scene is in that batch already; answers the input
     /// either way.
     pub async fn create_input(&self, new: &NewInput) -> Result<InputRow, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_input(&mut tx, new).await?;
         let row = sqlx::query_as::<_, InputRow>(&format!(
             "SELECT {INPUT_COLUMNS} {INPUT_FROM} WHERE i.scene_uuid = $1 AND i.batch_id = $2"

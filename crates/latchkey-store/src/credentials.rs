@@ -89,7 +89,7 @@ impl Store {
         &self,
         new: &NewCredential,
     ) -> Result<CredentialRow, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query_as::<_, CredentialRow>(&format!(
             "INSERT INTO credentials (client_id, user_id, name, scopes, created_at, expires_at, \
              workspace_ids, allowed_networks, rate_limit_per_minute) \
@@ -208,13 +208,19 @@ impl Store {
         new: &NewSecret,
         retire_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let (live,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM credentials WHERE client_id = $1 AND deleted_at IS NULL",
+        let mut tx = self.begin_write().await?;
+        // A write that changes nothing, to take the credential's row lock: on PostgreSQL
+        // concurrent rolls of one credential then happen one after the other (each
+        // retires the secret the previous one added), and a roll that waited on a
+        // deletion sees the credential deleted.
+        let live = sqlx::query(
+            "UPDATE credentials SET deleted_at = deleted_at \
+             WHERE client_id = $1 AND deleted_at IS NULL",
         )
         .bind(client_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if live == 0 {
             return Ok(false);
         }
@@ -319,7 +325,7 @@ impl Store {
     /// Records where and when credentials were used, in one transaction; a time never
     /// moves backwards. A use also ends an idle warning.
     pub async fn record_usage(&self, uses: &[(String, CredentialUsage)]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (client_id, usage) in uses {
             for (kind, used) in [("grant", &usage.grant), ("call", &usage.call)] {
                 let Some(used) = used else { continue };

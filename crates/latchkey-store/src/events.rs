@@ -264,7 +264,7 @@ impl Store {
         organization_id: i64,
         id: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Deleted explicitly rather than through the foreign key's cascade, which SQLite
         // honours only with `foreign_keys` on for the connection.
         sqlx::query(
@@ -293,7 +293,7 @@ impl Store {
         &self,
         deliveries: &[NewWebhookDelivery],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for new in deliveries {
             sqlx::query(
                 "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, \

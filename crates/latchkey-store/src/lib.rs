@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub(crate) const USER_COLUMNS: &str = "id, email, name, password_hash, is_admin, created_at, \
      organization_id, organization_role, expiry_reminder_days";
@@ -139,6 +139,20 @@ impl Store {
     /// Waits for in-flight queries and closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Begins a transaction that writes; every write transaction starts here.
+    ///
+    /// On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`) and so waits its
+    /// turn on the busy timeout. A plain (deferred) transaction that reads and then
+    /// writes cannot wait: when another connection wrote in between, SQLite fails the
+    /// write at once with `SQLITE_BUSY` ("database is locked"), which concurrent rolls
+    /// met as a 500. PostgreSQL's row locks make writers wait without help.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     // --- users ---------------------------------------------------------------------

@@ -197,15 +197,16 @@ impl Store {
         .await?)
     }
 
-    /// Uses a link once: sets the password of its user. `false` when the link is
-    /// unknown, used or expired (nothing changes then).
+    /// Uses a link once: sets the password of its user and ends every session of
+    /// theirs, so whoever signed in with the old password is signed out. `false` when
+    /// the link is unknown, used or expired (nothing changes then).
     pub async fn use_password_link(
         &self,
         token_digest: &str,
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed: Option<(i64,)> = sqlx::query_as(
             "UPDATE password_links SET used_at = $1 \
              WHERE token_digest = $2 AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
@@ -219,6 +220,10 @@ impl Store {
         };
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;

@@ -21,6 +21,9 @@ const EXEMPT: [(&str, &str); 2] = [
     ("POST", "/v1/auth/oauth/token"),
     ("POST", "/v1/auth/oauth/introspect"),
 ];
+/// Writes recorded only when they changed something, which the placeholder calls below
+/// do not (`leak_reports.rs` checks that a revoking report is recorded).
+const RECORDED_WHEN_CHANGED: [(&str, &str); 1] = [("POST", "/v1/secret-scanning/reports")];
 
 /// Every event `who` may see, through the SDK's export.
 async fn events_of(app: &TestApp, who: &PageClient) -> Vec<AuditEvent> {
@@ -64,7 +67,9 @@ async fn every_state_changing_operation_is_recorded() {
                 continue;
             };
             let method = method.to_uppercase();
-            if EXEMPT.contains(&(method.as_str(), template.as_str())) {
+            if EXEMPT.contains(&(method.as_str(), template.as_str()))
+                || RECORDED_WHEN_CHANGED.contains(&(method.as_str(), template.as_str()))
+            {
                 continue;
             }
             let operation_id = operation["operationId"]

@@ -147,6 +147,12 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// The URL of the server's database (for SQLite, its file in the data directory), for
+    /// a test that prepares or inspects what no route shows.
+    pub fn database_url(&self) -> String {
+        self.config.database_url()
+    }
+
     /// Signs in through the real form and returns a browser-like client.
     pub async fn sign_in(&self, email: &str, password: &str) -> PageClient {
         let client = reqwest::Client::builder()
@@ -270,7 +276,7 @@ impl TestApp {
     /// The server's active signing key and its `kid`, read from its database, so a test
     /// can forge tokens that pass the signature check and fail another one.
     pub async fn signing_key(&self) -> (String, SigningKey) {
-        let store = latchkey_store::Store::connect(&self.config.database_url())
+        let store = latchkey_store::Store::connect(&self.database_url())
             .await
             .expect("open the test database");
         let rows = store.signing_keys().await.expect("signing keys");
@@ -310,11 +316,6 @@ impl TestApp {
     /// Replaces the configuration the next [`TestApp::restart`] uses.
     pub fn set_config(&mut self, config: Config) {
         self.config = config;
-    }
-
-    /// The database URL, also for SQLite (its file in the data directory).
-    pub fn database_url(&self) -> String {
-        self.config.database_url()
     }
 }
 

@@ -172,6 +172,25 @@ impl Drop for PostgresDatabase {
     }
 }
 
+/// The database of a server started as a process of its own: a PostgreSQL database of
+/// its own when `LATCHKEY_TEST_DATABASE_URL` names a server, otherwise none (SQLite in
+/// the data directory).
+pub struct TestDatabase(Option<(PostgresDatabase, String)>);
+
+impl TestDatabase {
+    /// The `--database-url` to serve with, if any.
+    pub fn url(&self) -> Option<&str> {
+        self.0.as_ref().map(|(_, url)| url.as_str())
+    }
+}
+
+pub async fn test_database() -> TestDatabase {
+    match std::env::var("LATCHKEY_TEST_DATABASE_URL") {
+        Ok(admin_url) => TestDatabase(Some(PostgresDatabase::create(admin_url).await)),
+        Err(_) => TestDatabase(None),
+    }
+}
+
 pub async fn server() -> Server {
     // Latchkey refuses a data directory other users can read.
     let dir = tempfile::Builder::new()

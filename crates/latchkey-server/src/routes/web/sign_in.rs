@@ -4,9 +4,9 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use latchkey_core::password::{dummy_hash, verify_password};
+use latchkey_core::password::DUMMY_HASH;
 use latchkey_core::secret::tokens_match;
 use latchkey_core::{Email, SecretDigest};
 use latchkey_store::NewSession;
@@ -15,7 +15,10 @@ use serde::Deserialize;
 
 use crate::audit::{Actor, AuditSlot, Outcome};
 use crate::auth::{SESSION_COOKIE, cookie, load_session};
+use crate::directory::LoginRefusal;
 use crate::error::{AppError, sentence};
+use crate::hashing::Busy;
+use crate::origin::Origin;
 use crate::state::AppState;
 
 use super::{
@@ -97,9 +100,31 @@ fn login_page(
     response
 }
 
+/// The sign-in page again, 503 with `Retry-After`: the password could not be checked
+/// because the service is checking as many as it can at once.
+fn busy_page(state: &AppState, headers: &HeaderMap, busy: Busy, email: String) -> Response {
+    let mut response = login_page(
+        state,
+        headers,
+        StatusCode::SERVICE_UNAVAILABLE,
+        Some(format!(
+            "The service is busy checking other sign-ins. Try again in {} second(s).",
+            busy.retry_after_secs
+        )),
+        None,
+        email,
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(busy.retry_after_secs),
+    );
+    response
+}
+
 pub(super) async fn log_in(
     State(state): State<AppState>,
     audit: AuditSlot,
+    origin: Origin,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -151,20 +176,30 @@ pub(super) async fn log_in(
             email_shown,
         );
     };
-    if let Some(wait) = state.logins.locked_for(email.as_str()) {
+    let address = origin.client_key();
+    if let Some(refusal) = state.logins.refused(email.as_str(), address) {
         failed(email.as_str());
-        let minutes = wait.as_secs().div_ceil(60);
-        tracing::warn!("sign-in refused: too many failed attempts for one account");
-        return login_page(
+        let (wait, whose) = match refusal {
+            LoginRefusal::Address(wait) => (wait, "from your network"),
+            LoginRefusal::Account(wait) => (wait, "for this account from your network"),
+        };
+        tracing::warn!("sign-in refused: too many failed attempts {whose}");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let mut response = login_page(
             &state,
             &headers,
             StatusCode::TOO_MANY_REQUESTS,
             Some(format!(
-                "Too many failed sign-in attempts for this account. Try again in {minutes} minute(s)."
+                "Too many failed sign-in attempts {whose}. Try again in {minutes} minute(s)."
             )),
             None,
             email_shown,
         );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return response;
     }
     let password = SecretString::from(password.to_owned());
     let user = match state.store.user_by_email(email.as_str()).await {
@@ -174,13 +209,17 @@ pub(super) async fn log_in(
     // Verify against a dummy hash for unknown emails so timing does not reveal accounts.
     let hash = user
         .as_ref()
-        .map_or(dummy_hash(), |u| u.password_hash.as_str())
+        .map_or(DUMMY_HASH, |u| u.password_hash.as_str())
         .to_owned();
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let verified = match state.hashing.verify(password, hash).await {
+        Ok(verified) => verified,
+        Err(busy) => {
+            tracing::warn!("sign-in refused: every password hashing slot is busy");
+            return busy_page(&state, &headers, busy, email_shown);
+        }
+    };
     let Some(user) = user.filter(|_| verified) else {
-        state.logins.record_failure(email.as_str());
+        state.logins.record_failure(email.as_str(), address);
         failed(email.as_str());
         tracing::info!("sign-in failed");
         return login_page(
@@ -192,7 +231,7 @@ pub(super) async fn log_in(
             email_shown,
         );
     };
-    state.logins.record_success(email.as_str());
+    state.logins.record_success(email.as_str(), address);
     audit.note(|note| {
         note.actor = Some(Actor {
             user_id: Some(user.id),
@@ -336,14 +375,35 @@ pub(super) async fn set_password(
         )
         .await;
     }
-    let hash = latchkey_core::password::hash_password(&password);
+    let hash = match state.hashing.hash(password).await {
+        Ok(hash) => hash,
+        Err(busy) => {
+            let message = format!(
+                "The service is busy. Try again in {} second(s).",
+                busy.retry_after_secs
+            );
+            let mut response = set_password_page(
+                &state,
+                &headers,
+                &token,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(message),
+            )
+            .await;
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(busy.retry_after_secs),
+            );
+            return response;
+        }
+    };
     match state
         .store
         .use_password_link(&SecretDigest::of(&token).to_hex(), &hash, state.now())
         .await
     {
         Ok(true) => {
-            tracing::info!("password set through a one-time link");
+            tracing::info!("password set through a one-time link; the person's sessions ended");
             Redirect::to("/login?password=set").into_response()
         }
         Ok(false) => set_password_page(&state, &headers, &token, StatusCode::NOT_FOUND, None).await,
