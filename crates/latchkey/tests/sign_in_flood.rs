@@ -103,7 +103,11 @@ async fn sign_in(base_url: &str, address: &str, email: &str, password: &str) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sign_in_flood_leaves_rss_small_and_the_owner_signs_in_from_another_address() {
-    let dir = tempfile::tempdir().expect("dir");
+    // Latchkey refuses a data directory other users can read.
+    let dir = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .expect("dir");
     let database = common::test_database().await;
     let port = free_port();
     let server = serve(dir.path(), database.url(), port).await;
