@@ -597,7 +597,7 @@ pub async fn set_disabled(
 }
 
 /// Why a person disables a credential, shown to its owner; `None`: not given.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DisableReason(pub Option<String>);
 
 /// The longest reason kept for a disabling.
@@ -623,18 +623,18 @@ impl DisableReason {
 }
 
 /// What an owner or an admin can do to a credential from a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Disable,
+    Disable(DisableReason),
     Enable,
     Delete,
 }
 
 impl Change {
     /// What happened, as the pages' notices name it.
-    pub fn done(self) -> &'static str {
+    pub fn done(&self) -> &'static str {
         match self {
-            Change::Disable => "disabled",
+            Change::Disable(_) => "disabled",
             Change::Enable => "enabled",
             Change::Delete => "deleted",
         }
@@ -650,16 +650,7 @@ pub async fn apply(
     audit: &AuditSlot,
 ) -> Result<(), AppError> {
     match change {
-        Change::Disable => {
-            set_disabled(
-                state,
-                actor,
-                client_id,
-                Some(DisableReason::default()),
-                audit,
-            )
-            .await
-        }
+        Change::Disable(reason) => set_disabled(state, actor, client_id, Some(reason), audit).await,
         Change::Enable => set_disabled(state, actor, client_id, None, audit).await,
         Change::Delete => delete(state, actor, client_id, audit).await,
     }

@@ -127,10 +127,18 @@ async fn lifecycle_flow(
     let text = row.text().await.expect("row text");
     assert!(text.contains("developer@browser-org.test"), "{text}");
     save_screenshot(client, "organization-credentials.png").await;
-    let disable = row
-        .find(Locator::XPath(".//button[normalize-space()='Disable']"))
+    in_row(&row, ".//summary[normalize-space()='Disable…']")
         .await
-        .expect("the row has Disable");
+        .click()
+        .await
+        .expect("open the Disable form");
+    in_row(&row, ".//input[@name='reason']")
+        .await
+        .send_keys("rotated after the CI incident")
+        .await
+        .expect("type the reason");
+    save_screenshot(client, "organization-credentials-disable.png").await;
+    let disable = in_row(&row, ".//button[normalize-space()='Disable']").await;
     click_and_wait_for_new_page(client, &disable).await;
     let text = credential_row(client, &rolled.client_id)
         .await
@@ -143,6 +151,35 @@ async fn lifecycle_flow(
         401,
         "a disabled credential gets no token"
     );
+
+    // Its owner sees who disabled it and why, and cannot enable it themselves.
+    client.delete_all_cookies().await.expect("sign out");
+    sign_in(app, client, "developer@browser-org.test", PASSWORD).await;
+    client
+        .goto(&app.url("/credentials"))
+        .await
+        .expect("open /credentials");
+    let row = credential_row(client, &rolled.client_id).await;
+    let text = row.text().await.expect("row text");
+    assert!(
+        text.contains("Disabled by admin@browser-org.test: rotated after the CI incident"),
+        "{text}"
+    );
+    save_screenshot(client, "credentials-disabled-by-admin.png").await;
+    client.set_window_size(390, 844).await.expect("phone size");
+    save_screenshot(client, "credentials-disabled-by-admin-390.png").await;
+    client
+        .set_window_size(1280, 800)
+        .await
+        .expect("laptop size");
+    let enable = in_row(&row, ".//button[normalize-space()='Enable']").await;
+    click_and_wait_for_new_page(client, &enable).await;
+    let page = client.source().await.expect("page source");
+    assert!(
+        page.contains("only an administrator"),
+        "the refusal explains itself"
+    );
+    assert_eq!(app.token_request(&rolled, &[]).await.status(), 401);
 }
 
 async fn in_row(row: &Element, xpath: &str) -> Element {

@@ -22,7 +22,7 @@ use crate::audit::AuditSlot;
 use crate::auth::{PageSession, Session, principal};
 
 use crate::credential_policy;
-use crate::credentials::{self, Change, CredentialRequest};
+use crate::credentials::{self, Change, CredentialRequest, DisableReason};
 use crate::error::AppError;
 use crate::events::CredentialEventKind;
 use crate::state::AppState;
@@ -477,10 +477,9 @@ async fn act(
         Ok(actor) => actor,
         Err(response) => return response,
     };
+    let done = change.done();
     match credentials::apply(state, &actor, client_id, change, audit).await {
-        Ok(()) => {
-            Redirect::to(&format!("/credentials?{}={client_id}", change.done())).into_response()
-        }
+        Ok(()) => Redirect::to(&format!("/credentials?{done}={client_id}")).into_response(),
         Err(error) => page_error(session, error),
     }
 }
@@ -500,7 +499,14 @@ pub(super) async fn disable_credentials(
     audit: AuditSlot,
     SessionForm { session, .. }: SessionForm,
 ) -> Response {
-    act(&state, &session, &client_id, Change::Disable, &audit).await
+    act(
+        &state,
+        &session,
+        &client_id,
+        Change::Disable(DisableReason::default()),
+        &audit,
+    )
+    .await
 }
 
 pub(super) async fn enable_credentials(

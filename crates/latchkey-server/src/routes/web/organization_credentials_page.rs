@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, PageSession, Session};
 use crate::credential_policy;
-use crate::credentials::{self, Change};
+use crate::credentials::{self, Change, DisableReason};
 use crate::error::AppError;
 use crate::routes::lifecycle;
 use crate::state::AppState;
@@ -205,9 +205,9 @@ async fn act(
         Ok(caller) => caller.principal,
         Err(error) => return page_error(session, error),
     };
+    let done = change.done();
     match credentials::apply(state, &actor, client_id, change, audit).await {
-        Ok(()) => Redirect::to(&format!("/organization/credentials?done={}", change.done()))
-            .into_response(),
+        Ok(()) => Redirect::to(&format!("/organization/credentials?done={done}")).into_response(),
         Err(error) => page_error(session, error),
     }
 }
@@ -216,9 +216,23 @@ pub(super) async fn disable(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     audit: AuditSlot,
-    SessionForm { session, .. }: SessionForm,
+    SessionForm { session, form }: SessionForm,
 ) -> Response {
-    act(&state, &session, &client_id, Change::Disable, &audit).await
+    let reason = match form
+        .one("reason")
+        .and_then(|reason| DisableReason::parse(Some(reason)))
+    {
+        Ok(reason) => reason,
+        Err(error) => return page_error(&session, error),
+    };
+    act(
+        &state,
+        &session,
+        &client_id,
+        Change::Disable(reason),
+        &audit,
+    )
+    .await
 }
 
 pub(super) async fn enable(
