@@ -7,8 +7,11 @@
 //! and no token. [`expected`] computes every cell from the order of checks in
 //! `latchkey_core::access::decide` — another organization's resource is a 404, then a
 //! credential's workspace limit, then its scopes, then the person's role — so the table
-//! lists endpoints, not hundreds of outcomes. Every cell runs against the real server;
-//! mismatches are collected and a failure prints the whole matrix at once.
+//! lists endpoints, not hundreds of outcomes. Each row's [`Kind`] must be what its
+//! route declares (its `RouteAccess`, read through `POST /v1/access/check`), so the
+//! expectations follow the declarations the handlers ask with. Every cell runs against
+//! the real server; mismatches are collected and a failure prints the whole matrix at
+//! once.
 //!
 //! Successful writes must not disturb later cells: creates use names of their own per
 //! column, member changes a target user of their own per column, and publishing and
@@ -738,6 +741,53 @@ fn explanation_problems(column: &Column, kind: Kind, answer: &Value) -> Vec<Stri
     problems
 }
 
+/// Whether a row's [`Kind`] expects the permission its route declares.
+fn expects(kind: Kind, declared: Option<&str>) -> bool {
+    match kind {
+        Kind::Needs(need) => declared == Some(need.permission()),
+        // A list needs nothing to be called, or names the permission it filters by
+        // (a route that reads one item when the call names it, else lists).
+        Kind::List(need) => declared.is_none_or(|p| p == need.permission()),
+        Kind::Own => declared == Some("account:read"),
+        Kind::OwnCreate => declared == Some("credentials:create"),
+        Kind::AdminsCredential => declared == Some("credentials:manage"),
+    }
+}
+
+/// Where a row's expectation comes from: the route's own declaration, which
+/// `POST /v1/access/check` reads as the handler does. A row whose [`Kind`] needs another
+/// permission than the route declares is reported, so the matrix follows the
+/// declarations instead of a second opinion.
+async fn disagrees_with_declaration(
+    app: &TestApp,
+    column: &Column,
+    endpoint: &Endpoint,
+) -> Option<String> {
+    let path = column.values.fill(endpoint.path);
+    let body = endpoint.body.map(|body| body(&column.values));
+    let token = column
+        .token
+        .as_deref()
+        .expect("the admin column has a token");
+    let (status, answer) = send(
+        app,
+        Method::POST,
+        "/v1/access/check",
+        Some(token),
+        Some(&json!({ "method": endpoint.method.as_str(), "path": path, "body": body })),
+        false,
+    )
+    .await;
+    let declared = answer["data"]["requiredPermission"].as_str();
+    (status != 200 || !expects(endpoint.kind, declared)).then(|| {
+        format!(
+            "{}: the row expects {:?}, the route declares {declared:?} ({status} {answer})",
+            endpoint.label(),
+            endpoint.kind
+        )
+    })
+}
+
 #[tokio::test]
 async fn every_endpoint_answers_every_kind_of_caller_as_the_permission_decision_says() {
     let started = Instant::now();
@@ -746,6 +796,18 @@ async fn every_endpoint_answers_every_kind_of_caller_as_the_permission_decision_
     let ready = started.elapsed();
 
     let endpoints = endpoints();
+    let admin = &columns[1];
+    let mut undeclared = Vec::new();
+    for endpoint in &endpoints {
+        if let Some(problem) = disagrees_with_declaration(&app, admin, endpoint).await {
+            undeclared.push(problem);
+        }
+    }
+    assert!(
+        undeclared.is_empty(),
+        "rows whose expectation is not what the route declares:\n{}",
+        undeclared.join("\n")
+    );
     let mut rows = Vec::new();
     for endpoint in &endpoints {
         let mut cells = Vec::new();
