@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey_core::access::{Action, CredentialFacts, Principal};
 use latchkey_core::{AllowedNetworks, ClientId, ClientSecret, CredentialName, Scopes};
 use latchkey_store::{
-    CredentialFilter, CredentialRow, Disabling, NewCredential, NewSecret, SecretRow, UserRow,
+    CredentialFilter, CredentialRow, Disabling, NewCredential, NewSecret, Roll, SecretRow, UserRow,
 };
 use latchkey_types::{
     Credential, CredentialOwner, CredentialSecret, CredentialUse, CredentialsFile, Timestamp,
@@ -71,7 +71,7 @@ pub(crate) const SET_LIMITS: RouteAccess = RouteAccess::new(
 );
 
 /// Working secrets one credential may hold at once (Hydra allows 5).
-pub const MAX_LIVE_SECRETS: usize = 5;
+pub const MAX_LIVE_SECRETS: i64 = 5;
 /// The longest overlap a roll may give the old secrets.
 pub const MAX_ROLL_OVERLAP: Duration = Duration::days(30);
 const MAX_RATE_LIMIT_PER_MINUTE: i64 = 100_000;
@@ -714,33 +714,31 @@ pub async fn roll(
             ),
         ));
     }
-    // During the overlap the new secret works beside every secret working now.
-    let working_now = state
-        .store
-        .credential_secrets(&row.client_id)
-        .await?
-        .into_iter()
-        .filter(|secret| secret.expires_at().is_none_or(|at| at > now))
-        .count();
-    if overlap_seconds > 0 && working_now >= MAX_LIVE_SECRETS {
-        return Err(AppError::Conflict {
-            message: format!(
-                "The credential {} would have more than {MAX_LIVE_SECRETS} working secrets \
-                 during the overlap. Roll with no overlap, or wait until earlier overlaps end.",
-                row.client_id
-            ),
-        });
-    }
     let (secret, new_secret) = new_secret(now);
-    if !state
+    // During the overlap the new secret works beside every secret working now.
+    let working_limit = (overlap_seconds > 0).then_some(MAX_LIVE_SECRETS);
+    match state
         .store
-        .roll_secret(&row.client_id, &new_secret, retire_at)
+        .roll_secret(&row.client_id, &new_secret, retire_at, working_limit)
         .await?
     {
-        return Err(AppError::not_found(format!(
-            "The credential {} was deleted.",
-            row.client_id
-        )));
+        Roll::Rolled => {}
+        Roll::Gone => {
+            return Err(AppError::not_found(format!(
+                "The credential {} was deleted.",
+                row.client_id
+            )));
+        }
+        Roll::TooManySecrets => {
+            return Err(AppError::Conflict {
+                message: format!(
+                    "The credential {} would have more than {MAX_LIVE_SECRETS} working \
+                     secrets during the overlap. Roll with no overlap, or wait until earlier \
+                     overlaps end.",
+                    row.client_id
+                ),
+            });
+        }
     }
     state.credentials.invalidate(&row.client_id);
     let reason = if overlap_seconds == 0 {

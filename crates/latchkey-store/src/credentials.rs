@@ -9,6 +9,16 @@ use crate::rows::{
 };
 use crate::{Store, StoreError, map_unique, millis};
 
+/// What came of a roll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Roll {
+    Rolled,
+    /// The credential was deleted.
+    Gone,
+    /// It already has as many working secrets as the limit allows.
+    TooManySecrets,
+}
+
 /// Who disables a credential, and why.
 #[derive(Debug, Clone, Copy)]
 pub struct Disabling<'a> {
@@ -207,7 +217,8 @@ impl Store {
         client_id: &str,
         new: &NewSecret,
         retire_at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+        working_limit: Option<i64>,
+    ) -> Result<Roll, StoreError> {
         let mut tx = self.begin_write().await?;
         // A write that changes nothing, to take the credential's row lock: on PostgreSQL
         // concurrent rolls of one credential then happen one after the other (each
@@ -222,7 +233,22 @@ impl Store {
         .await?
         .rows_affected();
         if live == 0 {
-            return Ok(false);
+            return Ok(Roll::Gone);
+        }
+        // Counted under the row lock, so concurrent rolls cannot each see room for one
+        // more.
+        if let Some(limit) = working_limit {
+            let working: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM credential_secrets \
+                 WHERE client_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(client_id)
+            .bind(millis(new.created_at))
+            .fetch_one(&mut *tx)
+            .await?;
+            if working >= limit {
+                return Ok(Roll::TooManySecrets);
+            }
         }
         sqlx::query(
             "UPDATE credential_secrets SET expires_at = $1 \
@@ -234,7 +260,7 @@ impl Store {
         .await?;
         insert_secret(&mut tx, client_id, new).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Roll::Rolled)
     }
 
     /// Marks a live credential deleted. `false` when there is no such live credential.

@@ -31,7 +31,7 @@ pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
 };
-pub use credentials::{CredentialFilter, CredentialMarker, Disabling};
+pub use credentials::{CredentialFilter, CredentialMarker, Disabling, Roll};
 pub use events::{
     DeliveryOutcome, EmailRow, NewEmail, NewNotification, NewWebhookDelivery, NewWebhookEndpoint,
     NotificationRow, WebhookDeliveryRow, WebhookEndpointRow,

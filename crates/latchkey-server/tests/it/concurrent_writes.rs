@@ -82,3 +82,37 @@ async fn concurrent_rolls_creates_and_deletes_never_answer_500() {
         );
     }
 }
+
+/// The limit of working secrets holds under concurrent rolls with an overlap: it is
+/// counted under the credential's row lock, so no two rolls both see room for one more.
+#[tokio::test]
+async fn concurrent_rolls_with_an_overlap_never_exceed_the_working_secrets_limit() {
+    let app = TestApp::spawn().await;
+    let owner = app.sign_in_as_admin().await;
+    let credential = owner.create_credentials("overlapping").await;
+    let path = format!("/v1/credentials/{}/roll", credential.client_id);
+    let rolls =
+        (0..20).map(|_| owner.call(Method::POST, &path, Some(json!({ "overlapSeconds": 3600 }))));
+    let statuses: Vec<u16> = join_all(rolls)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    // One secret was working; four more fit within the limit of five.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [201, 409].contains(s)),
+        "{statuses:?}"
+    );
+    let listed = owner.list_credentials().await;
+    let secrets = &listed
+        .iter()
+        .find(|c| c.client_id == credential.client_id)
+        .expect("listed")
+        .secrets;
+    assert_eq!(secrets.len(), 5, "{secrets:?}");
+}
