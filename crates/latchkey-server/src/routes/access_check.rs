@@ -274,7 +274,7 @@ async fn check_access(
             answer.required_permission = Some(denied.required_permission.to_owned());
             if denied.code == "missing_role" {
                 answer.required_role =
-                    required_role(&state, &caller, route.access.action, &denied.resource).await?;
+                    required_role(&state, &caller, route.access, &denied.resource).await?;
             }
             answer.resource = Some(denied.resource.clone());
             answer.error = Some(denied.code.to_owned());
@@ -680,7 +680,7 @@ async fn scene(
 async fn required_role(
     state: &AppState,
     caller: &Caller,
-    action: Action,
+    access: &RouteAccess,
     resource: &ResourceRef,
 ) -> Result<Option<String>, AppError> {
     let id = resource.id.as_deref().unwrap_or_default();
@@ -688,7 +688,7 @@ async fn required_role(
         "workspace" => match state.store.workspace(id).await? {
             Some(w) => decide(
                 &caller.principal,
-                action,
+                access.action,
                 Resource::Workspace {
                     id: &w.id,
                     organization_id: w.organization_id,
@@ -697,10 +697,14 @@ async fn required_role(
             None => return Ok(None),
         },
         "organization" => match id.parse() {
-            Ok(id) => decide(&caller.principal, action, Resource::Organization { id }),
+            Ok(id) => decide(
+                &caller.principal,
+                access.action,
+                Resource::Organization { id },
+            ),
             Err(_) => return Ok(None),
         },
-        "platform" => decide(&caller.principal, action, Resource::Platform),
+        "platform" => decide(&caller.principal, access.action, Resource::Platform),
         _ => return Ok(None),
     };
     Ok(match denial {

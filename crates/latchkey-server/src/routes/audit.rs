@@ -41,17 +41,25 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The events `principal` may see at all.
+/// What of the log a caller sees beyond their own events: decided with this action, the
+/// way a list is filtered by its route's.
+const ORGANIZATION_LOG: RouteAccess = RouteAccess::new(
+    Action::AuditOrganization,
+    Find::Listed,
+    "reading the organization's audit log",
+);
+
 /// The permission decision's answer: the operator every event, an organization admin
 /// their organization's (not through a workspace-limited token), anyone else their own.
 pub(crate) fn visibility(principal: &Principal) -> AuditVisibility {
-    if decide(principal, Action::AuditOrganization, Resource::Platform).is_ok() {
+    if decide(principal, ORGANIZATION_LOG.action, Resource::Platform).is_ok() {
         return AuditVisibility::All;
     }
     match principal.organization {
         Some((id, _))
             if decide(
                 principal,
-                Action::AuditOrganization,
+                ORGANIZATION_LOG.action,
                 Resource::Organization { id },
             )
             .is_ok() =>

@@ -17,6 +17,7 @@ use latchkey_store::{SceneRow, WorkspaceRow};
 use crate::access::{Find, RouteAccess, not_found, readable_workspaces};
 use crate::auth::{Caller, PageSession, Session};
 use crate::error::AppError;
+use crate::routes::platform_pages::ORGANIZATION_PAGE;
 use crate::routes::platform_pages::hidden;
 use crate::routes::web::{Nav, display_time, page_error, render};
 use crate::state::AppState;
@@ -289,7 +290,7 @@ async fn workspace_page(
     let organization = Resource::Organization {
         id: workspace.organization_id,
     };
-    let manage_href = decide(&caller.principal, Action::ManageOrganization, organization)
+    let manage_href = decide(&caller.principal, ORGANIZATION_PAGE.action, organization)
         .is_ok()
         .then(|| {
             format!(

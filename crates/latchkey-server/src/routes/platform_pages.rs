@@ -336,7 +336,7 @@ const ORGANIZATIONS_PAGE: RouteAccess = RouteAccess::new(
 );
 
 /// Who may open an organization's page of people and workspaces: its admins.
-const ORGANIZATION_PAGE: RouteAccess = RouteAccess::new(
+pub(crate) const ORGANIZATION_PAGE: RouteAccess = RouteAccess::new(
     Action::ManageOrganization,
     Find::OrganizationInPath,
     "managing the organization's people and workspaces",
@@ -664,7 +664,7 @@ fn after_member_change(
     let organization = Resource::Organization {
         id: workspace.organization_id,
     };
-    let to = if decide(&caller.principal, Action::ManageOrganization, organization).is_ok() {
+    let to = if decide(&caller.principal, ORGANIZATION_PAGE.action, organization).is_ok() {
         format!(
             "/organizations/{}?done={done}&person={user_id}&workspace={}#workspace-{}",
             workspace.organization_id, workspace.id, workspace.id

@@ -36,6 +36,7 @@ mod rolling;
 mod secrets_at_rest;
 mod sign_in_limits;
 mod tenancy;
+mod tidy;
 mod token_lifetimes;
 mod trust;
 mod webhooks_page;

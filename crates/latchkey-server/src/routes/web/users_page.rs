@@ -7,12 +7,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::auth::{PageSession, Session};
+use latchkey_core::access::Action;
+
+use crate::access::{Find, RouteAccess, Target};
+use crate::auth::{Caller, PageSession, Session};
 use crate::error::{AppError, sentence};
 use crate::state::AppState;
 use crate::users::{AddUserError, add_user};
 
-use super::{Nav, SessionForm, display_time, error_page, page_error, render};
+use super::{Nav, SessionForm, display_time, page_error, render};
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -38,16 +41,21 @@ pub(super) struct UsersQuery {
     added: Option<i64>,
 }
 
-/// The refusal page when the signed-in person is not an administrator.
-fn admin_rejection(session: &Session) -> Option<Response> {
-    (!session.user.is_admin()).then(|| {
-        error_page(
-            Nav::of(session),
-            StatusCode::FORBIDDEN,
-            "Administrators only",
-            "Only an administrator can manage users. Ask one to add people for you.",
-        )
-    })
+/// Who may see and add the platform's users: the platform operator.
+const USERS_PAGE: RouteAccess = RouteAccess::new(
+    Action::ManagePlatform,
+    Find::Platform,
+    "managing the platform's users",
+);
+
+/// The refusal page when the signed-in person may not manage users, explained as the
+/// permission decision explains it.
+async fn admin_rejection(state: &AppState, session: &Session) -> Option<Response> {
+    let allowed = match Caller::of_session(state, session).await {
+        Ok(caller) => caller.authorize_route(&USERS_PAGE, Target::Platform),
+        Err(error) => Err(error),
+    };
+    allowed.err().map(|error| page_error(session, error))
 }
 
 pub(super) async fn show_users(
@@ -55,7 +63,7 @@ pub(super) async fn show_users(
     PageSession(session): PageSession,
     Query(query): Query<UsersQuery>,
 ) -> Response {
-    if let Some(response) = admin_rejection(&session) {
+    if let Some(response) = admin_rejection(&state, &session).await {
         return response;
     }
     let notice = match query.added {
@@ -119,7 +127,7 @@ pub(super) async fn create_user(
     State(state): State<AppState>,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
-    if let Some(response) = admin_rejection(&session) {
+    if let Some(response) = admin_rejection(&state, &session).await {
         return response;
     }
     let (Ok(email), Ok(name), Ok(password), Ok(is_admin)) = (
