@@ -4,6 +4,11 @@
 //! checks fixes which reason a refusal gives when several apply: another
 //! organization's resource is [`Denial::NotFound`] (never a hint that it exists), then a
 //! credential's workspace limit, then its scopes, then the person's role.
+//!
+//! A token acts with the intersection of its credential's scopes and workspace limit and
+//! its holder's roles, and on credentials only where it covers them: a token never
+//! creates, rolls, renews, limits, disables, enables or deletes a credential wider than
+//! itself ([`Denial::WiderThanToken`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
