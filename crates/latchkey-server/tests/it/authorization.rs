@@ -88,8 +88,8 @@ enum Kind {
     /// columns) or an admin of their organization (the same columns) sees it, so
     /// everyone else gets 404; the owner's tokens lack `credentials:manage`, and the
     /// one limited to a workspace does not cover the credential, which reaches every
-    /// workspace.
-    AdminsCredential,
+    /// workspace. Carries the permission the route declares.
+    AdminsCredential(&'static str),
 }
 
 const READ: Kind = Kind::Needs(Need::Read);
@@ -100,6 +100,8 @@ const ORG_MANAGE: Kind = Kind::Needs(Need::OrgManage);
 const PLATFORM: Kind = Kind::Needs(Need::Platform);
 const LIST_READ: Kind = Kind::List(Need::Read);
 const LIST_ORG: Kind = Kind::List(Need::OrgRead);
+const SPARE_MANAGE: Kind = Kind::AdminsCredential("credentials:manage");
+const SPARE_SECRET: Kind = Kind::AdminsCredential("credentials:secret");
 
 /// What the permission decision knows about a column's caller.
 #[derive(Debug, Clone, Copy)]
@@ -202,13 +204,13 @@ fn expected(caller: &Profile, kind: Kind) -> Outcome {
             Outcome::Refused(403, "credential_wider_than_token")
         }
         Kind::OwnCreate => Outcome::Refused(403, "missing_scope"),
-        Kind::AdminsCredential if !(caller.same_organization && caller.organization_admin) => {
+        Kind::AdminsCredential(_) if !(caller.same_organization && caller.organization_admin) => {
             Outcome::Refused(404, "not_found")
         }
-        Kind::AdminsCredential if caller.limited_elsewhere => {
+        Kind::AdminsCredential(_) if caller.limited_elsewhere => {
             Outcome::Refused(403, "credential_wider_than_token")
         }
-        Kind::AdminsCredential => Outcome::Refused(403, "missing_scope"),
+        Kind::AdminsCredential(_) => Outcome::Refused(403, "missing_scope"),
         Kind::Needs(need) => decide(caller, need),
     }
 }
@@ -382,7 +384,23 @@ fn endpoints() -> Vec<Endpoint> {
         at(M::POST, "/v1/credentials", Kind::OwnCreate)
             .body(|v| json!({ "name": format!("made-by-{}", v.get("col")) }))
             .answers(&[201]),
-        at(M::DELETE, "/v1/credentials/{spare}", Kind::AdminsCredential).answers(&[204]),
+        // The spare's life: no column's token has credentials:manage, so none succeeds
+        // and the rows leave the spare as it was for the next.
+        at(M::POST, "/v1/credentials/{spare}/roll", SPARE_SECRET)
+            .body(|_| json!({ "overlapSeconds": 0 }))
+            .answers(&[201]),
+        at(M::POST, "/v1/credentials/{spare}/renew", SPARE_SECRET).answers(&[201]),
+        at(M::PUT, "/v1/credentials/{spare}/limits", SPARE_MANAGE)
+            .body(|_| json!({}))
+            .answers(&[204]),
+        at(M::POST, "/v1/credentials/{spare}/disable", SPARE_MANAGE).answers(&[204]),
+        at(
+            M::POST,
+            "/v1/credentials/{spare}/enable",
+            Kind::AdminsCredential("credentials:enable"),
+        )
+        .answers(&[204]),
+        at(M::DELETE, "/v1/credentials/{spare}", SPARE_MANAGE).answers(&[204]),
         // routes/tenancy.rs
         at(M::GET, "/v1/organizations", LIST_ORG).lists("/id", "org"),
         at(M::POST, "/v1/organizations", PLATFORM)
@@ -645,7 +663,7 @@ async fn run_cell(app: &TestApp, column: &Column, endpoint: &Endpoint) -> Cell {
         // What is the caller's own is always theirs to see.
         let visible = match endpoint.kind {
             Kind::List(need) => expected(&column.profile, Kind::Needs(need)) == Outcome::Allowed,
-            Kind::Needs(_) | Kind::Own | Kind::OwnCreate | Kind::AdminsCredential => true,
+            Kind::Needs(_) | Kind::Own | Kind::OwnCreate | Kind::AdminsCredential(_) => true,
         };
         if item_listed(&answer, field, values.get(key)) != visible {
             problems.push(format!(
@@ -720,7 +738,7 @@ fn explanation_problems(column: &Column, kind: Kind, answer: &Value) -> Vec<Stri
         }
         // A refusal outside the decision (today only `credentials:manage`) explains
         // itself all the same: issue 3 asks it of every 403.
-        Kind::List(_) | Kind::Own | Kind::OwnCreate | Kind::AdminsCredential => {
+        Kind::List(_) | Kind::Own | Kind::OwnCreate | Kind::AdminsCredential(_) => {
             if permission.is_none_or(str::is_empty) {
                 lacks("lacks `requiredPermission`".to_owned());
             }
@@ -750,7 +768,7 @@ fn expects(kind: Kind, declared: Option<&str>) -> bool {
         Kind::List(need) => declared.is_none_or(|p| p == need.permission()),
         Kind::Own => declared == Some("account:read"),
         Kind::OwnCreate => declared == Some("credentials:create"),
-        Kind::AdminsCredential => declared == Some("credentials:manage"),
+        Kind::AdminsCredential(permission) => declared == Some(permission),
     }
 }
 
