@@ -2,7 +2,9 @@
 //! policy and the operator's cap), listing, rolling secrets, renewing, limits,
 //! disabling, enabling and deleting — the rules shared by the API and the pages.
 //! Owners manage their own; organization admins may list, limit, disable, enable and
-//! delete their members' too, never see or roll their secrets.
+//! delete their members' too, never see or roll their secrets. Who may do which is
+//! the permission decision's answer, asked with each route's `RouteAccess` declared
+//! here (the API and the pages share them).
 
 use std::collections::{BTreeSet, HashMap};
 
