@@ -106,7 +106,8 @@ impl Target<'_> {
         }
     }
 
-    /// What a personal action's refusal for a missing scope advises.
+    /// Whether it is a person's own account or a credential: a refusal for a missing
+    /// scope then says how to get a credential that has it.
     fn is_personal(&self) -> bool {
         matches!(self, Target::Account { .. } | Target::Credential(_))
     }
