@@ -138,6 +138,12 @@ async fn lifecycle_flow(
         .await
         .expect("type the reason");
     save_screenshot(client, "organization-credentials-disable.png").await;
+    client.set_window_size(390, 844).await.expect("phone size");
+    save_screenshot(client, "organization-credentials-disable-390.png").await;
+    client
+        .set_window_size(1280, 800)
+        .await
+        .expect("laptop size");
     let disable = in_row(&row, ".//button[normalize-space()='Disable']").await;
     click_and_wait_for_new_page(client, &disable).await;
     let text = credential_row(client, &rolled.client_id)
