@@ -26,6 +26,7 @@ mod mail;
 mod middleware;
 mod notifications;
 mod openapi;
+mod organizations;
 mod origin;
 mod rate_limit;
 mod routes;
@@ -116,6 +117,7 @@ impl Application {
                 config.password_hash_wait,
             ),
             leak_reports: routes::secret_scanning::report_limiter(),
+            taken_emails: rate_limit::TakenEmailBudget::default(),
             token_limiter,
             credential_limits: CredentialRateLimiter::default(),
             keys,

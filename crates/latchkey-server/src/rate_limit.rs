@@ -7,9 +7,10 @@
 //! limit; the limit is about runaway scripts, not billing.
 //!
 //! [`AddressRateLimiter`] limits a public endpoint, which has no credential to count
-//! against, per client address.
+//! against, per client address. [`TakenEmailBudget`] limits how often an organization's
+//! admins may learn that an email address already has an account.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -130,6 +131,50 @@ impl AddressRateLimiter {
     }
 }
 
+/// How many "this email already has an account" answers an organization gets per
+/// hour. Adding a person must say when the address is taken, which tells an admin
+/// that an account exists somewhere on the service; the budget keeps that from
+/// becoming a way to list another tenant's people.
+pub const TAKEN_EMAILS_PER_HOUR: usize = 10;
+
+/// The taken-email answers of each organization in the last hour. Once the budget is
+/// used up, every addition to that organization waits, whether or not its address is
+/// taken: refusing only the taken ones would answer the question anyway.
+#[derive(Debug, Default)]
+pub struct TakenEmailBudget {
+    answers: Mutex<HashMap<i64, VecDeque<DateTime<Utc>>>>,
+}
+
+impl TakenEmailBudget {
+    /// `Err` with when to retry while `organization_id` has used its budget.
+    pub fn check(&self, organization_id: i64, now: DateTime<Utc>) -> Result<(), RateStatus> {
+        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(times) = answers.get_mut(&organization_id) else {
+            return Ok(());
+        };
+        let hour_ago = now - chrono::Duration::hours(1);
+        while times.front().is_some_and(|time| *time <= hour_ago) {
+            times.pop_front();
+        }
+        match times.front() {
+            Some(oldest) if times.len() >= TAKEN_EMAILS_PER_HOUR => Err(RateStatus {
+                limit: u32::try_from(TAKEN_EMAILS_PER_HOUR).unwrap_or(u32::MAX),
+                remaining: 0,
+                reset_secs: u64::try_from((*oldest - hour_ago).num_seconds()).unwrap_or(0) + 1,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one taken-email answer given to `organization_id`.
+    pub fn spend(&self, organization_id: i64, now: DateTime<Utc>) {
+        let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        let hour_ago = now - chrono::Duration::hours(1);
+        answers.retain(|_, times| times.back().is_some_and(|time| *time > hour_ago));
+        answers.entry(organization_id).or_default().push_back(now);
+    }
+}
+
 /// Filled by the bearer check when the caller's credential has a rate limit, so the
 /// answer carries its `RateLimit-*` headers.
 #[derive(Debug, Clone, Default)]
@@ -159,6 +204,31 @@ mod tests {
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_taken_email_budget_holds_every_addition_once_used_up_and_refills_in_an_hour() {
+        let budget = TakenEmailBudget::default();
+        let start = at(1_800_000_000);
+        for minute in 0..TAKEN_EMAILS_PER_HOUR {
+            let now = start + chrono::Duration::minutes(i64::try_from(minute).unwrap_or(0));
+            assert_eq!(budget.check(7, now), Ok(()));
+            budget.spend(7, now);
+        }
+        let later = start + chrono::Duration::minutes(30);
+        let refused = budget.check(7, later).err();
+        assert_eq!(refused.map(|status| status.reset_secs), Some(30 * 60 + 1));
+        assert_eq!(
+            budget.check(8, later),
+            Ok(()),
+            "another organization has its own"
+        );
+        let after_an_hour = start + chrono::Duration::minutes(60);
+        assert_eq!(
+            budget.check(7, after_an_hour),
+            Ok(()),
+            "the first answer aged out"
+        );
     }
 
     #[test]

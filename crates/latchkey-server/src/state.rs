@@ -14,7 +14,7 @@ use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationLi
 use crate::hashing::PasswordHashing;
 use crate::key_encryption::KeyEncryptionKey;
 use crate::mail::Mailer;
-use crate::rate_limit::{AddressRateLimiter, CredentialRateLimiter};
+use crate::rate_limit::{AddressRateLimiter, CredentialRateLimiter, TakenEmailBudget};
 use crate::tokens::KeyRing;
 
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct Shared {
     pub hashing: PasswordHashing,
     /// Leak reports per client address.
     pub leak_reports: AddressRateLimiter,
+    /// "Already has an account" answers per organization.
+    pub taken_emails: TakenEmailBudget,
     /// Files of scenes: `<data_dir>/objects` unless configured otherwise.
     pub blobs: BlobStore,
     /// The address the service is bound to; webhooks may not point at it.

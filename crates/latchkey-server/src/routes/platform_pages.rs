@@ -17,9 +17,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use latchkey_core::DisplayName;
 use latchkey_core::access::{Action, OrganizationRole, Resource, WorkspaceRole, decide};
-use latchkey_store::{NewWorkspace, OrganizationRow, StoreError, UserRow, WorkspaceRow};
+use latchkey_store::{OrganizationRow, StoreError, UserRow, WorkspaceRow};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -27,11 +26,11 @@ use crate::access::{Find, RouteAccess, Target, not_found};
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, PageSession, Session};
 use crate::error::{AppError, sentence};
+use crate::organizations;
 use crate::routes::tenancy;
-use crate::routes::tenancy::note_member_change;
 use crate::routes::web::{FormFields, Nav, SessionForm, display_time, page_error, render};
 use crate::state::AppState;
-use crate::users::{AddUserError, add_user, create_password_link};
+use crate::users::{self, AddUserError, NewMember};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -237,6 +236,7 @@ async fn organizations_page(
 
 async fn create_organization(
     State(state): State<AppState>,
+    audit: AuditSlot,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
     let caller = match caller_of(&state, &session).await {
@@ -249,38 +249,20 @@ async fn create_organization(
     let Ok(name) = form.one("name") else {
         return page_error(&session, repeated_field());
     };
-    let form_name: String = name.chars().take(100).collect();
-    let retry = |status, message: String| {
-        organizations_page(
-            &state,
-            &session,
-            status,
-            None,
-            Some(message),
-            form_name.clone(),
-        )
-    };
-    let name = match DisplayName::parse(name) {
-        Ok(name) => name,
-        Err(error) => return retry(StatusCode::BAD_REQUEST, sentence(&error.to_string())).await,
-    };
-    match state
-        .store
-        .create_organization(name.as_str(), state.now())
-        .await
-    {
-        Ok(row) => {
-            tracing::info!(organization.id = row.id, "organization created");
-            Redirect::to(&format!("/organizations/{}?done=created", row.id)).into_response()
-        }
-        Err(StoreError::Conflict) => {
-            retry(
-                StatusCode::CONFLICT,
-                format!("An organization named '{}' already exists.", name.as_str()),
+    match organizations::create_organization(&state, &audit, name).await {
+        Ok(row) => Redirect::to(&format!("/organizations/{}?done=created", row.id)).into_response(),
+        Err(error @ (AppError::BadRequest { .. } | AppError::Conflict { .. })) => {
+            organizations_page(
+                &state,
+                &session,
+                error.status(),
+                None,
+                Some(error.body().message),
+                name.chars().take(100).collect(),
             )
             .await
         }
-        Err(error) => page_error(&session, error.into()),
+        Err(error) => page_error(&session, error),
     }
 }
 
@@ -456,16 +438,18 @@ fn notice(
 
 async fn add_person(
     State(state): State<AppState>,
+    audit: AuditSlot,
     Path(id): Path<String>,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
-    add_person_inner(&state, &session, &id, &form)
+    add_person_inner(&state, &audit, &session, &id, &form)
         .await
         .unwrap_or_else(|error| page_error(&session, error))
 }
 
 async fn add_person_inner(
     state: &AppState,
+    audit: &AuditSlot,
     session: &Session,
     id: &str,
     form: &FormFields,
@@ -492,21 +476,29 @@ async fn add_person_inner(
         }
     };
     let password = (!password.is_empty()).then(|| SecretString::from(password.to_owned()));
-    let user = match add_user(
-        &state.store,
+    let member = NewMember {
         email,
         name,
-        password.as_ref(),
-        false,
-        Some((organization.id, role)),
+        password: password.as_ref(),
+        role,
+    };
+    let added = match users::add_member(
+        state,
+        audit,
+        &organization,
+        caller.principal.is_operator,
+        member,
     )
     .await
     {
-        Ok(user) => user,
+        Ok(added) => added,
         Err(AddUserError::Store(error)) => return Err(error.into()),
         Err(error) => {
             let status = match error {
-                AddUserError::EmailTaken(_) => StatusCode::CONFLICT,
+                AddUserError::EmailTaken(_)
+                | AddUserError::AlreadyMember { .. }
+                | AddUserError::TakenElsewhere(_) => StatusCode::CONFLICT,
+                AddUserError::TooManyTaken(_) => StatusCode::TOO_MANY_REQUESTS,
                 AddUserError::Invalid(_) | AddUserError::Store(_) => StatusCode::BAD_REQUEST,
             };
             let extras = OrganizationExtras {
@@ -527,15 +519,14 @@ async fn add_person_inner(
             .await;
         }
     };
-    if password.is_some() {
+    let user = added.user;
+    let Some(url) = added.set_password_url else {
         return Ok(Redirect::to(&format!(
             "/organizations/{}?done=added&person={}",
             organization.id, user.id
         ))
         .into_response());
-    }
-    let url = create_password_link(&state.store, &state.public_url, user.id, state.now()).await?;
-    tracing::info!(user.id = user.id, "set-password link issued");
+    };
     let extras = OrganizationExtras {
         status: Some(StatusCode::CREATED),
         notice: Some(format!(
@@ -561,16 +552,18 @@ async fn add_person_inner(
 
 async fn create_workspace(
     State(state): State<AppState>,
+    audit: AuditSlot,
     Path(id): Path<String>,
     SessionForm { session, form }: SessionForm,
 ) -> Response {
-    create_workspace_inner(&state, &session, &id, &form)
+    create_workspace_inner(&state, &audit, &session, &id, &form)
         .await
         .unwrap_or_else(|error| page_error(&session, error))
 }
 
 async fn create_workspace_inner(
     state: &AppState,
+    audit: &AuditSlot,
     session: &Session,
     id: &str,
     form: &FormFields,
@@ -581,27 +574,14 @@ async fn create_workspace_inner(
     let (Ok(name), Ok(external_id)) = (form.one("name"), form.one("external_id")) else {
         return Err(repeated_field());
     };
-    let parsed = DisplayName::parse(name)
-        .map_err(|e| sentence(&e.to_string()))
-        .and_then(|name| {
-            let external_id = match external_id.trim() {
-                "" => None,
-                id => Some(
-                    DisplayName::parse(id)
-                        .map(|id| id.as_str().to_owned())
-                        .map_err(|_| {
-                            "The external id must be one line of at most 100 characters.".to_owned()
-                        })?,
-                ),
-            };
-            Ok((name, external_id))
-        });
-    let (name, external_id) = match parsed {
-        Ok(parsed) => parsed,
-        Err(message) => {
+    let created =
+        organizations::create_workspace(state, audit, &organization, name, Some(external_id)).await;
+    let row = match created {
+        Ok(row) => row,
+        Err(error @ AppError::BadRequest { .. }) => {
             let extras = OrganizationExtras {
-                status: Some(StatusCode::BAD_REQUEST),
-                error: Some(message),
+                status: Some(error.status()),
+                error: Some(error.body().message),
                 workspace_name: name.chars().take(100).collect(),
                 workspace_external_id: external_id.chars().take(100).collect(),
                 ..OrganizationExtras::default()
@@ -615,18 +595,8 @@ async fn create_workspace_inner(
             )
             .await;
         }
+        Err(error) => return Err(error),
     };
-    let row = state
-        .store
-        .create_workspace(&NewWorkspace {
-            id: uuid::Uuid::new_v4().to_string(),
-            organization_id: organization.id,
-            name: name.as_str().to_owned(),
-            external_id,
-            created_at: state.now(),
-        })
-        .await?;
-    tracing::info!(workspace.id = %row.id, organization.id = organization.id, "workspace created");
     Ok(Redirect::to(&format!(
         "/organizations/{}?done=workspace&workspace={}#workspace-{}",
         organization.id, row.id, row.id
@@ -635,23 +605,6 @@ async fn create_workspace_inner(
 }
 
 // --- workspace members -------------------------------------------------------------
-
-/// The person `user_id` if they belong to the workspace's organization; otherwise the
-/// same 404 as an unknown person.
-async fn member_candidate(
-    state: &AppState,
-    workspace: &WorkspaceRow,
-    user_id: &str,
-) -> Result<UserRow, AppError> {
-    let missing = || not_found("user", user_id);
-    let id: i64 = user_id.parse().map_err(|_| missing())?;
-    state
-        .store
-        .user_by_id(id)
-        .await?
-        .filter(|u| u.organization_id == Some(workspace.organization_id))
-        .ok_or_else(missing)
-}
 
 /// Where to go after changing a workspace's members: the organization page when the
 /// person may manage the organization, else the workspace.
@@ -734,35 +687,10 @@ async fn change_member(
         &tenancy::REMOVE_MEMBER
     };
     let workspace = caller.workspace(state, id, access).await?;
-    let user = member_candidate(state, &workspace, user_id).await?;
     let Some(role) = role else {
-        if !state
-            .store
-            .remove_workspace_member(&workspace.id, user.id)
-            .await?
-        {
-            return Err(AppError::not_found(format!(
-                "{} is not a member of workspace '{}'.",
-                user.email, workspace.name
-            )));
-        }
-        state.access.invalidate(user.id);
-        tracing::info!(workspace.id = %workspace.id, user.id = user.id, "member removed");
-        note_member_change(audit, &workspace, user.id, None);
+        let user = organizations::remove_member(state, audit, &workspace, user_id).await?;
         return Ok(after_member_change(&caller, &workspace, "removed", user.id));
     };
-    let role = WorkspaceRole::parse(role).ok_or_else(|| {
-        AppError::bad_request(
-            "invalid_role",
-            "The role must be viewer, developer or admin.",
-        )
-    })?;
-    state
-        .store
-        .set_workspace_member(&workspace.id, user.id, role.as_str())
-        .await?;
-    state.access.invalidate(user.id);
-    tracing::info!(workspace.id = %workspace.id, user.id = user.id, role = role.as_str(), "member role set");
-    note_member_change(audit, &workspace, user.id, Some(role));
+    let (user, _) = organizations::set_member(state, audit, &workspace, user_id, role).await?;
     Ok(after_member_change(&caller, &workspace, "role", user.id))
 }

@@ -6,9 +6,8 @@ use std::collections::BTreeSet;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use latchkey_core::DisplayName;
 use latchkey_core::access::{Action, OrganizationRole, Resource, WorkspaceRole, decide};
-use latchkey_store::{MemberRow, NewWorkspace, OrganizationRow, UserRow, WorkspaceRow};
+use latchkey_store::{MemberRow, OrganizationRow, UserRow, WorkspaceRow};
 use latchkey_types::tenancy::{
     Member, MemberRole, NewOrganization, NewUser, NewWorkspace as NewWorkspaceBody, Organization,
     User, Workspace, WorkspaceOrganization,
@@ -18,13 +17,14 @@ use secrecy::SecretString;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{Find, RouteAccess, Target, not_found};
+use crate::access::{Find, RouteAccess, Target};
 use crate::audit::AuditSlot;
 use crate::auth::Caller;
 use crate::error::{ApiJson, ApiPath, AppError, sentence};
-use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, Unauthorized};
+use crate::openapi::{BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized};
+use crate::organizations;
 use crate::state::AppState;
-use crate::users::{AddUserError, add_user};
+use crate::users::{AddUserError, NewMember, add_member};
 
 /// Who may call this route (see [`RouteAccess`]).
 pub(crate) const LIST_ORGANIZATIONS: RouteAccess = RouteAccess::new(
@@ -180,26 +180,7 @@ async fn create_organization(
     ApiJson(body): ApiJson<NewOrganization>,
 ) -> Result<(StatusCode, Json<Envelope<Organization>>), AppError> {
     caller.authorize_route(&CREATE_ORGANIZATION, Target::Platform)?;
-    let name = DisplayName::parse(&body.name)
-        .map_err(|e| AppError::bad_request("invalid_name", sentence(&e.to_string())))?;
-    let row = match state
-        .store
-        .create_organization(name.as_str(), state.now())
-        .await
-    {
-        Ok(row) => row,
-        Err(latchkey_store::StoreError::Conflict) => {
-            return Err(AppError::Conflict {
-                message: format!("An organization named '{}' already exists.", name.as_str()),
-            });
-        }
-        Err(error) => return Err(error.into()),
-    };
-    tracing::info!(organization.id = row.id, "organization created");
-    audit.note(|note| {
-        note.organization_id = Some(row.id);
-        note.target = Some(format!("organization/{}", row.id));
-    });
+    let row = organizations::create_organization(&state, &audit, &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(Envelope {
@@ -290,7 +271,9 @@ async fn list_users(
     summary = "Add a user",
     description = "An organization admin adds a user to their organization. Without a \
         `password`, the answer carries `setPasswordUrl`, a one-time link valid for 72 hours \
-        at which the user chooses one.",
+        at which the user chooses one. A person belongs to one organization: an address \
+        that already has an account elsewhere answers 409, and after 10 such answers in an \
+        hour the organization's additions pause (429) until the hour has passed.",
     request_body = NewUser,
     security(("bearer" = []), ("session" = [])),
     responses(
@@ -300,6 +283,7 @@ async fn list_users(
         (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests),
     ),
 )]
 async fn create_user(
@@ -321,40 +305,35 @@ async fn create_user(
         })?,
     };
     let password = body.password.map(SecretString::from);
-    let user = add_user(
-        &state.store,
-        &body.email,
-        &body.name,
-        password.as_ref(),
-        false,
-        Some((organization.id, role)),
+    let member = NewMember {
+        email: &body.email,
+        name: &body.name,
+        password: password.as_ref(),
+        role,
+    };
+    let added = add_member(
+        &state,
+        &audit,
+        &organization,
+        caller.principal.is_operator,
+        member,
     )
     .await
     .map_err(|error| match error {
         AddUserError::Invalid(message) => AppError::bad_request("invalid_user", sentence(&message)),
-        AddUserError::EmailTaken(_) => AppError::Conflict {
+        AddUserError::EmailTaken(_)
+        | AddUserError::AlreadyMember { .. }
+        | AddUserError::TakenElsewhere(_) => AppError::Conflict {
+            message: sentence(&error.to_string()),
+        },
+        AddUserError::TooManyTaken(status) => AppError::RateLimited {
+            status,
             message: sentence(&error.to_string()),
         },
         AddUserError::Store(error) => error.into(),
     })?;
-    audit.note(|note| {
-        note.subject_user_id = Some(user.id);
-        note.organization_id = Some(organization.id);
-        note.target = Some(format!("user/{}", user.id));
-        note.detail.insert("role".to_owned(), role.as_str().into());
-    });
-    let mut answer = user_json(&user);
-    if password.is_none() {
-        answer.set_password_url = Some(
-            crate::users::create_password_link(
-                &state.store,
-                &state.public_url,
-                user.id,
-                state.now(),
-            )
-            .await?,
-        );
-    }
+    let mut answer = user_json(&added.user);
+    answer.set_password_url = added.set_password_url;
     Ok((StatusCode::CREATED, Json(Envelope { data: answer })))
 }
 
@@ -472,36 +451,14 @@ async fn create_workspace(
     let organization = caller
         .organization(&state, body.organization_id, &CREATE_WORKSPACE)
         .await?;
-    let name = DisplayName::parse(&body.name)
-        .map_err(|e| AppError::bad_request("invalid_name", sentence(&e.to_string())))?;
-    let external_id = body
-        .external_id
-        .map(|id| {
-            DisplayName::parse(&id)
-                .map(|id| id.as_str().to_owned())
-                .map_err(|_| {
-                    AppError::bad_request(
-                        "invalid_external_id",
-                        "The external id must be one line of at most 100 characters.",
-                    )
-                })
-        })
-        .transpose()?;
-    let row = state
-        .store
-        .create_workspace(&NewWorkspace {
-            id: uuid::Uuid::new_v4().to_string(),
-            organization_id: organization.id,
-            name: name.as_str().to_owned(),
-            external_id,
-            created_at: state.now(),
-        })
-        .await?;
-    tracing::info!(workspace.id = %row.id, organization.id = organization.id, "workspace created");
-    audit.note(|note| {
-        note.organization_id = Some(organization.id);
-        note.target = Some(format!("workspace/{}", row.id));
-    });
+    let row = organizations::create_workspace(
+        &state,
+        &audit,
+        &organization,
+        &body.name,
+        body.external_id.as_deref(),
+    )
+    .await?;
     let role = caller
         .principal
         .effective_role(&row.id, row.organization_id);
@@ -540,42 +497,6 @@ async fn list_members(
     }))
 }
 
-/// The user `user_id` if they belong to the workspace's organization; otherwise the
-/// same 404 as an unknown user.
-async fn member_candidate(
-    state: &AppState,
-    workspace: &WorkspaceRow,
-    user_id: &str,
-) -> Result<UserRow, AppError> {
-    let missing = || not_found("user", user_id);
-    let id: i64 = user_id.parse().map_err(|_| missing())?;
-    state
-        .store
-        .user_by_id(id)
-        .await?
-        .filter(|u| u.organization_id == Some(workspace.organization_id))
-        .ok_or_else(missing)
-}
-
-/// For the audit log: whose role in which workspace changed, and to what (`None`:
-/// removed). The workspace's organization is the event's, so its admins see what the
-/// operator did there.
-pub(crate) fn note_member_change(
-    audit: &AuditSlot,
-    workspace: &WorkspaceRow,
-    user_id: i64,
-    role: Option<WorkspaceRole>,
-) {
-    audit.note(|note| {
-        note.subject_user_id = Some(user_id);
-        note.organization_id = Some(workspace.organization_id);
-        note.target = Some(format!("workspace/{}", workspace.id));
-        if let Some(role) = role {
-            note.detail.insert("role".to_owned(), role.as_str().into());
-        }
-    });
-}
-
 #[utoipa::path(
     put,
     path = "/v1/workspaces/{id}/members/{user_id}",
@@ -605,20 +526,8 @@ async fn set_member(
     ApiJson(body): ApiJson<MemberRole>,
 ) -> Result<Json<Envelope<Member>>, AppError> {
     let workspace = caller.workspace(&state, &id, &SET_MEMBER).await?;
-    let role = WorkspaceRole::parse(&body.role).ok_or_else(|| {
-        AppError::bad_request(
-            "invalid_role",
-            "The role must be `viewer`, `developer` or `admin`.",
-        )
-    })?;
-    let user = member_candidate(&state, &workspace, &user_id).await?;
-    state
-        .store
-        .set_workspace_member(&workspace.id, user.id, role.as_str())
-        .await?;
-    state.access.invalidate(user.id);
-    tracing::info!(workspace.id = %workspace.id, user.id = user.id, role = role.as_str(), "member role set");
-    note_member_change(&audit, &workspace, user.id, Some(role));
+    let (user, role) =
+        organizations::set_member(&state, &audit, &workspace, &user_id, &body.role).await?;
     Ok(Json(Envelope {
         data: Member {
             workspace_id: workspace.id,
@@ -656,19 +565,6 @@ async fn remove_member(
     ApiPath((id, user_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, AppError> {
     let workspace = caller.workspace(&state, &id, &REMOVE_MEMBER).await?;
-    let user = member_candidate(&state, &workspace, &user_id).await?;
-    if !state
-        .store
-        .remove_workspace_member(&workspace.id, user.id)
-        .await?
-    {
-        return Err(AppError::not_found(format!(
-            "{} is not a member of workspace '{}'.",
-            user.email, workspace.name
-        )));
-    }
-    state.access.invalidate(user.id);
-    tracing::info!(workspace.id = %workspace.id, user.id = user.id, "member removed");
-    note_member_change(&audit, &workspace, user.id, None);
+    organizations::remove_member(&state, &audit, &workspace, &user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -255,7 +255,10 @@ async fn an_organization_admin_adds_people_with_a_password_or_a_one_time_link() 
     .await;
     assert_eq!(twice.status(), 409);
     let page = twice.text().await.expect("page");
-    assert!(page.contains("already exists"), "{page}");
+    assert!(
+        page.contains("already belongs to a member of Acme"),
+        "{page}"
+    );
     assert!(page.contains("value=\"Alan again\""), "{page}");
 }
 

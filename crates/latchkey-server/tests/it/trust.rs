@@ -6,7 +6,7 @@ use latchkey_types::{Credential, CredentialsFile};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::fixtures::Tenant;
+use crate::fixtures::{Tenant, add_person};
 use crate::harness::{PageClient, TestApp};
 
 /// A call with a bearer token; the status and the JSON body (or `null`).
@@ -346,4 +346,86 @@ async fn only_an_owner_rolls_and_an_admin_of_another_organization_sees_nothing()
         let answer: Value = response.json().await.expect("json");
         assert_eq!(answer["error"], "not_found");
     }
+}
+
+/// Finding 10c: adding a person says when an address already has an account, which
+/// tells an organization admin that someone exists in another tenant. The answer names
+/// no organization, and after a budget of such answers the organization's additions
+/// pause — every one, so a pause says nothing about the address tried.
+#[tokio::test]
+async fn an_admin_cannot_list_another_tenants_people_by_adding_them() {
+    let app = TestApp::spawn().await;
+    let tenant = Tenant::create(&app, "Prober").await;
+    let other = Tenant::create(&app, "Hidden Corp").await;
+    let add = |email: &str| json!({ "email": email, "name": "Probe", "organizationId": tenant.organization_id });
+
+    let response = tenant
+        .admin
+        .call(
+            Method::POST,
+            "/v1/users",
+            Some(add("developer@prober.test")),
+        )
+        .await;
+    assert_eq!(response.status(), 409);
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(
+        answer["message"],
+        "The address developer@prober.test already belongs to a member of Prober."
+    );
+
+    // The budget POST /v1/users documents: 10 such answers an hour.
+    for attempt in 0..10 {
+        let email = if attempt == 0 {
+            "developer@hidden-corp.test".to_owned()
+        } else {
+            format!("nobody{attempt}@hidden-corp.test")
+        };
+        if attempt > 0 {
+            add_person(&other.admin, other.organization_id, &email, "member").await;
+        }
+        let response = tenant
+            .admin
+            .call(Method::POST, "/v1/users", Some(add(&email)))
+            .await;
+        assert_eq!(response.status(), 409, "attempt {attempt}");
+        let text = response.text().await.expect("body");
+        assert!(
+            text.contains("already has an account on this service"),
+            "{text}"
+        );
+        assert!(!text.contains("Hidden"), "names no organization: {text}");
+    }
+
+    let fresh = tenant
+        .admin
+        .call(Method::POST, "/v1/users", Some(add("new@prober.test")))
+        .await;
+    assert_eq!(fresh.status(), 429, "additions pause for new addresses too");
+    assert!(fresh.headers().contains_key("retry-after"));
+    let answer: Value = fresh.json().await.expect("json");
+    assert_eq!(answer["error"], "rate_limited");
+
+    let operator = app.sign_in_as_admin().await;
+    let id = add_person(
+        &operator,
+        tenant.organization_id,
+        "new@prober.test",
+        "member",
+    )
+    .await;
+    assert!(id > 0, "the operator is not paused");
+    let response = other
+        .admin
+        .call(
+            Method::POST,
+            "/v1/users",
+            Some(json!({ "email": "fresh@hidden-corp.test", "name": "Fresh", "organizationId": other.organization_id })),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        201,
+        "another organization has its own budget"
+    );
 }
