@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::key_encryption::KeyEncryptionKeySource;
 
 /// The SQLite database in the data directory, when no `database_url` is given.
 pub const DATABASE_FILE: &str = "latchkey.db";
@@ -24,7 +25,8 @@ pub const OBJECTS_DIR: &str = "objects";
 /// Creates the data directory (0700) and, for the default SQLite database, its empty
 /// file (0600) — SQLite gives its `-wal` and `-shm` files the database file's mode, so
 /// they are private from birth too. Then refuses to go on when the directory or a file
-/// in it that holds keys or data is readable by other users.
+/// in it that holds keys or data, or the configured key-encryption key file, is
+/// readable by other users.
 pub fn prepare(config: &Config) -> anyhow::Result<()> {
     let dir = &config.data_dir;
     create_private_dir(dir)
@@ -52,6 +54,9 @@ pub fn prepare(config: &Config) -> anyhow::Result<()> {
         .iter()
         .map(|name| dir.join(name)),
     );
+    if let Some(KeyEncryptionKeySource::File(path)) = &config.key_encryption_key {
+        checked.push(path.clone());
+    }
     checked.iter().try_for_each(refuse_if_shared)
 }
 

@@ -181,6 +181,40 @@ async fn a_server_started_with_another_key_encryption_key_refuses_with_a_clear_m
     );
 }
 
+/// A key-encryption key in a file others can read is as good as none: refused with the
+/// `chmod` that fixes it, before anything is opened with it.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_key_encryption_key_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (mut app, key) = spawn().await;
+    app.stop().await;
+    let folder = tempfile::tempdir().expect("tempdir");
+    let file = folder.path().join("kek");
+    std::fs::write(&file, &key).expect("write the key file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let mut config = app.config();
+    config.key_encryption_key = Some(KeyEncryptionKeySource::File(file.clone()));
+    let error = latchkey_server::Application::build(config.clone())
+        .await
+        .expect_err("a readable key file is refused");
+    let message = format!("{error:#}");
+    assert!(
+        message.contains(&format!("chmod 600 {}", file.display())),
+        "{message}"
+    );
+    assert!(!message.contains(&key), "{message}");
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    app.set_config(config);
+    app.restart().await;
+    let me = app.sign_in_as_admin().await;
+    assert_eq!(
+        me.call(reqwest::Method::GET, "/v1/me", None).await.status(),
+        200
+    );
+}
+
 #[tokio::test]
 async fn an_upgrade_encrypts_the_plain_signing_keys_and_webhook_secrets_of_an_older_version() {
     let (mut app, _) = spawn().await;
