@@ -18,6 +18,7 @@ use latchkey_core::{Scopes, SecretDigest};
 use latchkey_store::UserRow;
 
 use crate::audit::{Actor, AuditSlot};
+use crate::cluster_limits;
 use crate::directory::CachedCredential;
 use crate::error::{AppError, AuthFailure};
 use crate::origin::Origin;
@@ -85,7 +86,7 @@ impl FromRequestParts<AppState> for Caller {
                 state.config.trust_forwarded_for,
             );
             let now = state.now();
-            match check_limits(state, &cached, &origin, now) {
+            match check_limits(state, &cached, &origin, now).await {
                 Ok(status) => {
                     if let (Some(status), Some(note)) = (status, parts.extensions.get::<RateNote>())
                     {
@@ -238,7 +239,7 @@ pub enum LimitRefusal {
 /// The credential's own limits, for token grants and API calls alike: where it may be
 /// used from, then how often (a refused address is not counted). `Ok` carries the rate
 /// status when the credential has a rate limit.
-pub fn check_limits(
+pub async fn check_limits(
     state: &AppState,
     credential: &CachedCredential,
     origin: &Origin,
@@ -263,9 +264,8 @@ pub fn check_limits(
     let Some(limit) = credential.rate_limit_per_minute else {
         return Ok(None);
     };
-    state
-        .credential_limits
-        .check(&credential.client_id, limit, now)
+    cluster_limits::credential_rate(state, &credential.client_id, limit, now)
+        .await
         .map(Some)
         .map_err(|status| LimitRefusal::RateLimited {
             status,

@@ -61,6 +61,9 @@ pub struct Config {
     pub lifecycle_sweep_interval: Duration,
     /// `None` turns the token endpoint's flood protection off (benchmarks).
     pub token_rate_limit: Option<TokenRateLimit>,
+    /// Where the cluster counts its limits (`redis://host:port/db`); `None`: each
+    /// replica counts alone.
+    pub redis_url: Option<String>,
     /// Failed sign-ins to one account from one address within `login_lockout` before
     /// that address is refused for that account (the owner elsewhere still signs in).
     pub max_failed_logins: u32,
@@ -119,6 +122,7 @@ impl Config {
             revocation_poll_interval: Duration::from_millis(500),
             usage_flush_interval: Duration::from_secs(10),
             lifecycle_sweep_interval: Duration::from_secs(60),
+            redis_url: None,
             token_rate_limit: Some(TokenRateLimit {
                 per_second: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
                 burst: NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),

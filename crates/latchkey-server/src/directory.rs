@@ -353,6 +353,13 @@ pub enum LoginRefusal {
     Account(Duration),
 }
 
+/// Failed sign-ins within a window, and the time left in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: u32,
+    pub left: Duration,
+}
+
 /// Failed sign-ins, counted so that password guessing is slow and a guesser cannot lock
 /// the owner out. Counts are per client address ([`crate::origin::Origin::client_key`])
 /// and age out `window` after the first failure they count:
@@ -420,16 +427,41 @@ impl LoginThrottle {
     pub fn refused(&self, email: &str, address: Option<IpAddr>) -> Option<LoginRefusal> {
         let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         let window = self.window;
-        let wait = |count: FailureCount| window.saturating_sub(count.since.elapsed());
-        if let Some(count) = FailureCount::live(failures.addresses.get(&address), window)
-            && count.count >= self.max_per_address
+        let counted = |count: Option<&FailureCount>| {
+            FailureCount::live(count, window).map(|count| Failures {
+                count: count.count,
+                left: window.saturating_sub(count.since.elapsed()),
+            })
+        };
+        self.judge(
+            counted(failures.addresses.get(&address)),
+            counted(failures.pairs.get(&(email.to_owned(), address))),
+            counted(failures.accounts.get(email)).map_or(0, |account| account.count),
+        )
+    }
+
+    /// The rule, from the live counts of the address, of the address on the account,
+    /// and of the account — wherever they were counted.
+    pub fn judge(
+        &self,
+        address: Option<Failures>,
+        pair: Option<Failures>,
+        account: u32,
+    ) -> Option<LoginRefusal> {
+        if let Some(address) = address
+            && address.count >= self.max_per_address
         {
-            return Some(LoginRefusal::Address(wait(count)));
+            return Some(LoginRefusal::Address(address.left));
         }
-        let pair = FailureCount::live(failures.pairs.get(&(email.to_owned(), address)), window)?;
-        let under_attack = FailureCount::live(failures.accounts.get(email), window)
-            .is_some_and(|account| account.count >= self.max_per_address);
-        (pair.count >= self.max_per_pair || under_attack).then(|| LoginRefusal::Account(wait(pair)))
+        let pair = pair?;
+        let under_attack = account >= self.max_per_address;
+        (pair.count >= self.max_per_pair || under_attack)
+            .then_some(LoginRefusal::Account(pair.left))
+    }
+
+    /// How long a failure counts.
+    pub fn window(&self) -> Duration {
+        self.window
     }
 
     pub fn record_failure(&self, email: &str, address: Option<IpAddr>) {

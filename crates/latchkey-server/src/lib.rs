@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod blob;
 pub mod clock;
+mod cluster_limits;
 mod connections;
 mod credential_policy;
 mod credentials;
@@ -100,6 +101,14 @@ impl Application {
             RateLimiter::keyed(Quota::per_second(limit.per_second).allow_burst(limit.burst))
         });
         let mailer = config.smtp.as_ref().map(mail::Mailer::new).transpose()?;
+        let shared_counters = config
+            .redis_url
+            .as_deref()
+            .map(|url| cluster_limits::SharedCounters::new(url, &public_url))
+            .transpose()?;
+        if let Some(counters) = &shared_counters {
+            counters.connect().await;
+        }
         let state = AppState::new(Shared {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
@@ -118,6 +127,7 @@ impl Application {
             ),
             leak_reports: routes::secret_scanning::report_limiter(),
             taken_emails: rate_limit::TakenEmailBudget::default(),
+            shared_counters,
             token_limiter,
             credential_limits: CredentialRateLimiter::default(),
             keys,
@@ -160,6 +170,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let maintenance = tokio::spawn(maintain(state.clone()));
+        let redis = tokio::spawn(cluster_limits::keep_connected(state.clone()));
         let app = router(state.clone());
         let service = tower::util::MapRequestLayer::new(middleware::normalize_path).layer(app);
         tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
@@ -170,6 +181,7 @@ impl Application {
         };
         connections::serve(self.listener, service, limits, shutdown).await;
         maintenance.abort();
+        redis.abort();
         if let Err(error) = state.usage.flush(&state.store).await {
             tracing::error!(error = %error, "could not write last-used times at shutdown");
         }

@@ -354,6 +354,10 @@ pub enum CalibrationsAnswer {
 pub struct ProbeStatus {
     /// `ok` (liveness) or `ready` (readiness).
     pub status: String,
+    /// Readiness only: where limits are counted (`cluster`, `replica`, or
+    /// `replica: Redis is unreachable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<String>,
 }
 
 /// The bytes of an uploaded file, sent as they are (chunked or with a length).

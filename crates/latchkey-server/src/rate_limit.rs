@@ -2,9 +2,9 @@
 //! per replica, announced with the `RateLimit-*` headers of the IETF draft
 //! (draft-ietf-httpapi-ratelimit-headers) and enforced with 429 + `Retry-After`.
 //!
-//! The count covers token grants and API calls of the credential alike. Each replica
-//! counts its own requests, so behind N replicas a credential gets at most N times its
-//! limit; the limit is about runaway scripts, not billing.
+//! The count covers token grants and API calls of the credential alike. These are the
+//! replica's own counts; with Redis configured, [`crate::cluster_limits`] counts once
+//! for the cluster and falls back to these while Redis does not answer.
 //!
 //! [`AddressRateLimiter`] limits a public endpoint, which has no credential to count
 //! against, per client address. [`TakenEmailBudget`] limits how often an organization's
@@ -23,7 +23,8 @@ use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-const WINDOW_SECS: i64 = 60;
+/// The per-credential limit's window.
+pub const WINDOW_SECS: i64 = 60;
 
 /// Where a credential stands in its current window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use governor::DefaultKeyedRateLimiter;
 use latchkey_store::Store;
 
 use crate::blob::BlobStore;
+use crate::cluster_limits::SharedCounters;
 use crate::config::Config;
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
 use crate::hashing::PasswordHashing;
@@ -41,6 +42,9 @@ pub struct Shared {
     pub logins: LoginThrottle,
     /// Every password hash of a request runs here, a few at a time.
     pub hashing: PasswordHashing,
+    /// The cluster's counters in Redis, when configured; else every limit above is
+    /// counted per replica.
+    pub shared_counters: Option<SharedCounters>,
     /// Leak reports per client address.
     pub leak_reports: AddressRateLimiter,
     /// "Already has an account" answers per organization.

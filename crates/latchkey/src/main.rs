@@ -130,6 +130,11 @@ struct ServeArgs {
     /// The sender of those emails: `Latchkey <latchkey@example.com>` or an address.
     #[arg(long, env = "LATCHKEY_SMTP_FROM", requires = "smtp_url")]
     smtp_from: Option<String>,
+    /// Redis for limits counted once for the cluster (redis://host:port/db): the
+    /// per-credential rate limit, the token flood limit and the sign-in throttles.
+    /// Without it, or while it is unreachable, each replica counts alone.
+    #[arg(long, env = "LATCHKEY_REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
     /// Let webhook endpoints be loopback, private or link-local addresses (a receiver on
     /// this host or network). Off by default, so organization admins cannot make the
     /// service call into its own network.
@@ -295,6 +300,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.listen = args.listen;
     config.public_url = args.public_url;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl);
+    config.redis_url = args.redis_url;
     config.smtp = match (args.smtp_url, args.smtp_from) {
         (Some(url), Some(from)) => Some(SmtpConfig {
             url: SecretString::from(url),

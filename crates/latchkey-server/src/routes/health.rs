@@ -35,10 +35,13 @@ async fn healthz() -> Json<serde_json::Value> {
     path = "/readyz",
     tag = "Service",
     summary = "Readiness",
-    description = "The process can do its job: the database answers.",
+    description = "The process can do its job: the database answers. `limits` says where \
+        rate limits and sign-in throttles are counted: `cluster` (in Redis), `replica` \
+        (no Redis configured), or `replica: Redis is unreachable` — still serving, each \
+        replica counting alone.",
     security(),
     responses(
-        (status = 200, description = "`{\"status\": \"ready\"}`.", body = ProbeStatus),
+        (status = 200, description = "`{\"status\": \"ready\", \"limits\": \"cluster\"}`.", body = ProbeStatus),
         (status = 503, response = Unavailable),
     ),
 )]
@@ -49,5 +52,12 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
             message: "The database is not reachable.".to_owned(),
         }
     })?;
-    Ok(Json(serde_json::json!({ "status": "ready" })))
+    let limits = match &state.shared_counters {
+        None => "replica",
+        Some(counters) if counters.reachable() => "cluster",
+        Some(_) => "replica: Redis is unreachable",
+    };
+    Ok(Json(
+        serde_json::json!({ "status": "ready", "limits": limits }),
+    ))
 }

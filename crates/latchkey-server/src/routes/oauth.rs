@@ -30,6 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{LimitRefusal, check_limits, live_credential};
+use crate::cluster_limits;
 use crate::directory::CachedCredential;
 use crate::error::AuthFailure;
 use crate::openapi::{
@@ -237,13 +238,8 @@ fn format_time(time: DateTime<Utc>) -> String {
 /// Flood protection: a client far beyond normal use gets 429 with a reason it can read,
 /// since the existing clients do not retry a 429 from the token endpoint
 /// (CONTRACT.md §1.4).
-fn check_rate_limit(state: &AppState, client_id: &ClientId) -> Result<(), OAuthError> {
-    if let Some(limiter) = &state.token_limiter
-        && let Err(not_until) = limiter.check_key(&client_id.as_str().to_owned())
-    {
-        let wait = not_until.wait_time_from(governor::clock::Clock::now(
-            &governor::clock::DefaultClock::default(),
-        ));
+async fn check_rate_limit(state: &AppState, client_id: &ClientId) -> Result<(), OAuthError> {
+    if let Err(wait) = cluster_limits::token_flood(state, client_id.as_str()).await {
         let secs = wait.as_secs() + 1;
         let limit = state
             .config
@@ -324,7 +320,7 @@ async fn authenticate(
     }
     // Counted only once the secret is proven, so knowing a client id (which is not
     // secret) is not enough to throttle its owner.
-    check_rate_limit(state, &client_id)?;
+    check_rate_limit(state, &client_id).await?;
     if let Some(deleted) = credential.deleted_at {
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) was deleted on {}. Generate new credentials \
@@ -350,17 +346,20 @@ async fn authenticate(
             format_time(expired)
         )));
     }
-    let rate = check_limits(state, &credential, origin, now).map_err(|refusal| match refusal {
-        LimitRefusal::Address(message) => {
-            OAuthError::new(StatusCode::FORBIDDEN, "address_not_allowed", message)
-        }
-        LimitRefusal::RateLimited { status, message } => {
-            let mut error = OAuthError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-            error.retry_after_secs = Some(status.reset_secs);
-            error.rate = Some(status);
-            error
-        }
-    })?;
+    let rate = check_limits(state, &credential, origin, now)
+        .await
+        .map_err(|refusal| match refusal {
+            LimitRefusal::Address(message) => {
+                OAuthError::new(StatusCode::FORBIDDEN, "address_not_allowed", message)
+            }
+            LimitRefusal::RateLimited { status, message } => {
+                let mut error =
+                    OAuthError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+                error.retry_after_secs = Some(status.reset_secs);
+                error.rate = Some(status);
+                error
+            }
+        })?;
     state
         .usage
         .record_grant(&credential.client_id, &matched.id, origin.to_use(now));

@@ -343,6 +343,41 @@ async fn start(
     (address, shutdown, server)
 }
 
+/// Another replica of a [`TestApp`]: its configuration (database, data directory and
+/// key-encryption key, clock, Redis) and its public URL, on another port.
+pub struct Replica {
+    pub base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Replica {
+    pub async fn of(app: &TestApp) -> Replica {
+        let mut config = app.config();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.public_url = Some(app.base_url.clone());
+        let (address, shutdown, server) = start(config).await;
+        Replica {
+            base_url: format!("http://{address}"),
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the replica gracefully and waits until it has finished.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("replica task")
+                .expect("replica stopped cleanly");
+        }
+    }
+}
+
 /// The SDK's credentials for a downloaded credentials file, read as the SDK reads the
 /// file itself.
 pub fn credentials(file: &CredentialsFile) -> latchkey_client::Credentials {

@@ -16,6 +16,7 @@ mod authorization;
 mod browser;
 mod browser_kit;
 mod browser_lifecycle;
+mod cluster_limits;
 mod concurrent_writes;
 mod connections;
 mod content;

@@ -1,40 +1,11 @@
 //! Two replicas on one database: what one replica changes, the other enforces within a
 //! second, with no coordination but the database.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use latchkey_server::{Application, Config};
-use tokio::sync::oneshot;
-
-use crate::harness::TestApp;
-
-/// A second server on the same database and issuer as `app`.
-struct Replica {
-    base_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
+use crate::harness::{Replica, TestApp};
 
 impl Replica {
-    async fn of(app: &TestApp) -> Replica {
-        let mut config = Config::new(app.data_dir.path());
-        config.database_url = app.database.url.clone();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.public_url = Some(app.base_url.clone());
-        let replica = Application::build(config).await.expect("build replica");
-        let address = replica.local_addr().expect("address");
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(replica.run(async {
-            let _ = stopped.await;
-        }));
-        Replica {
-            base_url: format!("http://{address}"),
-            shutdown: Some(shutdown),
-            server: Some(server),
-        }
-    }
-
     async fn me_status(&self, token: &str) -> u16 {
         reqwest::Client::new()
             .get(format!("{}/v1/me", self.base_url))
@@ -56,18 +27,6 @@ impl Replica {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("the replica still accepts the token after 3 s");
-    }
-
-    async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("replica task")
-                .expect("replica stopped");
-        }
     }
 }
 

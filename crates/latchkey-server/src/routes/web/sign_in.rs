@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::audit::{Actor, AuditSlot, Outcome};
 use crate::auth::{SESSION_COOKIE, cookie, load_session};
+use crate::cluster_limits;
 use crate::directory::LoginRefusal;
 use crate::error::{AppError, sentence};
 use crate::hashing::Busy;
@@ -177,7 +178,7 @@ pub(super) async fn log_in(
         );
     };
     let address = origin.client_key();
-    if let Some(refusal) = state.logins.refused(email.as_str(), address) {
+    if let Some(refusal) = cluster_limits::login_refused(&state, email.as_str(), address).await {
         failed(email.as_str());
         let (wait, whose) = match refusal {
             LoginRefusal::Address(wait) => (wait, "from your network"),
@@ -219,7 +220,7 @@ pub(super) async fn log_in(
         }
     };
     let Some(user) = user.filter(|_| verified) else {
-        state.logins.record_failure(email.as_str(), address);
+        cluster_limits::login_failed(&state, email.as_str(), address).await;
         failed(email.as_str());
         tracing::info!("sign-in failed");
         return login_page(
@@ -231,7 +232,7 @@ pub(super) async fn log_in(
             email_shown,
         );
     };
-    state.logins.record_success(email.as_str(), address);
+    cluster_limits::login_succeeded(&state, email.as_str(), address).await;
     audit.note(|note| {
         note.actor = Some(Actor {
             user_id: Some(user.id),
