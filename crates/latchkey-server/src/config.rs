@@ -61,6 +61,12 @@ pub struct Config {
     pub lifecycle_sweep_interval: Duration,
     /// `None` turns the token endpoint's flood protection off (benchmarks).
     pub token_rate_limit: Option<TokenRateLimit>,
+    /// How often a new signing key replaces the newest one; `None`: only when the
+    /// operator runs `latchkey admin rotate-signing-key`.
+    pub signing_key_rotation: Option<Duration>,
+    /// How often each replica reads the signing keys again (rotations by others); well
+    /// below `tokens::KEY_ACTIVATION_DELAY`.
+    pub signing_key_reload_interval: Duration,
     /// Where the cluster counts its limits (`redis://host:port/db`); `None`: each
     /// replica counts alone.
     pub redis_url: Option<String>,
@@ -123,6 +129,8 @@ impl Config {
             usage_flush_interval: Duration::from_secs(10),
             lifecycle_sweep_interval: Duration::from_secs(60),
             redis_url: None,
+            signing_key_rotation: Some(Duration::from_secs(90 * 24 * 3600)),
+            signing_key_reload_interval: Duration::from_secs(30),
             token_rate_limit: Some(TokenRateLimit {
                 per_second: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
                 burst: NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),

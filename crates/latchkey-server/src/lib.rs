@@ -31,6 +31,7 @@ mod organizations;
 mod origin;
 mod rate_limit;
 mod routes;
+pub mod signing_keys;
 mod state;
 mod sweeps;
 mod tokens;
@@ -92,7 +93,7 @@ impl Application {
             .to_owned();
         let kek = key_encryption::prepare(&config, &store).await?;
         let generated_admin = bootstrap_admin(&store, config.admin.as_ref()).await?;
-        let keys = KeyRing::load_or_create(&store, &kek).await?;
+        let keys = KeyRing::load_or_create(&store, &kek, config.clock.now()).await?;
         // Scene files live beside the database by default.
         let objects = config.data_dir.join(data_dir::OBJECTS_DIR);
         let blobs = blob::BlobStore::local(&objects)
@@ -171,6 +172,7 @@ impl Application {
         let state = self.state.clone();
         let maintenance = tokio::spawn(maintain(state.clone()));
         let redis = tokio::spawn(cluster_limits::keep_connected(state.clone()));
+        let key_upkeep = tokio::spawn(signing_keys::maintain(state.clone()));
         let app = router(state.clone());
         let service = tower::util::MapRequestLayer::new(middleware::normalize_path).layer(app);
         tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
@@ -182,6 +184,7 @@ impl Application {
         connections::serve(self.listener, service, limits, shutdown).await;
         maintenance.abort();
         redis.abort();
+        key_upkeep.abort();
         if let Err(error) = state.usage.flush(&state.store).await {
             tracing::error!(error = %error, "could not write last-used times at shutdown");
         }

@@ -7,8 +7,8 @@
 //! verification, with its claim checks, is `jsonwebtoken`'s.
 
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -57,93 +57,91 @@ impl Claims {
     }
 }
 
-struct ActiveKey {
+/// How long a new key only verifies before it signs: every replica reloads its keys
+/// well within this (`Config::signing_key_reload_interval`), so no replica meets a
+/// token signed with a key it does not know yet.
+pub const KEY_ACTIVATION_DELAY: chrono::Duration = chrono::Duration::minutes(2);
+
+struct LoadedKey {
     kid: String,
+    created_at: DateTime<Utc>,
     signing: SigningKey,
 }
 
-/// The keys this service signs with and accepts.
-pub struct KeyRing {
-    active: ActiveKey,
+/// The keys as loaded at one moment.
+struct Keys {
+    /// Newest first.
+    keys: Vec<LoadedKey>,
     verifying: HashMap<String, DecodingKey>,
     jwks: serde_json::Value,
 }
 
+/// The keys this service signs with and accepts: every key in the database, reloaded
+/// by [`crate::signing_keys`] so that a rotation reaches every replica without a
+/// restart. The newest key older than [`KEY_ACTIVATION_DELAY`] signs (the oldest
+/// while none is); the others only verify until they are deleted.
+pub struct KeyRing {
+    current: RwLock<Arc<Keys>>,
+}
+
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<String> = self.keys().keys.iter().map(|k| k.kid.clone()).collect();
         f.debug_struct("KeyRing")
-            .field("active_kid", &self.active.kid)
+            .field("kids", &kids)
             .finish_non_exhaustive()
     }
 }
 
 impl KeyRing {
     /// Loads the keys from the store, creating the first one on the first start.
-    pub async fn load_or_create(store: &Store, kek: &KeyEncryptionKey) -> anyhow::Result<KeyRing> {
-        let mut rows = store.signing_keys().await?;
-        if rows.is_empty() {
-            let signing = SigningKey::generate(&mut rand::rngs::OsRng);
-            let der = signing
-                .to_pkcs8_der()
-                .context("encoding the new signing key")?;
-            let kid = crate::random_id(16);
-            let row = SigningKeyRow {
-                private_key_pkcs8: kek.seal(Sealed::SigningKey(&kid), der.as_bytes()),
-                kid,
-                created_at: Utc::now().timestamp_millis(),
-            };
-            match store.insert_signing_key(&row).await {
+    pub async fn load_or_create(
+        store: &Store,
+        kek: &KeyEncryptionKey,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<KeyRing> {
+        if store.signing_keys().await?.is_empty() {
+            match insert_new_key(store, kek, &crate::random_id(16), now).await {
                 // Another replica starting at the same moment may have won; use its keys.
-                Ok(()) | Err(StoreError::Conflict) => {}
+                Ok(_) | Err(StoreError::Conflict) => {}
                 Err(error) => return Err(error.into()),
             }
-            rows = store.signing_keys().await?;
         }
-        KeyRing::from_rows(&rows, kek)
-    }
-
-    fn from_rows(rows: &[SigningKeyRow], kek: &KeyEncryptionKey) -> anyhow::Result<KeyRing> {
-        let mut keys = Vec::with_capacity(rows.len());
-        for row in rows {
-            let der = kek.open(Sealed::SigningKey(&row.kid), &row.private_key_pkcs8)?;
-            let signing = SigningKey::from_pkcs8_der(der.expose_secret())
-                .map_err(|e| anyhow::anyhow!("parsing signing key {}: {e}", row.kid))?;
-            keys.push((row.kid.clone(), signing));
-        }
-        let mut verifying = HashMap::new();
-        let mut jwks = Vec::new();
-        for (kid, signing) in &keys {
-            let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
-            verifying.insert(kid.clone(), DecodingKey::from_ed_components(&x)?);
-            jwks.push(serde_json::json!({
-                "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": kid, "x": x,
-            }));
-        }
-        let (kid, signing) = keys
-            .into_iter()
-            .next()
-            .context("the database holds no signing key")?;
         Ok(KeyRing {
-            active: ActiveKey { kid, signing },
-            verifying,
-            jwks: serde_json::json!({ "keys": jwks }),
+            current: RwLock::new(Arc::new(load(store, kek).await?)),
         })
     }
 
-    /// The JSON Web Key Set (RFC 7517 §5) of every key we accept.
-    pub fn jwks(&self) -> &serde_json::Value {
-        &self.jwks
+    /// Reads the keys again: a rotation or deletion by any replica or the command line.
+    pub async fn reload(&self, store: &Store, kek: &KeyEncryptionKey) -> anyhow::Result<()> {
+        let keys = Arc::new(load(store, kek).await?);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        Ok(())
     }
 
-    /// Signs `claims` as a compact JWS of type `typ`.
-    pub fn sign(&self, claims: &Claims, typ: &str) -> String {
-        let header = serde_json::json!({ "alg": "EdDSA", "typ": typ, "kid": self.active.kid });
+    fn keys(&self) -> Arc<Keys> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The JSON Web Key Set (RFC 7517 §5) of every key we accept.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.keys().jwks.clone()
+    }
+
+    /// Signs `claims` as a compact JWS of type `typ` with the key active at `now`.
+    pub fn sign(&self, claims: &Claims, typ: &str, now: DateTime<Utc>) -> String {
+        let keys = self.keys();
+        let key = active(&keys.keys, now);
+        let header = serde_json::json!({ "alg": "EdDSA", "typ": typ, "kid": key.kid });
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(payload_json(claims))
         );
-        let signature = self.active.signing.sign(signing_input.as_bytes());
+        let signature = key.signing.sign(signing_input.as_bytes());
         format!(
             "{signing_input}.{}",
             URL_SAFE_NO_PAD.encode(signature.to_bytes())
@@ -163,10 +161,11 @@ impl KeyRing {
         if header.alg != Algorithm::EdDSA {
             return Err(AuthFailure::BadSignature);
         }
+        let keys = self.keys();
         let key = header
             .kid
             .as_deref()
-            .and_then(|kid| self.verifying.get(kid))
+            .and_then(|kid| keys.verifying.get(kid))
             .ok_or(AuthFailure::BadSignature)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
@@ -190,6 +189,66 @@ impl KeyRing {
         }
         Ok(claims)
     }
+}
+
+/// The newest key past its activation delay, else the oldest (a new installation's
+/// only key signs at once).
+fn active(keys: &[LoadedKey], now: DateTime<Utc>) -> &LoadedKey {
+    keys.iter()
+        .find(|key| key.created_at + KEY_ACTIVATION_DELAY <= now)
+        .or_else(|| keys.last())
+        .unwrap_or_else(|| unreachable!("a key ring is never empty: loading refuses that"))
+}
+
+/// Generates a key named `kid` and stores it, sealed with the key-encryption key.
+pub async fn insert_new_key(
+    store: &Store,
+    kek: &KeyEncryptionKey,
+    kid: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+    let der = signing
+        .to_pkcs8_der()
+        .unwrap_or_else(|e| unreachable!("an Ed25519 key encodes as PKCS#8: {e}"));
+    let kid = kid.to_owned();
+    let row = SigningKeyRow {
+        private_key_pkcs8: kek.seal(Sealed::SigningKey(&kid), der.as_bytes()),
+        kid,
+        created_at: now.timestamp_millis(),
+    };
+    store.insert_signing_key(&row).await
+}
+
+async fn load(store: &Store, kek: &KeyEncryptionKey) -> anyhow::Result<Keys> {
+    keys_of(&store.signing_keys().await?, kek)
+}
+
+fn keys_of(rows: &[SigningKeyRow], kek: &KeyEncryptionKey) -> anyhow::Result<Keys> {
+    let mut keys = Vec::with_capacity(rows.len());
+    let mut verifying = HashMap::new();
+    let mut jwks = Vec::new();
+    for row in rows {
+        let der = kek.open(Sealed::SigningKey(&row.kid), &row.private_key_pkcs8)?;
+        let signing = SigningKey::from_pkcs8_der(der.expose_secret())
+            .map_err(|e| anyhow::anyhow!("parsing signing key {}: {e}", row.kid))?;
+        let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+        verifying.insert(row.kid.clone(), DecodingKey::from_ed_components(&x)?);
+        jwks.push(serde_json::json!({
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": row.kid, "x": x,
+        }));
+        keys.push(LoadedKey {
+            kid: row.kid.clone(),
+            created_at: DateTime::from_timestamp_millis(row.created_at).unwrap_or_default(),
+            signing,
+        });
+    }
+    anyhow::ensure!(!keys.is_empty(), "the database holds no signing key");
+    Ok(Keys {
+        keys,
+        verifying,
+        jwks: serde_json::json!({ "keys": jwks }),
+    })
 }
 
 fn describe(error: &jsonwebtoken::errors::Error) -> String {
@@ -246,7 +305,9 @@ mod tests {
             ),
             created_at: 0,
         };
-        KeyRing::from_rows(&[row], &kek).expect("ring")
+        KeyRing {
+            current: RwLock::new(Arc::new(keys_of(&[row], &kek).expect("ring"))),
+        }
     }
 
     fn claims(text: &str) -> Claims {
@@ -278,6 +339,7 @@ mod tests {
                 let token = ring.sign(
                     &claims(&format!("{}{text}", "a".repeat(i + pad))),
                     ACCESS_TOKEN_TYPE,
+                    Utc::now(),
                 );
                 let payload = token.split('.').nth(1).expect("payload");
                 assert!(!payload.contains(['-', '_']), "{payload}");
@@ -289,7 +351,7 @@ mod tests {
     fn a_signed_token_verifies_and_round_trips_its_claims() {
         let ring = ring();
         let claims = claims("ünï~");
-        let token = ring.sign(&claims, ACCESS_TOKEN_TYPE);
+        let token = ring.sign(&claims, ACCESS_TOKEN_TYPE, Utc::now());
         let verified = ring
             .verify(&token, ACCESS_TOKEN_TYPE, &claims.iss, Utc::now())
             .expect("valid");
@@ -300,17 +362,17 @@ mod tests {
     fn tokens_of_the_other_kind_another_key_or_alg_none_are_refused() {
         let ring = ring();
         let claims = claims("j");
-        let refresh = ring.sign(&claims, REFRESH_TOKEN_TYPE);
+        let refresh = ring.sign(&claims, REFRESH_TOKEN_TYPE, Utc::now());
         assert_eq!(
             ring.verify(&refresh, ACCESS_TOKEN_TYPE, &claims.iss, Utc::now()),
             Err(AuthFailure::WrongTokenType)
         );
-        let foreign = self::ring().sign(&claims, ACCESS_TOKEN_TYPE);
+        let foreign = self::ring().sign(&claims, ACCESS_TOKEN_TYPE, Utc::now());
         assert_eq!(
             ring.verify(&foreign, ACCESS_TOKEN_TYPE, &claims.iss, Utc::now()),
             Err(AuthFailure::BadSignature)
         );
-        let token = ring.sign(&claims, ACCESS_TOKEN_TYPE);
+        let token = ring.sign(&claims, ACCESS_TOKEN_TYPE, Utc::now());
         let payload = token.split('.').nth(1).expect("payload");
         let none = format!(
             "{}.{payload}.",

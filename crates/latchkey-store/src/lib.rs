@@ -292,6 +292,22 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes every key that a newer key, created at or before `successor_before`
+    /// (milliseconds), replaced; the number deleted. The newest key always stays.
+    pub async fn delete_replaced_signing_keys(
+        &self,
+        successor_before: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM signing_keys WHERE EXISTS (SELECT 1 FROM signing_keys newer \
+             WHERE newer.created_at > signing_keys.created_at AND newer.created_at <= $1)",
+        )
+        .bind(successor_before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Replaces a key's stored private key with `new` if it still is `old` (encrypting
     /// a plain one); `false` when another replica already did.
     pub async fn replace_signing_key(

@@ -130,6 +130,11 @@ struct ServeArgs {
     /// The sender of those emails: `Latchkey <latchkey@example.com>` or an address.
     #[arg(long, env = "LATCHKEY_SMTP_FROM", requires = "smtp_url")]
     smtp_from: Option<String>,
+    /// Days after which a new signing key replaces the newest one (0: only when an
+    /// operator runs `latchkey admin rotate-signing-key`).
+    #[arg(long, env = "LATCHKEY_SIGNING_KEY_ROTATION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(0..=3650))]
+    signing_key_rotation_days: u64,
     /// Redis for limits counted once for the cluster (redis://host:port/db): the
     /// per-credential rate limit, the token flood limit and the sign-in throttles.
     /// Without it, or while it is unreachable, each replica counts alone.
@@ -199,6 +204,17 @@ enum AdminCommand {
         /// The user's role in that organization.
         #[arg(long, value_parser = ["member", "admin"], default_value = "member", requires = "organization")]
         organization_role: String,
+    },
+    /// Make a new signing key. Every running replica picks it up within 30 seconds and
+    /// signs with it two minutes after now; the previous key keeps verifying until the
+    /// last token it signed has expired. Rotation also runs every 90 days by itself.
+    RotateSigningKey {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// A file holding the key-encryption key, as for `serve` (or set
+        /// LATCHKEY_KEY_ENCRYPTION_KEY).
+        #[arg(long, env = "LATCHKEY_KEY_ENCRYPTION_KEY_FILE")]
+        key_encryption_key_file: Option<PathBuf>,
     },
 }
 
@@ -272,6 +288,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .map(success)
         }
+        Command::Admin(AdminCommand::RotateSigningKey {
+            storage,
+            key_encryption_key_file,
+        }) => rotate_signing_key(storage, key_encryption_key_file)
+            .await
+            .map(success),
         Command::Bench(args) => bench::run(args).await.map(success),
         Command::Token(args) => tools::token(args).await,
         Command::Call(args) => tools::call(args).await,
@@ -301,6 +323,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.public_url = args.public_url;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl);
     config.redis_url = args.redis_url;
+    config.signing_key_rotation = (args.signing_key_rotation_days > 0)
+        .then(|| Duration::from_secs(args.signing_key_rotation_days * 24 * 3600));
     config.smtp = match (args.smtp_url, args.smtp_from) {
         (Some(url), Some(from)) => Some(SmtpConfig {
             url: SecretString::from(url),
@@ -314,19 +338,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.header_read_timeout = Duration::from_secs(args.header_read_timeout);
     config.idle_timeout = Duration::from_secs(args.idle_timeout);
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
-    // The key itself only from the environment: a flag's value shows in `ps`.
-    config.key_encryption_key = match (
-        std::env::var("LATCHKEY_KEY_ENCRYPTION_KEY"),
-        args.key_encryption_key_file,
-    ) {
-        (Ok(_), Some(_)) => anyhow::bail!(
-            "give the key-encryption key either in LATCHKEY_KEY_ENCRYPTION_KEY or as a file \
-             (--key-encryption-key-file, LATCHKEY_KEY_ENCRYPTION_KEY_FILE), not both"
-        ),
-        (Ok(key), None) => Some(KeyEncryptionKeySource::Value(SecretString::from(key))),
-        (Err(_), Some(path)) => Some(KeyEncryptionKeySource::File(path)),
-        (Err(_), None) => None,
-    };
+    config.key_encryption_key = key_encryption_source(args.key_encryption_key_file)?;
     config.admin = match (
         std::env::var("LATCHKEY_ADMIN_EMAIL"),
         std::env::var("LATCHKEY_ADMIN_PASSWORD"),
@@ -379,6 +391,41 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// The key-encryption key from the environment or a file. The key itself only from the
+/// environment: a flag's value shows in `ps`.
+fn key_encryption_source(file: Option<PathBuf>) -> anyhow::Result<Option<KeyEncryptionKeySource>> {
+    Ok(match (std::env::var("LATCHKEY_KEY_ENCRYPTION_KEY"), file) {
+        (Ok(_), Some(_)) => anyhow::bail!(
+            "give the key-encryption key either in LATCHKEY_KEY_ENCRYPTION_KEY or as a \
+                 file (--key-encryption-key-file, LATCHKEY_KEY_ENCRYPTION_KEY_FILE), not both"
+        ),
+        (Ok(key), None) => Some(KeyEncryptionKeySource::Value(SecretString::from(key))),
+        (Err(_), Some(path)) => Some(KeyEncryptionKeySource::File(path)),
+        (Err(_), None) => None,
+    })
+}
+
+async fn rotate_signing_key(
+    storage: StorageArgs,
+    key_encryption_key_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut config = Config::new(storage.data_dir);
+    config.database_url = storage.database_url;
+    config.key_encryption_key = key_encryption_source(key_encryption_key_file)?;
+    let (rotation, previous_until) = latchkey_server::signing_keys::rotate_now(&config).await?;
+    println!(
+        "New signing key {} (after {}). Running replicas load it within 30 seconds; it \
+         signs from {}. Key {} keeps verifying the tokens it signed until {}, then it is \
+         deleted.",
+        rotation.new_kid,
+        rotation.previous_kid,
+        rotation.signs_from.format("%Y-%m-%d %H:%M:%S UTC"),
+        rotation.previous_kid,
+        previous_until.format("%Y-%m-%d %H:%M UTC"),
+    );
+    Ok(())
 }
 
 async fn add_user(

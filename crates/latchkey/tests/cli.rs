@@ -279,3 +279,70 @@ async fn a_start_on_a_world_readable_database_is_refused_with_the_chmod_that_fix
         "fixed, it starts"
     );
 }
+
+async fn published_kids(base_url: &str) -> Vec<String> {
+    let jwks: serde_json::Value = reqwest::get(format!("{base_url}/.well-known/jwks.json"))
+        .await
+        .expect("GET jwks")
+        .json()
+        .await
+        .expect("JWKS");
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|key| key["kid"].as_str().map(str::to_owned))
+        .collect();
+    kids.sort();
+    kids
+}
+
+async fn rotate_signing_key(data_dir: &Path) -> String {
+    let output = Command::new(BINARY)
+        .args(["admin", "rotate-signing-key", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .expect("run latchkey admin rotate-signing-key");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+#[tokio::test]
+async fn an_operator_rotates_the_signing_key_and_the_server_publishes_both_keys() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let port = free_port();
+    let server = serve(&data_dir, port).await;
+    let [old] = published_kids(&server.base_url)
+        .await
+        .try_into()
+        .expect("one key at first");
+
+    let said = rotate_signing_key(&data_dir).await;
+    let new = said
+        .strip_prefix("New signing key ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("names the new key")
+        .to_owned();
+    assert!(said.contains(&format!("(after {old})")), "{said}");
+    assert!(said.contains("it signs from"), "{said}");
+    // Rotating again before the new key signs is the same rotation, not another key.
+    let again = rotate_signing_key(&data_dir).await;
+    assert!(
+        again.starts_with(&format!("New signing key {new} ")),
+        "{again}"
+    );
+
+    assert!(server.terminate().await);
+    let server = serve(&data_dir, port).await;
+    let mut expected = vec![old, new];
+    expected.sort();
+    assert_eq!(published_kids(&server.base_url).await, expected);
+    assert!(server.terminate().await);
+}

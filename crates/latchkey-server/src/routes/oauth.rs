@@ -513,10 +513,10 @@ async fn issue_token(
     };
     let access_token = state
         .keys
-        .sign(&claims(access_expires_at), ACCESS_TOKEN_TYPE);
+        .sign(&claims(access_expires_at), ACCESS_TOKEN_TYPE, now);
     let refresh_token = state
         .keys
-        .sign(&claims(cap(refresh_expires_at)), REFRESH_TOKEN_TYPE);
+        .sign(&claims(cap(refresh_expires_at)), REFRESH_TOKEN_TYPE, now);
 
     let response = TokenResponse {
         access_token,
@@ -813,5 +813,5 @@ fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
     responses((status = 200, description = "The key set.", body = JsonWebKeySet)),
 )]
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.keys.jwks().clone())
+    Json(state.keys.jwks())
 }

@@ -36,6 +36,7 @@ mod restart;
 mod rolling;
 mod secrets_at_rest;
 mod sign_in_limits;
+mod signing_keys;
 mod tenancy;
 mod tidy;
 mod token_lifetimes;
