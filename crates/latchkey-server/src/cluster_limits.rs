@@ -21,6 +21,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
 use crate::directory::{Failures, LoginRefusal};
+use crate::metrics::Limit;
 use crate::rate_limit::{RateStatus, WINDOW_SECS};
 use crate::state::AppState;
 
@@ -252,6 +253,19 @@ pub async fn credential_rate(
     limit: u32,
     now: DateTime<Utc>,
 ) -> Result<RateStatus, RateStatus> {
+    let answer = count_credential_rate(state, client_id, limit, now).await;
+    if answer.is_err() {
+        state.metrics.refused_by(Limit::Credential);
+    }
+    answer
+}
+
+async fn count_credential_rate(
+    state: &AppState,
+    client_id: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<RateStatus, RateStatus> {
     if let Some(shared) = &state.shared_counters {
         let window = now.timestamp().div_euclid(WINDOW_SECS);
         let reset_secs = u64::try_from((window + 1) * WINDOW_SECS - now.timestamp()).unwrap_or(1);
@@ -279,6 +293,14 @@ pub async fn credential_rate(
 /// Counts one token request of `client_id` against the flood limit; `Err` with how long
 /// to wait.
 pub async fn token_flood(state: &AppState, client_id: &str) -> Result<(), Duration> {
+    let answer = count_token_flood(state, client_id).await;
+    if answer.is_err() {
+        state.metrics.refused_by(Limit::TokenFlood);
+    }
+    answer
+}
+
+async fn count_token_flood(state: &AppState, client_id: &str) -> Result<(), Duration> {
     let Some(limit) = state.config.token_rate_limit else {
         return Ok(());
     };
@@ -312,6 +334,18 @@ pub async fn token_flood(state: &AppState, client_id: &str) -> Result<(), Durati
 
 /// `Some` when `address` may not try to sign in to `email` now.
 pub async fn login_refused(
+    state: &AppState,
+    email: &str,
+    address: Option<IpAddr>,
+) -> Option<LoginRefusal> {
+    let refusal = judge_login(state, email, address).await;
+    if refusal.is_some() {
+        state.metrics.refused_by(Limit::SignIn);
+    }
+    refusal
+}
+
+async fn judge_login(
     state: &AppState,
     email: &str,
     address: Option<IpAddr>,

@@ -67,6 +67,9 @@ pub struct Config {
     /// How often each replica reads the signing keys again (rotations by others); well
     /// below `tokens::KEY_ACTIVATION_DELAY`.
     pub signing_key_reload_interval: Duration,
+    /// Where `/metrics` is served (Prometheus text format); `None`: not at all. Never
+    /// the public address.
+    pub metrics_listen: Option<SocketAddr>,
     /// Where the cluster counts its limits (`redis://host:port/db`); `None`: each
     /// replica counts alone.
     pub redis_url: Option<String>,
@@ -129,6 +132,7 @@ impl Config {
             usage_flush_interval: Duration::from_secs(10),
             lifecycle_sweep_interval: Duration::from_secs(60),
             redis_url: None,
+            metrics_listen: None,
             signing_key_rotation: Some(Duration::from_secs(90 * 24 * 3600)),
             signing_key_reload_interval: Duration::from_secs(30),
             token_rate_limit: Some(TokenRateLimit {

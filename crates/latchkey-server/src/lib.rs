@@ -24,6 +24,7 @@ mod error;
 mod events;
 mod hashing;
 mod mail;
+mod metrics;
 mod middleware;
 mod notifications;
 mod openapi;
@@ -73,6 +74,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`, when `Config::metrics_listen` is set.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     /// The first administrator's generated password, when this start created one.
     pub generated_admin: Option<(String, SecretString)>,
@@ -85,6 +88,12 @@ impl Application {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let bound = listener.local_addr()?;
+        let metrics_listener = match config.metrics_listen {
+            Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
+                format!("listening for /metrics on {address} (LATCHKEY_METRICS_LISTEN)")
+            })?),
+            None => None,
+        };
         let public_url = config
             .public_url
             .clone()
@@ -129,6 +138,7 @@ impl Application {
             leak_reports: routes::secret_scanning::report_limiter(),
             taken_emails: rate_limit::TakenEmailBudget::default(),
             shared_counters,
+            metrics: metrics::Metrics::default(),
             token_limiter,
             credential_limits: CredentialRateLimiter::default(),
             keys,
@@ -146,6 +156,7 @@ impl Application {
             .context("loading revoked tokens")?;
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             generated_admin,
         })
@@ -157,6 +168,13 @@ impl Application {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// The issuer and base of every link.
@@ -173,6 +191,11 @@ impl Application {
         let maintenance = tokio::spawn(maintain(state.clone()));
         let redis = tokio::spawn(cluster_limits::keep_connected(state.clone()));
         let key_upkeep = tokio::spawn(signing_keys::maintain(state.clone()));
+        let metrics_server = self.metrics_listener.map(|listener| {
+            tracing::info!(address = ?listener.local_addr().ok(), "serving /metrics");
+            let router = metrics::router(state.clone());
+            tokio::spawn(async move { axum::serve(listener, router).await })
+        });
         let app = router(state.clone());
         let service = tower::util::MapRequestLayer::new(middleware::normalize_path).layer(app);
         tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
@@ -185,6 +208,9 @@ impl Application {
         maintenance.abort();
         redis.abort();
         key_upkeep.abort();
+        if let Some(server) = metrics_server {
+            server.abort();
+        }
         if let Err(error) = state.usage.flush(&state.store).await {
             tracing::error!(error = %error, "could not write last-used times at shutdown");
         }
@@ -228,12 +254,14 @@ fn router(state: AppState) -> Router {
         // A route layer runs once a route matched, so it knows the route's template and
         // leaves the fallbacks' 404 and 405 unrecorded.
         .route_layer(from_fn_with_state(recorder, audit::record_request))
+        .route_layer(from_fn(metrics::note_route))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn(rate_limit::rate_limit_headers))
         .layer(from_fn(middleware::security_headers))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(middleware::request_context))
         .with_state(state)
 }

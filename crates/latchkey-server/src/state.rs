@@ -15,6 +15,7 @@ use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationLi
 use crate::hashing::PasswordHashing;
 use crate::key_encryption::KeyEncryptionKey;
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
 use crate::rate_limit::{AddressRateLimiter, CredentialRateLimiter, TakenEmailBudget};
 use crate::tokens::KeyRing;
 
@@ -45,6 +46,8 @@ pub struct Shared {
     /// The cluster's counters in Redis, when configured; else every limit above is
     /// counted per replica.
     pub shared_counters: Option<SharedCounters>,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
     /// Leak reports per client address.
     pub leak_reports: AddressRateLimiter,
     /// "Already has an account" answers per organization.

@@ -454,6 +454,19 @@ impl Store {
 
     // --- email outbox --------------------------------------------------------------
 
+    /// Webhook deliveries and emails waiting to be sent (or retried).
+    pub async fn outbox_depth(&self) -> Result<(i64, i64), StoreError> {
+        let deliveries: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        let emails: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM email_outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((deliveries, emails))
+    }
+
     pub async fn queue_email(&self, new: &NewEmail) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO email_outbox \

@@ -267,6 +267,11 @@ impl Store {
             .rows_affected())
     }
 
+    /// The connection pool's open connections and how many of them are idle.
+    pub fn pool_use(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
+
     // --- signing keys --------------------------------------------------------------
 
     /// All signing keys, newest first.

@@ -135,6 +135,10 @@ struct ServeArgs {
     #[arg(long, env = "LATCHKEY_SIGNING_KEY_ROTATION_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u64).range(0..=3650))]
     signing_key_rotation_days: u64,
+    /// Serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9464);
+    /// off by default, and never on the public address.
+    #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Redis for limits counted once for the cluster (redis://host:port/db): the
     /// per-credential rate limit, the token flood limit and the sign-in throttles.
     /// Without it, or while it is unreachable, each replica counts alone.
@@ -323,6 +327,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.public_url = args.public_url;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl);
     config.redis_url = args.redis_url;
+    config.metrics_listen = args.metrics_listen;
     config.signing_key_rotation = (args.signing_key_rotation_days > 0)
         .then(|| Duration::from_secs(args.signing_key_rotation_days * 24 * 3600));
     config.smtp = match (args.smtp_url, args.smtp_from) {

@@ -424,7 +424,31 @@ async fn issue_token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
-    let params = Params::parse(&headers, body)?;
+    let params = Params::parse(&headers, body);
+    let grant_type = params
+        .as_ref()
+        .ok()
+        .and_then(|params| params.get("grant_type"))
+        .unwrap_or_default()
+        .to_owned();
+    let answer = match params {
+        Ok(params) => grant(&state, origin, &headers, &params).await,
+        Err(error) => Err(error),
+    };
+    let outcome = answer
+        .as_ref()
+        .map_or_else(|error| error.error, |_| "issued");
+    state.metrics.token_grant(&grant_type, outcome);
+    answer
+}
+
+/// The token endpoint's work, once its form was read.
+async fn grant(
+    state: &AppState,
+    origin: Origin,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Response, OAuthError> {
     let grant_type = params.get("grant_type").ok_or_else(|| {
         OAuthError::invalid_request(
             "The grant_type parameter is missing; use client_credentials or refresh_token.",
@@ -440,8 +464,8 @@ async fn issue_token(
             ),
         ));
     }
-    let (client_id, secret) = client_auth(&headers, &params)?;
-    let client = authenticate(&state, &client_id, &secret, &origin).await?;
+    let (client_id, secret) = client_auth(headers, params)?;
+    let client = authenticate(state, &client_id, &secret, &origin).await?;
     let credential = &client.credential;
     let now = state.now();
 
@@ -463,7 +487,7 @@ async fn issue_token(
                 "The refresh token was issued to another client.",
             ));
         }
-        live_credential(&state, &refresh, now)
+        live_credential(state, &refresh, now)
             .await
             .map_err(|failure| {
                 OAuthError::invalid_refresh_token(match failure {
@@ -478,7 +502,7 @@ async fn issue_token(
             OAuthError::invalid_refresh_token("The refresh token's scope is invalid.")
         })?;
         let scopes = parse_requested_scope(params.get("scope"), &granted, &client_id)?;
-        spend_refresh_token(&state, &refresh, &grant_id).await?;
+        spend_refresh_token(state, &refresh, &grant_id).await?;
         (scopes, refresh.expires_at(), grant_id)
     } else {
         let scopes = parse_requested_scope(params.get("scope"), &credential.scopes, &client_id)?;

@@ -26,6 +26,7 @@ mod kognic_io;
 mod leak_reports;
 mod lifecycle;
 mod lifecycle_pages;
+mod metrics;
 mod oauth;
 mod openapi;
 mod pages;
