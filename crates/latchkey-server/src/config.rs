@@ -18,11 +18,52 @@ pub struct AdminBootstrap {
     pub password: SecretString,
 }
 
+const fn nonzero(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    }
+}
+
 /// How many token requests one client id may make before it gets 429.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenRateLimit {
     pub per_second: NonZeroU32,
     pub burst: NonZeroU32,
+}
+
+impl TokenRateLimit {
+    /// The default: a fleet of a thousand workers sharing one credential may all start
+    /// at once, and the existing clients do not retry a 429 from the token endpoint.
+    pub const DEFAULT: TokenRateLimit = TokenRateLimit {
+        per_second: nonzero(100),
+        burst: nonzero(1000),
+    };
+
+    /// Reads `LATCHKEY_TOKEN_RATE_LIMIT`: `off`, `RATE` (per second, burst ten times
+    /// that) or `RATE:BURST`.
+    pub fn parse(text: &str) -> Result<Option<TokenRateLimit>, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let number = |part: &str| {
+            part.trim()
+                .parse::<NonZeroU32>()
+                .map_err(|_| format!("`{part}` is not a whole number above 0"))
+        };
+        let (per_second, burst) = match text.split_once(':') {
+            Some((rate, burst)) => (number(rate)?, number(burst)?),
+            None => {
+                let rate = number(text)?;
+                (
+                    rate,
+                    rate.saturating_mul(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN)),
+                )
+            }
+        };
+        Ok(Some(TokenRateLimit { per_second, burst }))
+    }
 }
 
 /// Where owners' emails go, from `LATCHKEY_SMTP_URL` and `LATCHKEY_SMTP_FROM`.
@@ -135,10 +176,7 @@ impl Config {
             metrics_listen: None,
             signing_key_rotation: Some(Duration::from_secs(90 * 24 * 3600)),
             signing_key_reload_interval: Duration::from_secs(30),
-            token_rate_limit: Some(TokenRateLimit {
-                per_second: NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN),
-                burst: NonZeroU32::new(500).unwrap_or(NonZeroU32::MIN),
-            }),
+            token_rate_limit: Some(TokenRateLimit::DEFAULT),
             max_failed_logins: 5,
             max_failed_logins_per_address: 30,
             login_lockout: Duration::from_secs(15 * 60),
@@ -168,5 +206,31 @@ impl Config {
                 self.data_dir.join(crate::data_dir::DATABASE_FILE).display()
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_rate_limit_reads_off_a_rate_or_a_rate_and_burst() {
+        let limit = |per_second, burst| {
+            Some(TokenRateLimit {
+                per_second: NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN),
+                burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
+            })
+        };
+        assert_eq!(TokenRateLimit::parse("off"), Ok(None));
+        assert_eq!(TokenRateLimit::parse(" OFF "), Ok(None));
+        assert_eq!(TokenRateLimit::parse("20"), Ok(limit(20, 200)));
+        assert_eq!(TokenRateLimit::parse("20:50"), Ok(limit(20, 50)));
+        assert_eq!(
+            TokenRateLimit::parse("100:1000"),
+            Ok(Some(TokenRateLimit::DEFAULT))
+        );
+        for bad in ["", "0", "-1", "fast", "10:", ":10", "10:0", "1.5"] {
+            assert!(TokenRateLimit::parse(bad).is_err(), "{bad}");
+        }
     }
 }

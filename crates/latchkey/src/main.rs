@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use latchkey_core::access::OrganizationRole;
+use latchkey_server::config::TokenRateLimit;
 use latchkey_server::{AdminBootstrap, Application, Config, KeyEncryptionKeySource, SmtpConfig};
 use secrecy::SecretString;
 use tracing_subscriber::EnvFilter;
@@ -135,6 +136,12 @@ struct ServeArgs {
     #[arg(long, env = "LATCHKEY_SIGNING_KEY_ROTATION_DAYS", default_value_t = 90,
           value_parser = clap::value_parser!(u64).range(0..=3650))]
     signing_key_rotation_days: u64,
+    /// Token requests one client id may make: `RATE` per second (burst ten times that),
+    /// `RATE:BURST`, or `off`. The default lets a thousand workers sharing one
+    /// credential start at once.
+    #[arg(long, env = "LATCHKEY_TOKEN_RATE_LIMIT", default_value = "100:1000",
+          value_parser = token_rate_limit)]
+    token_rate_limit: TokenRateLimitSetting,
     /// Serve Prometheus metrics at /metrics on this address (e.g. 127.0.0.1:9464);
     /// off by default, and never on the public address.
     #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]
@@ -328,6 +335,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl);
     config.redis_url = args.redis_url;
     config.metrics_listen = args.metrics_listen;
+    config.token_rate_limit = args.token_rate_limit.0;
     config.signing_key_rotation = (args.signing_key_rotation_days > 0)
         .then(|| Duration::from_secs(args.signing_key_rotation_days * 24 * 3600));
     config.smtp = match (args.smtp_url, args.smtp_from) {
@@ -396,6 +404,14 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// `--token-rate-limit`, where `off` is a value too.
+#[derive(Debug, Clone)]
+struct TokenRateLimitSetting(Option<TokenRateLimit>);
+
+fn token_rate_limit(text: &str) -> Result<TokenRateLimitSetting, String> {
+    TokenRateLimit::parse(text).map(TokenRateLimitSetting)
 }
 
 /// The key-encryption key from the environment or a file. The key itself only from the

@@ -318,9 +318,6 @@ async fn authenticate(
             format_time(retired)
         )));
     }
-    // Counted only once the secret is proven, so knowing a client id (which is not
-    // secret) is not enough to throttle its owner.
-    check_rate_limit(state, &client_id).await?;
     if let Some(deleted) = credential.deleted_at {
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) was deleted on {}. Generate new credentials \
@@ -346,6 +343,10 @@ async fn authenticate(
             format_time(expired)
         )));
     }
+    // Counted only once the secret is proven, so knowing a client id (which is not
+    // secret) is not enough to throttle its owner; and after the credential's state,
+    // so a deleted, disabled or expired credential is told so, not told to slow down.
+    check_rate_limit(state, &client_id).await?;
     let rate = check_limits(state, &credential, origin, now)
         .await
         .map_err(|refusal| match refusal {

@@ -744,6 +744,33 @@ async fn a_client_hammering_the_token_endpoint_gets_429_with_an_explanation() {
     assert_eq!(app.token_request(&other, &[]).await.status(), 200);
 }
 
+/// A credential that was deleted is told so, even by a server that would otherwise
+/// tell it to slow down: retrying cannot help it.
+#[tokio::test]
+async fn a_deleted_credential_hears_that_it_was_deleted_before_it_hears_to_slow_down() {
+    let app = TestApp::spawn_with(|config| {
+        config.token_rate_limit = Some(TokenRateLimit {
+            per_second: NonZeroU32::MIN,
+            burst: NonZeroU32::MIN,
+        });
+    })
+    .await;
+    let person = app.sign_in_as_admin().await;
+    let file = person.create_credentials("gone").await;
+    assert_eq!(app.token_request(&file, &[]).await.status(), 200);
+    assert_eq!(app.token_request(&file, &[]).await.status(), 429);
+    assert_eq!(
+        person.delete_credentials(&file.client_id).await.status(),
+        204
+    );
+    let body = oauth_error(app.token_request(&file, &[]).await, 401, "invalid_client").await;
+    assert!(
+        body.error_description.contains("was deleted"),
+        "{}",
+        body.error_description
+    );
+}
+
 #[tokio::test]
 async fn wrong_secrets_sent_by_someone_else_do_not_throttle_the_owner() {
     let app = TestApp::spawn_with(|config| {
