@@ -49,6 +49,9 @@ pub enum Sealed<'a> {
     SigningKey(&'a str),
     /// The `whsec_…` signing secret of the webhook endpoint with this id.
     WebhookSecret(&'a str),
+    /// A new credentials file on its way to the one page that shows it, for the session
+    /// with this token digest (never stored: it travels in a cookie).
+    Reveal(&'a str),
 }
 
 impl Sealed<'_> {
@@ -56,6 +59,7 @@ impl Sealed<'_> {
         match self {
             Sealed::SigningKey(kid) => format!("latchkey:signing-key:{kid}"),
             Sealed::WebhookSecret(id) => format!("latchkey:webhook-secret:{id}"),
+            Sealed::Reveal(session) => format!("latchkey:reveal:{session}"),
         }
     }
 
@@ -64,6 +68,7 @@ impl Sealed<'_> {
         match self {
             Sealed::SigningKey(kid) => format!("signing key {kid}"),
             Sealed::WebhookSecret(id) => format!("the signing secret of webhook {id}"),
+            Sealed::Reveal(_) => "a new credentials file of another session".to_owned(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod audit_page;
 mod credential_forms;
 mod credentials_page;
 mod organization_credentials_page;
+mod reveal;
 mod sign_in;
 mod users_page;
 mod webhooks_page;

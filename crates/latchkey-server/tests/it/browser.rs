@@ -221,4 +221,21 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
     assert_eq!(refused.status(), 401, "a deleted credential gets no token");
     let refused = app.get_with_token("/v1/me", &token).await;
     assert_eq!(refused.status(), 401, "its access tokens stop working");
+
+    // Reloading the one-time view shows the list: no second credential, no secret.
+    let before = app.sign_in_as_admin().await.list_credentials().await.len();
+    generate_credentials(client, "Reloaded", None).await;
+    mark_page(client).await;
+    client.refresh().await.expect("reload the page");
+    wait_for_new_page(client).await;
+    assert!(
+        client
+            .find_all(Locator::Id("created-dialog"))
+            .await
+            .expect("look for the one-time view")
+            .is_empty(),
+        "a reload does not show the secret again"
+    );
+    let after = app.sign_in_as_admin().await.list_credentials().await.len();
+    assert_eq!(after, before + 1, "a reload makes no second credential");
 }

@@ -117,9 +117,12 @@ async fn rolling_through_the_form_shows_the_new_secret_once() {
         &[("overlap", "custom"), ("custom_hours", "2")],
     )
     .await;
-    assert_eq!(status, 201);
+    assert_eq!(status, 303, "{html}");
+    let html = page(&person, "/credentials").await;
     assert!(html.contains("Your new secret"), "{html}");
     assert!(html.contains("keeps working until"), "{html}");
+    let reloaded = page(&person, "/credentials").await;
+    assert!(!reloaded.contains("Your new secret"), "shown once");
     let listed = person.list_credentials().await;
     assert_eq!(listed[0].secrets.len(), 2);
     let new_prefix = &listed[0].secrets[0].prefix;

@@ -96,6 +96,18 @@ async fn generate(person: &PageClient, fields: &[(&str, &str)]) -> reqwest::Resp
         .expect("POST /credentials")
 }
 
+/// The page a secret-making form redirects to (post/redirect/get): the one-time view.
+async fn revealed(person: &PageClient, posted: reqwest::Response) -> reqwest::Response {
+    assert_eq!(posted.status(), 303, "a form that makes a secret redirects");
+    assert_eq!(location(&posted), "/credentials");
+    person
+        .client
+        .get(person.url("/credentials"))
+        .send()
+        .await
+        .expect("GET /credentials")
+}
+
 /// The credentials file behind the one-time view's Download link.
 fn downloaded_file(page: &str) -> Value {
     let marker = "href=\"data:application/json;base64,";
@@ -404,7 +416,8 @@ async fn generating_through_the_form_shows_the_file_once_and_its_secret_works() 
     )
     .await;
 
-    assert_eq!(response.status(), 201);
+    let response = revealed(&person, response).await;
+    assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let page = response.text().await.expect("page");
     let json = downloaded_file(&page);
@@ -433,9 +446,12 @@ async fn generating_through_the_form_shows_the_file_once_and_its_secret_works() 
     let me = app.get_with_token("/v1/me", &token).await;
     assert_eq!(me.status(), 200);
 
-    // Shown once: the list page names the credential but never its secret.
+    // Shown once: a reload shows the list, which names the credential but never its
+    // secret, and makes no second credential.
     let (status, list) = page_text(&person.client, person.url("/credentials")).await;
     assert_eq!(status, 200);
+    assert!(!list.contains("Your new credentials"), "{list}");
+    assert_eq!(person.list_credentials().await.len(), 1);
     assert!(list.contains(&file.client_id));
     assert!(!list.contains(&file.client_secret));
     // Only the secret's first characters, to tell secrets apart.
@@ -459,7 +475,8 @@ async fn generating_with_a_preset_expiry_sets_it_and_bad_choices_create_nothing(
         ],
     )
     .await;
-    assert_eq!(thirty.status(), 201);
+    let thirty = revealed(&person, thirty).await;
+    assert_eq!(thirty.status(), 200);
     let file: CredentialsFile =
         serde_json::from_value(downloaded_file(&thirty.text().await.expect("page"))).expect("file");
     let expires = file.expires.expect("an expiry").0;
@@ -534,7 +551,8 @@ async fn a_name_with_markup_is_rendered_escaped() {
         ],
     )
     .await;
-    assert_eq!(created.status(), 201);
+    let created = revealed(&person, created).await;
+    assert_eq!(created.status(), 200);
     let created_page = created.text().await.expect("page");
     let (_, list_page) = page_text(&person.client, person.url("/credentials")).await;
 

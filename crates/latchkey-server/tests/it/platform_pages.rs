@@ -686,8 +686,18 @@ async fn the_generate_dialog_limits_a_credential_to_the_chosen_workspaces() {
         .send()
         .await
         .expect("POST /credentials");
-    assert_eq!(response.status(), 201);
-    let file = downloaded_file(&response.text().await.expect("page"));
+    assert_eq!(response.status(), 303, "post/redirect/get");
+    let page = tenant
+        .developer
+        .client
+        .get(tenant.developer.url("/credentials"))
+        .send()
+        .await
+        .expect("GET /credentials")
+        .text()
+        .await
+        .expect("page");
+    let file = downloaded_file(&page);
     assert_eq!(file["workspaces"], json!([second]));
     let file: latchkey_types::CredentialsFile = serde_json::from_value(file).expect("file");
     let token = app.token(&file).await;

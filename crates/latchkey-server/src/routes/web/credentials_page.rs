@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use chrono::Duration;
@@ -31,6 +31,7 @@ use super::credential_forms::{
     ExpiryOption, expiry_options, parse_expiry, parse_limits_form, parse_overlap, policy_note,
     slug, usage_text,
 };
+use super::reveal::{self, Reveal, RevealKind};
 use super::{Nav, SessionForm, display_time, page_error, render};
 
 #[derive(Template)]
@@ -137,7 +138,27 @@ pub(super) async fn show_credentials(
     State(state): State<AppState>,
     PageSession(session): PageSession,
     Query(query): Query<CredentialsQuery>,
+    headers: HeaderMap,
 ) -> Response {
+    let (reveal, clear) = reveal::take(&state, &session, &headers);
+    let mut response = match reveal {
+        Some(reveal) => {
+            let shown = Shown {
+                created: created_view(reveal.kind.title(), reveal.note, reveal.file),
+                ..Shown::default()
+            };
+            credentials_page(&state, &session, StatusCode::OK, shown).await
+        }
+        None => list_page(&state, &session, &query).await,
+    };
+    if let Some(clear) = clear {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    response
+}
+
+/// The list, with the notice a redirect's query names.
+async fn list_page(state: &AppState, session: &Session, query: &CredentialsQuery) -> Response {
     let notice = None
         .or_else(|| {
             query
@@ -191,12 +212,15 @@ pub(super) async fn show_credentials(
                 .then(|| "The notification was dismissed.".to_owned())
         });
     credentials_page(
-        &state,
-        &session,
+        state,
+        session,
         StatusCode::OK,
         Shown {
             notice,
-            renew: query.renew.filter(|id| ClientId::parse(id).is_some()),
+            renew: query
+                .renew
+                .clone()
+                .filter(|id| ClientId::parse(id).is_some()),
             ..Shown::default()
         },
     )
@@ -418,22 +442,25 @@ pub(super) async fn generate_credentials(
         }
         Err(error) => return error.into_response(),
     };
-    show_file(&state, &session, "Your new credentials", None, file).await
+    reveal::redirect(
+        &state,
+        &session,
+        &Reveal {
+            kind: RevealKind::Generated,
+            note: None,
+            file,
+        },
+    )
 }
 
 /// The one-time view of a credentials file that carries a new secret.
-async fn show_file(
-    state: &AppState,
-    session: &Session,
+fn created_view(
     title: &'static str,
     note: Option<String>,
     file: CredentialsFile,
-) -> Response {
-    let file_json = match serde_json::to_string_pretty(&file) {
-        Ok(json) => json,
-        Err(error) => return AppError::Internal(error.into()).into_response(),
-    };
-    let created = CreatedView {
+) -> Option<CreatedView> {
+    let file_json = serde_json::to_string_pretty(&file).ok()?;
+    Some(CreatedView {
         title,
         note,
         download_href: format!(
@@ -445,17 +472,7 @@ async fn show_file(
         client_secret: file.client_secret,
         name: file.name,
         file_json,
-    };
-    credentials_page(
-        state,
-        session,
-        StatusCode::CREATED,
-        Shown {
-            created: Some(created),
-            ..Shown::default()
-        },
-    )
-    .await
+    })
 }
 
 /// The signed-in person as the permission decision sees them, or the error page.
@@ -549,7 +566,15 @@ pub(super) async fn roll_secret(
                     display_time(state.now() + Duration::seconds(overlap))
                 )
             };
-            show_file(&state, &session, "Your new secret", Some(note), file).await
+            reveal::redirect(
+                &state,
+                &session,
+                &Reveal {
+                    kind: RevealKind::Rolled,
+                    note: Some(note),
+                    file,
+                },
+            )
         }
         Err(AppError::BadRequest { message, .. } | AppError::Conflict { message }) => {
             show_refusal(&state, &session, message).await
@@ -574,7 +599,15 @@ pub(super) async fn renew_credentials(
                 "It replaces {client_id}, which keeps working until it expires: switch your \
                  programs to this file, then delete the old credential."
             ));
-            show_file(&state, &session, "Your renewed credentials", note, file).await
+            reveal::redirect(
+                &state,
+                &session,
+                &Reveal {
+                    kind: RevealKind::Renewed,
+                    note,
+                    file,
+                },
+            )
         }
         Err(AppError::BadRequest { message, .. } | AppError::Forbidden { message, .. }) => {
             show_refusal(&state, &session, message).await
