@@ -42,7 +42,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Port 0 picks a free port; [`crate::Application::port`] tells which.
     pub listen: SocketAddr,
-    /// Issuer and base of every link; `http://<bound address>` when unset.
+    /// Issuer and base of every link; `http://<bound address>` when unset, which only
+    /// SQLite allows (replicas of one PostgreSQL database must agree on it).
     pub public_url: Option<String>,
     /// `postgres://…` or `sqlite://…`; the SQLite file in `data_dir` when unset.
     pub database_url: Option<String>,

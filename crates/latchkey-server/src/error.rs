@@ -26,6 +26,11 @@ pub enum AuthFailure {
     MissingToken,
     MalformedToken(String),
     BadSignature,
+    /// Signed with our key for another issuer: replicas with different public URLs.
+    WrongIssuer {
+        issuer: String,
+        expected: String,
+    },
     TokenExpired,
     TokenRevoked,
     WrongTokenType,
@@ -64,6 +69,7 @@ impl AuthFailure {
             AuthFailure::MissingToken => "missing_token",
             AuthFailure::MalformedToken(_) => "malformed_token",
             AuthFailure::BadSignature => "invalid_signature",
+            AuthFailure::WrongIssuer { .. } => "wrong_issuer",
             AuthFailure::TokenExpired => "token_expired",
             AuthFailure::TokenRevoked => "token_revoked",
             AuthFailure::WrongTokenType => "wrong_token_type",
@@ -93,6 +99,11 @@ impl AuthFailure {
                 not issued by this server, or it was altered. Request a new token from this \
                 server's /v1/auth/oauth/token."
                 .to_owned(),
+            AuthFailure::WrongIssuer { issuer, expected } => format!(
+                "The access token was issued for {issuer}, and this server is {expected}. \
+                 Request a token from {expected}/v1/auth/oauth/token. (Replicas of one \
+                 service must all be started with the same LATCHKEY_PUBLIC_URL.)"
+            ),
             AuthFailure::TokenExpired => "The access token has expired. Request a new one \
                 (access tokens are short-lived; clients refresh them before they expire)."
                 .to_owned(),

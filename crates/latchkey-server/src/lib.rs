@@ -46,7 +46,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use governor::{Quota, RateLimiter};
 use latchkey_core::password::hash_password;
 use latchkey_core::{DisplayName, Email};
-use latchkey_store::{NewUser, Store};
+use latchkey_store::{Backend, NewUser, Store};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -76,18 +76,32 @@ pub struct Application {
 }
 
 impl Application {
+    /// Opens the database and binds `config.listen`.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store = open_store(&config).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        Application::build_on(config, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener bound already (`config.listen` is not
+    /// used): a test that must know the address, for the public URL, before the start.
+    pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
         let bound = listener.local_addr()?;
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let backend = Backend::of_url(&config.database_url()).context("opening the database")?;
+        let public_url = match (&config.public_url, backend) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Backend::Sqlite) => format!("http://{bound}"),
+            // Each replica's own address would be a different issuer, and every
+            // replica would refuse the others' tokens.
+            (None, Backend::Postgres) => anyhow::bail!(
+                "LATCHKEY_PUBLIC_URL (--public-url) must be set on PostgreSQL: the replicas \
+                 of one database must agree on the issuer of their tokens, and without it \
+                 each would name its own listen address ({bound}) and refuse the others' \
+                 tokens. Set it to the URL clients use, the same on every replica."
+            ),
+        };
+        let store = open_store(&config).await?;
         let kek = key_encryption::prepare(&config, &store).await?;
         let generated_admin = bootstrap_admin(&store, config.admin.as_ref()).await?;
         let keys = KeyRing::load_or_create(&store, &kek).await?;

@@ -73,6 +73,20 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(StoreError::UnsupportedUrl(format!("{scheme}:…")))
+        }
+    }
+}
+
 /// The handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -89,14 +103,7 @@ impl Store {
     /// schema up to date.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            let scheme = url.split(':').next().unwrap_or_default();
-            return Err(StoreError::UnsupportedUrl(format!("{scheme}:…")));
-        };
+        let backend = Backend::of_url(url)?;
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
             // WAL lets readers proceed while one writer commits; the busy timeout makes a
