@@ -321,8 +321,8 @@ pub async fn live_credential(
             name: credential.name.clone(),
         });
     }
-    // The cached credential holds every secret with its expiry, so a roll reaches the
-    // tokens of the retired secret within the cache lifetime, with no database read.
+    // The cached credential holds every secret with its expiry (a roll reaches every
+    // replica's cache through the change feed), so this needs no database read.
     let Some(secret) = credential.secrets.iter().find(|s| s.id == *secret_id) else {
         return Err(AuthFailure::UnknownSecret {
             client_id: credential.client_id.clone(),

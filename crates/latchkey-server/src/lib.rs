@@ -21,6 +21,7 @@ mod credentials;
 mod directory;
 mod error;
 mod events;
+mod feed;
 mod hashing;
 mod mail;
 mod middleware;
@@ -113,12 +114,17 @@ impl Application {
             RateLimiter::keyed(Quota::per_second(limit.per_second).allow_burst(limit.burst))
         });
         let mailer = config.smtp.as_ref().map(mail::Mailer::new).transpose()?;
+        // Before the revocations are loaded, so none falls between the two.
+        let feed = feed::ChangeFeed::start(&store)
+            .await
+            .context("reading the change feed")?;
         let state = AppState::new(Shared {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
             credentials: CredentialCache::new(config.credential_cache_ttl),
             access: AccessCache::new(config.credential_cache_ttl),
             revocations: RevocationList::default(),
+            feed,
             usage: UsageTracker::default(),
             logins: LoginThrottle::new(
                 config.max_failed_logins,
@@ -142,7 +148,7 @@ impl Application {
         });
         state
             .revocations
-            .poll(&state.store, state.now())
+            .load(&state.store, state.now())
             .await
             .context("loading revoked tokens")?;
         Ok(Application {
@@ -172,6 +178,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let maintenance = tokio::spawn(maintain(state.clone()));
+        let following = tokio::spawn(feed::follow(state.clone()));
+        let listening = tokio::spawn(feed::listen(state.clone()));
         let app = router(state.clone());
         let service = tower::util::MapRequestLayer::new(middleware::normalize_path).layer(app);
         tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
@@ -182,6 +190,8 @@ impl Application {
         };
         connections::serve(self.listener, service, limits, shutdown).await;
         maintenance.abort();
+        following.abort();
+        listening.abort();
         if let Err(error) = state.usage.flush(&state.store).await {
             tracing::error!(error = %error, "could not write last-used times at shutdown");
         }
@@ -285,24 +295,18 @@ async fn bootstrap_admin(
     }
 }
 
-/// Background upkeep: fetch revocations, write usage, send due webhook deliveries and
-/// emails, prune caches and sessions.
+/// Background upkeep: write usage, send due webhook deliveries and emails, prune caches,
+/// sessions and the change feed. (The feed is followed by tasks of its own, `feed`.)
 async fn maintain(state: AppState) {
-    let mut revocation_tick = tokio::time::interval(state.config.revocation_poll_interval);
     let mut usage_tick = tokio::time::interval(state.config.usage_flush_interval);
     let mut prune_tick = tokio::time::interval(Duration::from_secs(60));
     let mut sweep_tick = tokio::time::interval(state.config.lifecycle_sweep_interval);
     let mut outbox_tick = tokio::time::interval(state.config.outbox_poll_interval);
-    // Sending runs beside the loop, so a slow webhook endpoint never delays the
-    // revocation poll; a run starts only when the previous one has finished.
+    // Sending runs beside the loop, so a slow webhook endpoint never delays the rest; a
+    // run starts only when the previous one has finished.
     let mut outbox_run: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
-            _ = revocation_tick.tick() => {
-                if let Err(error) = state.revocations.poll(&state.store, state.now()).await {
-                    tracing::warn!(error = %error, "could not fetch revoked tokens");
-                }
-            }
             _ = usage_tick.tick() => {
                 if let Err(error) = state.usage.flush(&state.store).await {
                     tracing::warn!(error = %error, "could not write last-used times");
@@ -317,6 +321,7 @@ async fn maintain(state: AppState) {
             _ = prune_tick.tick() => {
                 state.credentials.prune();
                 state.access.prune();
+                state.revocations.prune(state.now());
                 state.logins.prune();
                 state.credential_limits.prune(state.now());
                 if let Some(limiter) = &state.token_limiter {
@@ -327,6 +332,10 @@ async fn maintain(state: AppState) {
                 }
                 if let Err(error) = state.store.delete_expired_revocations(state.now()).await {
                     tracing::warn!(error = %error, "could not delete expired revocations");
+                }
+                let old = state.now() - feed::FEED_RETENTION;
+                if let Err(error) = state.store.delete_changes_before(old).await {
+                    tracing::warn!(error = %error, "could not delete old change feed rows");
                 }
             }
         }

@@ -7,6 +7,7 @@
 //! backend and runs it. This is the only crate that knows SQL.
 
 mod audit;
+mod changes;
 mod content;
 mod credentials;
 mod events;
@@ -27,6 +28,7 @@ pub use audit::{
     AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AuditEventRow, AuditPage, AuditQuery, AuditVisibility,
     NewAuditEvent,
 };
+pub use changes::{CHANGES_CHANNEL, Change, ChangeListener, ChangeRow, FeedChange};
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
@@ -92,6 +94,8 @@ impl Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL's URL, for the change feed's listener connection.
+    listen_url: Option<std::sync::Arc<str>>,
 }
 
 pub(crate) fn millis(time: DateTime<Utc>) -> i64 {
@@ -130,7 +134,12 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let listen_url = (backend == Backend::Postgres).then(|| url.into());
+        Ok(Store {
+            pool,
+            backend,
+            listen_url,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -322,7 +331,8 @@ impl Store {
 
     // --- revoked tokens ------------------------------------------------------------
 
-    /// Records a revoked token id; revoking twice is not an error (RFC 7009 §2.2).
+    /// Records a revoked token id and tells every replica; revoking twice is not an
+    /// error (RFC 7009 §2.2).
     pub async fn revoke_token(
         &self,
         jti: &str,
@@ -330,35 +340,36 @@ impl Store {
         expires_at: DateTime<Utc>,
         revoked_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
             "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4)",
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
         )
         .bind(jti)
         .bind(client_id)
         .bind(millis(expires_at))
         .bind(millis(revoked_at))
-        .execute(&self.pool)
-        .await;
-        match result.map_err(map_unique) {
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(other) => Err(other),
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            self.record_change(&mut tx, Change::Token(jti), revoked_at)
+                .await?;
         }
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Token ids revoked at or after `since` that have not yet expired at `now`.
-    pub async fn revoked_tokens_since(
+    /// Every revoked token id that has not yet expired at `now`, with its expiry.
+    pub async fn revoked_tokens(
         &self,
-        since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT jti, expires_at FROM revoked_tokens WHERE revoked_at >= $1 AND expires_at > $2",
-        )
-        .bind(millis(since))
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
+                .bind(millis(now))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(jti, exp)| DateTime::from_timestamp_millis(exp).map(|e| (jti, e)))
@@ -405,7 +416,7 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Records a revoked grant; revoking twice is not an error.
+    /// Records a revoked grant and tells every replica; revoking twice is not an error.
     pub async fn revoke_grant(
         &self,
         grant_id: &str,
@@ -413,36 +424,37 @@ impl Store {
         expires_at: DateTime<Utc>,
         revoked_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
             "INSERT INTO revoked_grants (grant_id, client_id, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4)",
+             VALUES ($1, $2, $3, $4) ON CONFLICT (grant_id) DO NOTHING",
         )
         .bind(grant_id)
         .bind(client_id)
         .bind(millis(expires_at))
         .bind(millis(revoked_at))
-        .execute(&self.pool)
-        .await;
-        match result.map_err(map_unique) {
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(other) => Err(other),
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            self.record_change(&mut tx, Change::Grant(grant_id), revoked_at)
+                .await?;
         }
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Grant ids revoked at or after `since` whose tokens have not all expired at `now`.
-    pub async fn revoked_grants_since(
+    /// Every revoked grant id whose tokens have not all expired at `now`, with the
+    /// expiry of its last token.
+    pub async fn revoked_grants(
         &self,
-        since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT grant_id, expires_at FROM revoked_grants \
-             WHERE revoked_at >= $1 AND expires_at > $2",
-        )
-        .bind(millis(since))
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT grant_id, expires_at FROM revoked_grants WHERE expires_at > $1")
+                .bind(millis(now))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, exp)| DateTime::from_timestamp_millis(exp).map(|e| (id, e)))

@@ -574,7 +574,7 @@ async fn spend_refresh_token(
 }
 
 /// Revokes every token descended from the grant of `token` (a refresh token), at once
-/// on this replica and on the others at their next revocation poll.
+/// on this replica and, through the change feed, on the others.
 async fn revoke_grant(state: &AppState, token: &Claims, grant_id: &str) -> Result<(), OAuthError> {
     // Rotated refresh tokens keep the grant's first expiry, and an access token issued
     // just before it lives one access-token lifetime more.
@@ -697,8 +697,9 @@ async fn introspect_token(
     tag = "OAuth",
     summary = "Revoke a token",
     description = "RFC 7009: revokes one of the client's access or refresh tokens at once, \
-        on every replica within a second; revoking a refresh token revokes every token of its \
-        grant, the access tokens included (§2.1). Answers 200 whether or not the token was valid \
+        on every replica (within milliseconds on PostgreSQL, half a second on SQLite); \
+        revoking a refresh token revokes every token of its grant, the access tokens \
+        included (§2.1). Answers 200 whether or not the token was valid \
         (§2.2), so it cannot be used to probe tokens.",
     request_body(content = TokenOperationForm, content_type = "application/x-www-form-urlencoded"),
     security((), ("client_secret_basic" = [])),

@@ -738,7 +738,7 @@ async fn change_member(
     let Some(role) = role else {
         if !state
             .store
-            .remove_workspace_member(&workspace.id, user.id)
+            .remove_workspace_member(&workspace.id, user.id, state.now())
             .await?
         {
             return Err(AppError::not_found(format!(
@@ -759,7 +759,7 @@ async fn change_member(
     })?;
     state
         .store
-        .set_workspace_member(&workspace.id, user.id, role.as_str())
+        .set_workspace_member(&workspace.id, user.id, role.as_str(), state.now())
         .await?;
     state.access.invalidate(user.id);
     tracing::info!(workspace.id = %workspace.id, user.id = user.id, role = role.as_str(), "member role set");
