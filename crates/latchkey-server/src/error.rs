@@ -181,6 +181,10 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("service unavailable")]
     Unavailable { message: String },
+    /// The database cannot be reached; the client should retry shortly and keep its
+    /// credentials (this is never a 401).
+    #[error("database unavailable")]
+    DatabaseUnavailable,
     /// The credential's own requests-per-minute limit is used up.
     #[error("rate limited")]
     RateLimited {
@@ -215,7 +219,9 @@ impl AppError {
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable { .. } | AppError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -243,6 +249,13 @@ impl AppError {
                 "This path does not support this HTTP method.".to_owned(),
             ),
             AppError::Unavailable { message } => ("unavailable", message.clone()),
+            AppError::DatabaseUnavailable => (
+                "temporarily_unavailable",
+                format!(
+                    "The service cannot reach its database right now. Your credentials and \
+                     tokens are unaffected; retry in {DATABASE_RETRY_AFTER_SECS} second(s)."
+                ),
+            ),
             AppError::RateLimited { message, .. } => ("rate_limited", message.clone()),
             AppError::Internal(_) => (
                 "internal_error",
@@ -311,6 +324,12 @@ impl IntoResponse for AppError {
                 status.write_headers(headers);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(status.reset_secs));
             }
+            AppError::DatabaseUnavailable => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
+                );
+            }
             AppError::Internal(error) => {
                 response
                     .extensions_mut()
@@ -323,9 +342,17 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The `Retry-After` of a 503 while the database cannot be reached.
+pub const DATABASE_RETRY_AFTER_SECS: u32 = 2;
+
 impl From<latchkey_store::StoreError> for AppError {
     fn from(error: latchkey_store::StoreError) -> Self {
-        AppError::Internal(error.into())
+        if error.is_unavailable() {
+            tracing::warn!(error = %error, "the database is unavailable");
+            AppError::DatabaseUnavailable
+        } else {
+            AppError::Internal(error.into())
+        }
     }
 }
 

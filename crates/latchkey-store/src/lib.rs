@@ -61,6 +61,31 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, no free connection
+    /// in time) rather than refusing what was asked: worth retrying shortly.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(error) => match error {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_) => true,
+                // SQLSTATE class 08 (connection exception) and 57P0x (the server is
+                // shutting down, starting up or restarting).
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+                _ => false,
+            },
+            StoreError::Conflict | StoreError::UnsupportedUrl(_) | StoreError::Migration(_) => {
+                false
+            }
+        }
+    }
+}
+
 pub(crate) fn map_unique(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
@@ -108,7 +133,9 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
         let backend = Backend::of_url(url)?;
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        // While the database is down, a request waits this long for it and is then
+        // answered 503, rather than holding its client for the TCP timeout.
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(2));
         let pool = match backend {
             // WAL lets readers proceed while one writer commits; the busy timeout makes a
             // second writer wait instead of failing with SQLITE_BUSY.

@@ -29,7 +29,7 @@ use latchkey_types::{IntrospectionResponse, OAuthErrorBody, TokenResponse};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{LimitRefusal, check_limits, live_credential};
+use crate::auth::{LimitRefusal, Refusal, check_limits, live_credential};
 use crate::directory::CachedCredential;
 use crate::error::AuthFailure;
 use crate::openapi::{
@@ -466,11 +466,12 @@ async fn issue_token(
         }
         live_credential(&state, &refresh, now)
             .await
-            .map_err(|failure| {
-                OAuthError::invalid_refresh_token(match failure {
-                    AuthFailure::TokenRevoked => "The refresh token was revoked.".to_owned(),
-                    other => other.message(),
-                })
+            .map_err(|refusal| match refusal {
+                Refusal::Invalid(AuthFailure::TokenRevoked) => {
+                    OAuthError::invalid_refresh_token("The refresh token was revoked.")
+                }
+                Refusal::Invalid(other) => OAuthError::invalid_refresh_token(other.message()),
+                Refusal::Unavailable => OAuthError::unavailable("no credential in memory"),
             })?;
         let grant_id = refresh.gid.clone().ok_or_else(|| {
             OAuthError::invalid_refresh_token(AuthFailure::TokenOutdated.message())
@@ -658,9 +659,21 @@ async fn introspect_token(
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("The token parameter is missing."))?;
     let mut answer = IntrospectionResponse::default();
-    if let Some((claims, typ)) = verify_any(&state, token).await
-        && claims.client_id == caller.client_id
-        && live_credential(&state, &claims, state.now()).await.is_ok()
+    let live = match verify_any(&state, token).await {
+        Some((claims, typ)) if claims.client_id == caller.client_id => {
+            match live_credential(&state, &claims, state.now()).await {
+                Ok(_) => Some((claims, typ)),
+                Err(Refusal::Invalid(_)) => None,
+                // "Inactive" would have the resource server refuse a token that may be
+                // fine.
+                Err(Refusal::Unavailable) => {
+                    return Err(OAuthError::unavailable("no credential in memory"));
+                }
+            }
+        }
+        _ => None,
+    };
+    if let Some((claims, typ)) = live
         && !(typ == REFRESH_TOKEN_TYPE && refresh_token_spent(&state, &claims).await?)
     {
         answer = IntrospectionResponse {

@@ -27,6 +27,7 @@ mod lifecycle;
 mod lifecycle_pages;
 mod oauth;
 mod openapi;
+mod outage;
 mod pages;
 mod platform_pages;
 mod python_clients;
