@@ -102,7 +102,7 @@ impl Application {
                  tokens. Set it to the URL clients use, the same on every replica."
             ),
         };
-        let store = open_store(&config).await?;
+        let store = wait_for_store(&config).await?;
         let kek = key_encryption::prepare(&config, &store).await?;
         let generated_admin = bootstrap_admin(&store, config.admin.as_ref()).await?;
         let keys = KeyRing::load_or_create(&store, &kek).await?;
@@ -252,6 +252,25 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::connect(&config.database_url())
         .await
         .context("opening the database")
+}
+
+/// [`open_store`] for the service: while the database cannot be reached (not started
+/// yet, restarting) it tries again, so a replica started during an outage comes up
+/// when the database does instead of exiting. Any other failure ends the start.
+async fn wait_for_store(config: &Config) -> anyhow::Result<Store> {
+    data_dir::prepare(config)?;
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match Store::connect(&config.database_url()).await {
+            Ok(store) => return Ok(store),
+            Err(error) if error.is_unavailable() => {
+                tracing::warn!(error = %error, retry_in = ?wait, "the database is unavailable; waiting for it");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error).context("opening the database"),
+        }
+    }
 }
 
 /// Creates the first administrator when there are no users yet: from the configured

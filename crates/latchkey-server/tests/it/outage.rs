@@ -304,3 +304,39 @@ async fn while_the_database_is_down_known_tokens_work_and_nothing_says_a_credent
     assert_eq!(me(&http, &replica, &unknown_token).await.status(), 200);
     assert_eq!(me(&http, &replica, &known_token).await.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_while_the_database_is_down_comes_up_when_it_is_back() {
+    let cluster = tokio::task::block_in_place(Cluster::create);
+    tokio::task::block_in_place(|| cluster.stop());
+    let url = cluster.url();
+    let starting = tokio::spawn(TestApp::spawn_with(|config| {
+        config.database_url = Some(url)
+    }));
+    // It keeps trying rather than giving up: still starting after a few attempts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !starting.is_finished(),
+        "the start ended without the database"
+    );
+
+    tokio::task::block_in_place(|| cluster.start());
+    let app = tokio::time::timeout(Duration::from_secs(30), starting)
+        .await
+        .expect("started once the database was back")
+        .expect("start task");
+    let ready = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let file = app
+        .sign_in_as_admin()
+        .await
+        .create_credentials("after the outage")
+        .await;
+    let token = app.token(&file).await;
+    assert_eq!(app.get_with_token("/v1/me", &token).await.status(), 200);
+}
