@@ -15,11 +15,11 @@ use sqlx::{Any, Transaction};
 use crate::{Backend, Store, StoreError, millis};
 
 /// The `LISTEN`/`NOTIFY` channel of the change feed.
-pub const CHANGES_CHANNEL: &str = "latchkey_changes";
+const CHANGES_CHANNEL: &str = "latchkey_changes";
 
 /// A change other replicas must apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change<'a> {
+pub(crate) enum Change<'a> {
     /// A credential (client id) or one of its secrets changed: drop it from the cache.
     Credential(&'a str),
     /// A user's roles or password changed: drop what is cached of them.

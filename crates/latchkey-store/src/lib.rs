@@ -28,7 +28,8 @@ pub use audit::{
     AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AuditEventRow, AuditPage, AuditQuery, AuditVisibility,
     NewAuditEvent,
 };
-pub use changes::{CHANGES_CHANNEL, Change, ChangeListener, ChangeRow, FeedChange};
+pub(crate) use changes::Change;
+pub use changes::{ChangeListener, ChangeRow, FeedChange};
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
