@@ -139,7 +139,7 @@ impl Store {
         let Some(url) = &self.listen_url else {
             return Ok(None);
         };
-        let mut listener = PgListener::connect(url).await?;
+        let mut listener = PgListener::connect(&url.0).await?;
         listener.listen(CHANGES_CHANNEL).await?;
         Ok(Some(ChangeListener(listener)))
     }

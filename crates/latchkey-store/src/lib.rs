@@ -121,7 +121,17 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
     /// PostgreSQL's URL, for the change feed's listener connection.
-    listen_url: Option<std::sync::Arc<str>>,
+    listen_url: Option<DatabaseUrl>,
+}
+
+/// A database URL, which may hold a password: its `Debug` prints none of it.
+#[derive(Clone)]
+pub(crate) struct DatabaseUrl(std::sync::Arc<str>);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(…)")
+    }
 }
 
 pub(crate) fn millis(time: DateTime<Utc>) -> i64 {
@@ -162,7 +172,7 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        let listen_url = (backend == Backend::Postgres).then(|| url.into());
+        let listen_url = (backend == Backend::Postgres).then(|| DatabaseUrl(url.into()));
         Ok(Store {
             pool,
             backend,
