@@ -67,9 +67,7 @@ impl FromRequestParts<AppState> for Caller {
                     "the Authorization header must be `Bearer <token>`".to_owned(),
                 ))
             })?;
-            let (user, credential, cached) = verify_access_token(state, token)
-                .await
-                .map_err(AppError::Unauthorized)?;
+            let (user, credential, cached) = verify_access_token(state, token).await?;
             // Known from here on, so a refusal by the credential's limits names who.
             AuditSlot::actor_of(
                 &parts.extensions,
@@ -199,12 +197,38 @@ fn bearer_token(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Why a token is not accepted now.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Not valid: 401 with the reason.
+    Invalid(AuthFailure),
+    /// Its credential is not in memory and the database cannot be reached: whether the
+    /// token is valid cannot be told, so the client is asked to retry (503), never told
+    /// that its credential is gone.
+    Unavailable,
+}
+
+impl From<AuthFailure> for Refusal {
+    fn from(failure: AuthFailure) -> Self {
+        Refusal::Invalid(failure)
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(failure) => AppError::Unauthorized(failure),
+            Refusal::Unavailable => AppError::DatabaseUnavailable,
+        }
+    }
+}
+
 /// The bearer check: signature, type, issuer, audience, expiry, revocation, and that
 /// the credential still exists and has not expired.
 pub async fn verify_access_token(
     state: &AppState,
     token: &str,
-) -> Result<(UserRow, TokenHolder, Arc<CachedCredential>), AuthFailure> {
+) -> Result<(UserRow, TokenHolder, Arc<CachedCredential>), Refusal> {
     let now = state.now();
     let claims = state
         .keys
@@ -284,56 +308,62 @@ pub async fn live_credential(
     state: &AppState,
     claims: &Claims,
     now: DateTime<Utc>,
-) -> Result<Arc<CachedCredential>, AuthFailure> {
+) -> Result<Arc<CachedCredential>, Refusal> {
     if state.revocations.is_revoked(&claims.jti) {
-        return Err(AuthFailure::TokenRevoked);
+        return Err(AuthFailure::TokenRevoked.into());
     }
     let (Some(secret_id), Some(grant_id)) = (&claims.sid, &claims.gid) else {
-        return Err(AuthFailure::TokenOutdated);
+        return Err(AuthFailure::TokenOutdated.into());
     };
     if state.revocations.is_grant_revoked(grant_id) {
-        return Err(AuthFailure::GrantRevoked);
+        return Err(AuthFailure::GrantRevoked.into());
     }
     let credential = match state.credentials.get(&state.store, &claims.client_id).await {
         Ok(Some(credential)) => credential,
-        Ok(None) => return Err(AuthFailure::UnknownCredential),
+        Ok(None) => return Err(AuthFailure::UnknownCredential.into()),
         Err(error) => {
-            // Fail closed: without the database we cannot tell a deleted credential.
-            tracing::error!(error = %error, "could not load a credential to check a token");
-            return Err(AuthFailure::UnknownCredential);
+            // Fail closed, but not as a 401: that would tell the client to throw away a
+            // credential that may be fine.
+            tracing::warn!(error = %error, "could not load a credential to check a token");
+            return Err(Refusal::Unavailable);
         }
     };
     if credential.deleted_at.is_some() {
         return Err(AuthFailure::CredentialDeleted {
             client_id: credential.client_id.clone(),
             name: credential.name.clone(),
-        });
+        }
+        .into());
     }
     if credential.disabled_at.is_some() {
         return Err(AuthFailure::CredentialDisabled {
             client_id: credential.client_id.clone(),
             name: credential.name.clone(),
-        });
+        }
+        .into());
     }
     if credential.expires_at.is_some_and(|at| at <= now) {
         return Err(AuthFailure::CredentialExpired {
             client_id: credential.client_id.clone(),
             name: credential.name.clone(),
-        });
+        }
+        .into());
     }
-    // The cached credential holds every secret with its expiry, so a roll reaches the
-    // tokens of the retired secret within the cache lifetime, with no database read.
+    // The cached credential holds every secret with its expiry (a roll reaches every
+    // replica's cache through the change feed), so this needs no database read.
     let Some(secret) = credential.secrets.iter().find(|s| s.id == *secret_id) else {
         return Err(AuthFailure::UnknownSecret {
             client_id: credential.client_id.clone(),
-        });
+        }
+        .into());
     };
     if let Some(at) = secret.expires_at.filter(|at| *at <= now) {
         return Err(AuthFailure::SecretRetired {
             client_id: credential.client_id.clone(),
             prefix: secret.prefix.clone(),
             at,
-        });
+        }
+        .into());
     }
     Ok(credential)
 }

@@ -83,7 +83,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Port 0 picks a free port; [`crate::Application::port`] tells which.
     pub listen: SocketAddr,
-    /// Issuer and base of every link; `http://<bound address>` when unset.
+    /// Issuer and base of every link; `http://<bound address>` when unset, which only
+    /// SQLite allows (replicas of one PostgreSQL database must agree on it).
     pub public_url: Option<String>,
     /// `postgres://…` or `sqlite://…`; the SQLite file in `data_dir` when unset.
     pub database_url: Option<String>,
@@ -91,10 +92,13 @@ pub struct Config {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
-    /// How stale a replica's view of a credential may be: bounds how long a deleted
-    /// credential's tokens keep working on another replica.
+    /// How long a credential (and a user's roles) is kept in memory at most. Changes
+    /// reach every replica through the change feed at once; this is the safety net
+    /// should one be missed.
     pub credential_cache_ttl: Duration,
-    /// How often revocations made by other replicas are fetched.
+    /// How often the change feed (what other replicas changed) is read when nothing
+    /// woke the reader: always on SQLite; on PostgreSQL only while its notifications
+    /// are lost.
     pub revocation_poll_interval: Duration,
     /// How often "last used" times are written to the database.
     pub usage_flush_interval: Duration,
@@ -168,7 +172,7 @@ impl Config {
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             session_ttl: Duration::from_secs(12 * 3600),
-            credential_cache_ttl: Duration::from_millis(500),
+            credential_cache_ttl: Duration::from_secs(60),
             revocation_poll_interval: Duration::from_millis(500),
             usage_flush_interval: Duration::from_secs(10),
             lifecycle_sweep_interval: Duration::from_secs(60),

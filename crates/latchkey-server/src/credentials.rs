@@ -515,8 +515,8 @@ fn by_whom(actor: &Principal, owner: &UserRow) -> String {
     }
 }
 
-/// Deletes a credential; its tokens stop working at once here and within the cache
-/// lifetime on other replicas.
+/// Deletes a credential; its tokens stop working at once here and, through the change
+/// feed, on every other replica.
 pub async fn delete(
     state: &AppState,
     actor: &Principal,
@@ -548,8 +548,8 @@ pub async fn delete(
 }
 
 /// Disables a credential, or (`None`) enables it. A disabled credential gets no tokens
-/// and its tokens are refused, at once here and within the cache lifetime on other
-/// replicas; enabling restores both. A credential an organization admin disabled stays
+/// and its tokens are refused, at once here and, through the change feed, on every other
+/// replica; enabling restores both. A credential an organization admin disabled stays
 /// disabled until an admin enables it.
 pub async fn set_disabled(
     state: &AppState,
@@ -676,6 +676,7 @@ pub async fn set_limits(
             &row.client_id,
             allowed_networks.map(|n| n.to_string()).as_deref(),
             rate_limit_per_minute,
+            state.now(),
         )
         .await?;
     state.credentials.invalidate(&row.client_id);

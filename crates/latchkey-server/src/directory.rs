@@ -1,16 +1,18 @@
 //! The in-memory view of credentials, revocations and usage that keeps the token path
 //! and the bearer check off the database.
 //!
-//! * [`CredentialCache`]: each credential is read at most once per `ttl` per replica, so
-//!   a deletion on any replica is seen everywhere within `ttl` (and at once locally).
-//! * [`RevocationList`]: revoked token and grant ids, refreshed from the database by
-//!   polling.
+//! * [`CredentialCache`]: each credential is read once and kept until the change feed
+//!   (`crate::feed`) says it changed, or `ttl` passed — a safety net, not the way
+//!   changes arrive.
+//! * [`RevocationList`]: revoked token and grant ids, loaded at start and kept current
+//!   by the change feed.
 //! * [`UsageTracker`]: "last used" (time, address, user agent, secret) gathered in
 //!   memory and written in batches.
 //! * [`LoginThrottle`]: failed sign-ins per account and client address.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -61,6 +63,9 @@ const LOAD_SHARDS: usize = 16;
 pub struct CredentialCache {
     ttl: Duration,
     entries: RwLock<HashMap<String, CacheEntry>>,
+    /// Counts invalidations. A load that began before one may have read what the
+    /// invalidation is about, so its result is used but not kept.
+    invalidations: AtomicU64,
     /// When an entry expires under load, one request reloads it and the others wait for
     /// that load instead of each querying the database.
     loading: [tokio::sync::Mutex<()>; LOAD_SHARDS],
@@ -79,6 +84,7 @@ impl CredentialCache {
         CredentialCache {
             ttl,
             entries: RwLock::default(),
+            invalidations: AtomicU64::new(0),
             loading: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
         }
     }
@@ -106,30 +112,44 @@ impl CredentialCache {
             return Ok(Some(credential));
         }
         let loaded = Instant::now();
+        let invalidations = self.invalidations.load(Ordering::Acquire);
         let credential = load(store, client_id).await?.map(Arc::new);
         // Unknown ids are not remembered: anyone can send well-formed random ids, and
         // memory must follow the credentials that exist, not the ones that were tried.
         if let Some(credential) = &credential {
-            self.entries
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(
+            let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+            if self.invalidations.load(Ordering::Acquire) == invalidations {
+                entries.insert(
                     client_id.to_owned(),
                     CacheEntry {
                         loaded,
                         credential: credential.clone(),
                     },
                 );
+            }
         }
         Ok(credential)
     }
 
     /// Forgets a credential so the next use reads the database.
     pub fn invalidate(&self, client_id: &str) {
-        self.entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(client_id);
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(client_id);
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Forgets every credential of a user (each holds the user as loaded).
+    pub fn invalidate_user(&self, user_id: i64) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.retain(|_, entry| entry.credential.user.id != user_id);
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Forgets every credential.
+    pub fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.clear();
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Drops stale entries so memory follows the set of credentials in use.
@@ -202,12 +222,7 @@ async fn load(store: &Store, client_id: &str) -> Result<Option<CachedCredential>
 pub struct RevocationList {
     revoked: RwLock<HashMap<String, DateTime<Utc>>>,
     grants: RwLock<HashMap<String, DateTime<Utc>>>,
-    last_poll: Mutex<Option<DateTime<Utc>>>,
 }
-
-/// How far back each poll looks again, so a revocation whose transaction committed a
-/// little after its `revoked_at` time is still picked up.
-const REVOCATION_POLL_OVERLAP: chrono::Duration = chrono::Duration::seconds(10);
 
 impl RevocationList {
     pub fn is_revoked(&self, jti: &str) -> bool {
@@ -238,28 +253,26 @@ impl RevocationList {
             .insert(grant_id, expires_at);
     }
 
-    /// Fetches revocations made since the last poll (by any replica) and forgets
-    /// expired ones. The first poll loads every unexpired revocation.
-    pub async fn poll(&self, store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let since = self
-            .last_poll
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .map_or(DateTime::<Utc>::MIN_UTC, |last| {
-                last - REVOCATION_POLL_OVERLAP
-            });
-        let tokens = store.revoked_tokens_since(since, now).await?;
-        let grants = store.revoked_grants_since(since, now).await?;
-        for (map, fresh) in [(&self.revoked, tokens), (&self.grants, grants)] {
-            let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
-            map.extend(fresh);
-            map.retain(|_, expires_at| *expires_at > now);
+    /// Adds every unexpired revocation in the database (by any replica); later ones
+    /// arrive through the change feed.
+    pub async fn load(&self, store: &Store, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let tokens = store.revoked_tokens(now).await?;
+        let grants = store.revoked_grants(now).await?;
+        for (map, all) in [(&self.revoked, tokens), (&self.grants, grants)] {
+            map.write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(all);
         }
-        *self
-            .last_poll
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(now);
         Ok(())
+    }
+
+    /// Forgets revocations whose tokens have expired anyway.
+    pub fn prune(&self, now: DateTime<Utc>) {
+        for map in [&self.revoked, &self.grants] {
+            map.write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|_, expires_at| *expires_at > now);
+        }
     }
 }
 
@@ -512,12 +525,14 @@ pub struct UserAccess {
     pub workspace_roles: BTreeMap<String, WorkspaceRole>,
 }
 
-/// [`UserAccess`] per user, read at most once per `ttl` per replica, so a role change
-/// made on any replica is enforced everywhere within `ttl` (and at once locally).
+/// [`UserAccess`] per user, kept until the change feed says the user changed (a role
+/// change on any replica), or `ttl` passed.
 #[derive(Debug)]
 pub struct AccessCache {
     ttl: Duration,
     entries: RwLock<HashMap<i64, (Instant, Arc<UserAccess>)>>,
+    /// As [`CredentialCache`]'s: a load that an invalidation overtook is not kept.
+    invalidations: AtomicU64,
 }
 
 impl AccessCache {
@@ -525,6 +540,7 @@ impl AccessCache {
         AccessCache {
             ttl,
             entries: RwLock::default(),
+            invalidations: AtomicU64::new(0),
         }
     }
 
@@ -539,6 +555,7 @@ impl AccessCache {
             return Ok(access.clone());
         }
         let loaded = Instant::now();
+        let invalidations = self.invalidations.load(Ordering::Acquire);
         let roles = store.workspace_roles(user.id).await?;
         let access = Arc::new(UserAccess {
             is_operator: user.is_admin(),
@@ -552,18 +569,23 @@ impl AccessCache {
                 .filter_map(|(workspace, role)| WorkspaceRole::parse(&role).map(|r| (workspace, r)))
                 .collect(),
         });
-        self.entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(user.id, (loaded, access.clone()));
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        if self.invalidations.load(Ordering::Acquire) == invalidations {
+            entries.insert(user.id, (loaded, access.clone()));
+        }
         Ok(access)
     }
 
     pub fn invalidate(&self, user_id: i64) {
-        self.entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&user_id);
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(&user_id);
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        entries.clear();
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn prune(&self) {

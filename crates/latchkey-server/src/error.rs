@@ -26,6 +26,11 @@ pub enum AuthFailure {
     MissingToken,
     MalformedToken(String),
     BadSignature,
+    /// Signed with our key for another issuer: replicas with different public URLs.
+    WrongIssuer {
+        issuer: String,
+        expected: String,
+    },
     TokenExpired,
     TokenRevoked,
     WrongTokenType,
@@ -64,6 +69,7 @@ impl AuthFailure {
             AuthFailure::MissingToken => "missing_token",
             AuthFailure::MalformedToken(_) => "malformed_token",
             AuthFailure::BadSignature => "invalid_signature",
+            AuthFailure::WrongIssuer { .. } => "wrong_issuer",
             AuthFailure::TokenExpired => "token_expired",
             AuthFailure::TokenRevoked => "token_revoked",
             AuthFailure::WrongTokenType => "wrong_token_type",
@@ -93,6 +99,11 @@ impl AuthFailure {
                 not issued by this server, or it was altered. Request a new token from this \
                 server's /v1/auth/oauth/token."
                 .to_owned(),
+            AuthFailure::WrongIssuer { issuer, expected } => format!(
+                "The access token was issued for {issuer}, and this server is {expected}. \
+                 Request a token from {expected}/v1/auth/oauth/token. (Replicas of one \
+                 service must all be started with the same LATCHKEY_PUBLIC_URL.)"
+            ),
             AuthFailure::TokenExpired => "The access token has expired. Request a new one \
                 (access tokens are short-lived; clients refresh them before they expire)."
                 .to_owned(),
@@ -170,6 +181,10 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("service unavailable")]
     Unavailable { message: String },
+    /// The database cannot be reached; the client should retry shortly and keep its
+    /// credentials (this is never a 401).
+    #[error("database unavailable")]
+    DatabaseUnavailable,
     /// The credential's own requests-per-minute limit is used up.
     #[error("rate limited")]
     RateLimited {
@@ -204,7 +219,9 @@ impl AppError {
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable { .. } | AppError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -232,6 +249,13 @@ impl AppError {
                 "This path does not support this HTTP method.".to_owned(),
             ),
             AppError::Unavailable { message } => ("unavailable", message.clone()),
+            AppError::DatabaseUnavailable => (
+                "temporarily_unavailable",
+                format!(
+                    "The service cannot reach its database right now. Your credentials and \
+                     tokens are unaffected; retry in {DATABASE_RETRY_AFTER_SECS} second(s)."
+                ),
+            ),
             AppError::RateLimited { message, .. } => ("rate_limited", message.clone()),
             AppError::Internal(_) => (
                 "internal_error",
@@ -300,6 +324,12 @@ impl IntoResponse for AppError {
                 status.write_headers(headers);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(status.reset_secs));
             }
+            AppError::DatabaseUnavailable => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(DATABASE_RETRY_AFTER_SECS),
+                );
+            }
             AppError::Internal(error) => {
                 response
                     .extensions_mut()
@@ -312,9 +342,17 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The `Retry-After` of a 503 while the database cannot be reached.
+pub const DATABASE_RETRY_AFTER_SECS: u32 = 2;
+
 impl From<latchkey_store::StoreError> for AppError {
     fn from(error: latchkey_store::StoreError) -> Self {
-        AppError::Internal(error.into())
+        if error.is_unavailable() {
+            tracing::warn!(error = %error, "the database is unavailable");
+            AppError::DatabaseUnavailable
+        } else {
+            AppError::Internal(error.into())
+        }
     }
 }
 

@@ -22,6 +22,7 @@ mod credentials;
 mod directory;
 mod error;
 mod events;
+mod feed;
 mod hashing;
 mod mail;
 mod metrics;
@@ -50,7 +51,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use governor::{Quota, RateLimiter};
 use latchkey_core::password::hash_password;
 use latchkey_core::{DisplayName, Email};
-use latchkey_store::{NewUser, Store};
+use latchkey_store::{Backend, NewUser, Store};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tower::Layer;
@@ -82,11 +83,17 @@ pub struct Application {
 }
 
 impl Application {
+    /// Opens the database and binds `config.listen`.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store = open_store(&config).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        Application::build_on(config, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener bound already (`config.listen` is not
+    /// used): a test that must know the address, for the public URL, before the start.
+    pub async fn build_on(config: Config, listener: TcpListener) -> anyhow::Result<Application> {
         let bound = listener.local_addr()?;
         let metrics_listener = match config.metrics_listen {
             Some(address) => Some(TcpListener::bind(address).await.with_context(|| {
@@ -94,12 +101,20 @@ impl Application {
             })?),
             None => None,
         };
-        let public_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let backend = Backend::of_url(&config.database_url()).context("opening the database")?;
+        let public_url = match (&config.public_url, backend) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Backend::Sqlite) => format!("http://{bound}"),
+            // Each replica's own address would be a different issuer, and every
+            // replica would refuse the others' tokens.
+            (None, Backend::Postgres) => anyhow::bail!(
+                "LATCHKEY_PUBLIC_URL (--public-url) must be set on PostgreSQL: the replicas \
+                 of one database must agree on the issuer of their tokens, and without it \
+                 each would name its own listen address ({bound}) and refuse the others' \
+                 tokens. Set it to the URL clients use, the same on every replica."
+            ),
+        };
+        let store = wait_for_store(&config).await?;
         let kek = key_encryption::prepare(&config, &store).await?;
         let generated_admin = bootstrap_admin(&store, config.admin.as_ref()).await?;
         let keys = KeyRing::load_or_create(&store, &kek, config.clock.now()).await?;
@@ -119,12 +134,17 @@ impl Application {
         if let Some(counters) = &shared_counters {
             counters.connect().await;
         }
+        // Before the revocations are loaded, so none falls between the two.
+        let feed = feed::ChangeFeed::start(&store)
+            .await
+            .context("reading the change feed")?;
         let state = AppState::new(Shared {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
             credentials: CredentialCache::new(config.credential_cache_ttl),
             access: AccessCache::new(config.credential_cache_ttl),
             revocations: RevocationList::default(),
+            feed,
             usage: UsageTracker::default(),
             logins: LoginThrottle::new(
                 config.max_failed_logins,
@@ -151,7 +171,7 @@ impl Application {
         });
         state
             .revocations
-            .poll(&state.store, state.now())
+            .load(&state.store, state.now())
             .await
             .context("loading revoked tokens")?;
         Ok(Application {
@@ -196,6 +216,8 @@ impl Application {
             let router = metrics::router(state.clone());
             tokio::spawn(async move { axum::serve(listener, router).await })
         });
+        let following = tokio::spawn(feed::follow(state.clone()));
+        let listening = tokio::spawn(feed::listen(state.clone()));
         let app = router(state.clone());
         let service = tower::util::MapRequestLayer::new(middleware::normalize_path).layer(app);
         tracing::info!(address = %self.listener.local_addr()?, public_url = %state.public_url, "latchkey is serving");
@@ -211,6 +233,8 @@ impl Application {
         if let Some(server) = metrics_server {
             server.abort();
         }
+        following.abort();
+        listening.abort();
         if let Err(error) = state.usage.flush(&state.store).await {
             tracing::error!(error = %error, "could not write last-used times at shutdown");
         }
@@ -275,6 +299,25 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .context("opening the database")
 }
 
+/// [`open_store`] for the service: while the database cannot be reached (not started
+/// yet, restarting) it tries again, so a replica started during an outage comes up
+/// when the database does instead of exiting. Any other failure ends the start.
+async fn wait_for_store(config: &Config) -> anyhow::Result<Store> {
+    data_dir::prepare(config)?;
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match Store::connect(&config.database_url()).await {
+            Ok(store) => return Ok(store),
+            Err(error) if error.is_unavailable() => {
+                tracing::warn!(error = %error, retry_in = ?wait, "the database is unavailable; waiting for it");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error).context("opening the database"),
+        }
+    }
+}
+
 /// Creates the first administrator when there are no users yet: from the configured
 /// email and password, or with a generated password returned to print once.
 async fn bootstrap_admin(
@@ -316,24 +359,18 @@ async fn bootstrap_admin(
     }
 }
 
-/// Background upkeep: fetch revocations, write usage, send due webhook deliveries and
-/// emails, prune caches and sessions.
+/// Background upkeep: write usage, send due webhook deliveries and emails, prune caches,
+/// sessions and the change feed. (The feed is followed by tasks of its own, `feed`.)
 async fn maintain(state: AppState) {
-    let mut revocation_tick = tokio::time::interval(state.config.revocation_poll_interval);
     let mut usage_tick = tokio::time::interval(state.config.usage_flush_interval);
     let mut prune_tick = tokio::time::interval(Duration::from_secs(60));
     let mut sweep_tick = tokio::time::interval(state.config.lifecycle_sweep_interval);
     let mut outbox_tick = tokio::time::interval(state.config.outbox_poll_interval);
-    // Sending runs beside the loop, so a slow webhook endpoint never delays the
-    // revocation poll; a run starts only when the previous one has finished.
+    // Sending runs beside the loop, so a slow webhook endpoint never delays the rest; a
+    // run starts only when the previous one has finished.
     let mut outbox_run: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
-            _ = revocation_tick.tick() => {
-                if let Err(error) = state.revocations.poll(&state.store, state.now()).await {
-                    tracing::warn!(error = %error, "could not fetch revoked tokens");
-                }
-            }
             _ = usage_tick.tick() => {
                 if let Err(error) = state.usage.flush(&state.store).await {
                     tracing::warn!(error = %error, "could not write last-used times");
@@ -348,6 +385,7 @@ async fn maintain(state: AppState) {
             _ = prune_tick.tick() => {
                 state.credentials.prune();
                 state.access.prune();
+                state.revocations.prune(state.now());
                 state.logins.prune();
                 state.credential_limits.prune(state.now());
                 if let Some(limiter) = &state.token_limiter {
@@ -358,6 +396,10 @@ async fn maintain(state: AppState) {
                 }
                 if let Err(error) = state.store.delete_expired_revocations(state.now()).await {
                     tracing::warn!(error = %error, "could not delete expired revocations");
+                }
+                let old = state.now() - feed::FEED_RETENTION;
+                if let Err(error) = state.store.delete_changes_before(old).await {
+                    tracing::warn!(error = %error, "could not delete old change feed rows");
                 }
             }
         }

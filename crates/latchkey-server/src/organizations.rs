@@ -102,7 +102,7 @@ pub async fn set_member(
     let user = member_candidate(state, workspace, user_id).await?;
     state
         .store
-        .set_workspace_member(&workspace.id, user.id, role.as_str())
+        .set_workspace_member(&workspace.id, user.id, role.as_str(), state.now())
         .await?;
     state.access.invalidate(user.id);
     tracing::info!(workspace.id = %workspace.id, user.id = user.id, role = role.as_str(), "member role set");
@@ -120,7 +120,7 @@ pub async fn remove_member(
     let user = member_candidate(state, workspace, user_id).await?;
     if !state
         .store
-        .remove_workspace_member(&workspace.id, user.id)
+        .remove_workspace_member(&workspace.id, user.id, state.now())
         .await?
     {
         return Err(AppError::not_found(format!(

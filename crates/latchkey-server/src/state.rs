@@ -12,6 +12,7 @@ use crate::blob::BlobStore;
 use crate::cluster_limits::SharedCounters;
 use crate::config::Config;
 use crate::directory::{AccessCache, CredentialCache, LoginThrottle, RevocationList, UsageTracker};
+use crate::feed::ChangeFeed;
 use crate::hashing::PasswordHashing;
 use crate::key_encryption::KeyEncryptionKey;
 use crate::mail::Mailer;
@@ -36,6 +37,8 @@ pub struct Shared {
     pub credentials: CredentialCache,
     pub access: AccessCache,
     pub revocations: RevocationList,
+    /// What other replicas changed, applied to the caches and the revocation list.
+    pub feed: ChangeFeed,
     pub usage: UsageTracker,
     pub token_limiter: Option<DefaultKeyedRateLimiter<String>>,
     /// The rate limits credentials set for themselves.

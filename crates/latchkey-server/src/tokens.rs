@@ -168,19 +168,25 @@ impl KeyRing {
             .and_then(|kid| keys.verifying.get(kid))
             .ok_or(AuthFailure::BadSignature)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[issuer]);
+        // Issuer and audience are compared below, once the signature is proven, so a
+        // token signed with our key for another issuer gets its own answer.
+        validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         // Expiry is checked below against our clock, so tests can move time.
         validation.validate_exp = false;
         let claims = jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature
-                | jsonwebtoken::errors::ErrorKind::InvalidIssuer
-                | jsonwebtoken::errors::ErrorKind::InvalidAudience => AuthFailure::BadSignature,
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthFailure::BadSignature,
                 _ => AuthFailure::MalformedToken(describe(&e)),
             })?
             .claims;
+        // Our key signed it, for another issuer: a replica with another public URL.
+        if claims.iss != issuer || claims.aud != issuer {
+            return Err(AuthFailure::WrongIssuer {
+                issuer: claims.iss,
+                expected: issuer.to_owned(),
+            });
+        }
         if header.typ.as_deref() != Some(typ) {
             return Err(AuthFailure::WrongTokenType);
         }
@@ -366,6 +372,19 @@ mod tests {
         assert_eq!(
             ring.verify(&refresh, ACCESS_TOKEN_TYPE, &claims.iss, Utc::now()),
             Err(AuthFailure::WrongTokenType)
+        );
+        let elsewhere = ring.sign(&claims, ACCESS_TOKEN_TYPE, Utc::now());
+        assert_eq!(
+            ring.verify(
+                &elsewhere,
+                ACCESS_TOKEN_TYPE,
+                "https://other.example",
+                Utc::now()
+            ),
+            Err(AuthFailure::WrongIssuer {
+                issuer: claims.iss.clone(),
+                expected: "https://other.example".to_owned(),
+            })
         );
         let foreign = self::ring().sign(&claims, ACCESS_TOKEN_TYPE, Utc::now());
         assert_eq!(

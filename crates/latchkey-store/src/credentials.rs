@@ -3,11 +3,12 @@
 //! disable.
 
 use chrono::{DateTime, Utc};
+use sqlx::{Any, Transaction};
 
 use crate::rows::{
     CredentialPolicy, CredentialRow, CredentialUsage, NewCredential, NewSecret, SecretRow,
 };
-use crate::{Store, StoreError, map_unique, millis};
+use crate::{Change, Store, StoreError, map_unique, millis};
 
 /// What came of a roll.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +260,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_secret(&mut tx, client_id, new).await?;
+        self.record_change(&mut tx, Change::Credential(client_id), new.created_at)
+            .await?;
         tx.commit().await?;
         Ok(Roll::Rolled)
     }
@@ -269,14 +272,16 @@ impl Store {
         client_id: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE credentials SET deleted_at = $1 WHERE client_id = $2 AND deleted_at IS NULL",
         )
         .bind(millis(at))
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        self.commit_credential_change(tx, result.rows_affected(), client_id, at)
+            .await
     }
 
     /// Disables a live credential, keeping the time of the first disabling when it
@@ -290,6 +295,7 @@ impl Store {
         // An owner disabling an already disabled credential must not take over an
         // admin's disabling (which only an admin may lift): only `overrides` replaces
         // who disabled it and why.
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE credentials SET \
              disabled_by_user_id = CASE WHEN disabled_at IS NULL OR $3 = 1 THEN $4 \
@@ -304,9 +310,10 @@ impl Store {
         .bind(i64::from(by.overrides))
         .bind(by.user_id)
         .bind(by.reason)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        self.commit_credential_change(tx, result.rows_affected(), client_id, at)
+            .await
     }
 
     /// Enables a live credential again (a no-op when it is enabled); the idle clock
@@ -316,6 +323,7 @@ impl Store {
         client_id: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE credentials SET disabled_at = NULL, idle_warned_at = NULL, \
              disabled_by_user_id = NULL, disabled_reason = NULL, \
@@ -324,9 +332,10 @@ impl Store {
         )
         .bind(millis(at))
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        self.commit_credential_change(tx, result.rows_affected(), client_id, at)
+            .await
     }
 
     /// Replaces a live credential's limits. `false` when there is no such credential.
@@ -335,7 +344,9 @@ impl Store {
         client_id: &str,
         allowed_networks: Option<&str>,
         rate_limit_per_minute: Option<i64>,
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE credentials SET allowed_networks = $1, rate_limit_per_minute = $2 \
              WHERE client_id = $3 AND deleted_at IS NULL",
@@ -343,9 +354,28 @@ impl Store {
         .bind(allowed_networks)
         .bind(rate_limit_per_minute)
         .bind(client_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        self.commit_credential_change(tx, result.rows_affected(), client_id, at)
+            .await
+    }
+
+    /// Ends a transaction that updated one credential row (`updated` rows): with a
+    /// change in the feed when it did, rolled back when it did not. `true` when it did.
+    async fn commit_credential_change(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        updated: u64,
+        client_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if updated != 1 {
+            return Ok(false);
+        }
+        self.record_change(&mut tx, Change::Credential(client_id), at)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Records where and when credentials were used, in one transaction; a time never

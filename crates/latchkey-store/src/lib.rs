@@ -7,6 +7,7 @@
 //! backend and runs it. This is the only crate that knows SQL.
 
 mod audit;
+mod changes;
 mod content;
 mod credentials;
 mod events;
@@ -27,6 +28,8 @@ pub use audit::{
     AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AuditEventRow, AuditPage, AuditQuery, AuditVisibility,
     NewAuditEvent,
 };
+pub(crate) use changes::Change;
+pub use changes::{ChangeListener, ChangeRow, FeedChange};
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
     NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
@@ -59,6 +62,31 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, no free connection
+    /// in time) rather than refusing what was asked: worth retrying shortly.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(error) => match error {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_) => true,
+                // SQLSTATE class 08 (connection exception) and 57P0x (the server is
+                // shutting down, starting up or restarting).
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+                _ => false,
+            },
+            StoreError::Conflict | StoreError::UnsupportedUrl(_) | StoreError::Migration(_) => {
+                false
+            }
+        }
+    }
+}
+
 pub(crate) fn map_unique(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
@@ -73,11 +101,37 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(StoreError::UnsupportedUrl(format!("{scheme}:…")))
+        }
+    }
+}
+
 /// The handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// PostgreSQL's URL, for the change feed's listener connection.
+    listen_url: Option<DatabaseUrl>,
+}
+
+/// A database URL, which may hold a password: its `Debug` prints none of it.
+#[derive(Clone)]
+pub(crate) struct DatabaseUrl(std::sync::Arc<str>);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(…)")
+    }
 }
 
 pub(crate) fn millis(time: DateTime<Utc>) -> i64 {
@@ -89,15 +143,10 @@ impl Store {
     /// schema up to date.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            let scheme = url.split(':').next().unwrap_or_default();
-            return Err(StoreError::UnsupportedUrl(format!("{scheme}:…")));
-        };
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let backend = Backend::of_url(url)?;
+        // While the database is down, a request waits this long for it and is then
+        // answered 503, rather than holding its client for the TCP timeout.
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(2));
         let pool = match backend {
             // WAL lets readers proceed while one writer commits; the busy timeout makes a
             // second writer wait instead of failing with SQLITE_BUSY.
@@ -123,7 +172,12 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let listen_url = (backend == Backend::Postgres).then(|| DatabaseUrl(url.into()));
+        Ok(Store {
+            pool,
+            backend,
+            listen_url,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -336,7 +390,8 @@ impl Store {
 
     // --- revoked tokens ------------------------------------------------------------
 
-    /// Records a revoked token id; revoking twice is not an error (RFC 7009 §2.2).
+    /// Records a revoked token id and tells every replica; revoking twice is not an
+    /// error (RFC 7009 §2.2).
     pub async fn revoke_token(
         &self,
         jti: &str,
@@ -344,35 +399,36 @@ impl Store {
         expires_at: DateTime<Utc>,
         revoked_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
             "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4)",
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
         )
         .bind(jti)
         .bind(client_id)
         .bind(millis(expires_at))
         .bind(millis(revoked_at))
-        .execute(&self.pool)
-        .await;
-        match result.map_err(map_unique) {
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(other) => Err(other),
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            self.record_change(&mut tx, Change::Token(jti), revoked_at)
+                .await?;
         }
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Token ids revoked at or after `since` that have not yet expired at `now`.
-    pub async fn revoked_tokens_since(
+    /// Every revoked token id that has not yet expired at `now`, with its expiry.
+    pub async fn revoked_tokens(
         &self,
-        since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT jti, expires_at FROM revoked_tokens WHERE revoked_at >= $1 AND expires_at > $2",
-        )
-        .bind(millis(since))
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
+                .bind(millis(now))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(jti, exp)| DateTime::from_timestamp_millis(exp).map(|e| (jti, e)))
@@ -419,7 +475,7 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Records a revoked grant; revoking twice is not an error.
+    /// Records a revoked grant and tells every replica; revoking twice is not an error.
     pub async fn revoke_grant(
         &self,
         grant_id: &str,
@@ -427,36 +483,37 @@ impl Store {
         expires_at: DateTime<Utc>,
         revoked_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let result = sqlx::query(
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
             "INSERT INTO revoked_grants (grant_id, client_id, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4)",
+             VALUES ($1, $2, $3, $4) ON CONFLICT (grant_id) DO NOTHING",
         )
         .bind(grant_id)
         .bind(client_id)
         .bind(millis(expires_at))
         .bind(millis(revoked_at))
-        .execute(&self.pool)
-        .await;
-        match result.map_err(map_unique) {
-            Ok(_) | Err(StoreError::Conflict) => Ok(()),
-            Err(other) => Err(other),
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            self.record_change(&mut tx, Change::Grant(grant_id), revoked_at)
+                .await?;
         }
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Grant ids revoked at or after `since` whose tokens have not all expired at `now`.
-    pub async fn revoked_grants_since(
+    /// Every revoked grant id whose tokens have not all expired at `now`, with the
+    /// expiry of its last token.
+    pub async fn revoked_grants(
         &self,
-        since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT grant_id, expires_at FROM revoked_grants \
-             WHERE revoked_at >= $1 AND expires_at > $2",
-        )
-        .bind(millis(since))
-        .bind(millis(now))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT grant_id, expires_at FROM revoked_grants WHERE expires_at > $1")
+                .bind(millis(now))
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, exp)| DateTime::from_timestamp_millis(exp).map(|e| (id, e)))

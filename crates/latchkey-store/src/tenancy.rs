@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::rows::{MemberRow, NewWorkspace, OrganizationRow, UserRow, WorkspaceRow};
-use crate::{Store, StoreError, USER_COLUMNS, map_unique, millis};
+use crate::{Change, Store, StoreError, USER_COLUMNS, map_unique, millis};
 
 const WORKSPACE_COLUMNS: &str = "id, organization_id, name, external_id, created_at";
 
@@ -122,13 +122,15 @@ impl Store {
         .await?)
     }
 
-    /// Adds a member or changes their role.
+    /// Adds a member or changes their role, and tells every replica.
     pub async fn set_workspace_member(
         &self,
         workspace_id: &str,
         user_id: i64,
         role: &str,
+        at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3) \
              ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = excluded.role",
@@ -136,24 +138,35 @@ impl Store {
         .bind(workspace_id)
         .bind(user_id)
         .bind(role)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        self.record_change(&mut tx, Change::User(user_id), at)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// `false` when the user was not a member.
+    /// Removes a member and tells every replica. `false` when the user was not a member.
     pub async fn remove_workspace_member(
         &self,
         workspace_id: &str,
         user_id: i64,
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let result =
             sqlx::query("DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2")
                 .bind(workspace_id)
                 .bind(user_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-        Ok(result.rows_affected() == 1)
+        if result.rows_affected() != 1 {
+            return Ok(false);
+        }
+        self.record_change(&mut tx, Change::User(user_id), at)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn create_password_link(
@@ -226,6 +239,8 @@ impl Store {
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
+            .await?;
+        self.record_change(&mut tx, Change::User(user_id), now)
             .await?;
         tx.commit().await?;
         Ok(true)

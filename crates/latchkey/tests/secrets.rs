@@ -184,6 +184,7 @@ impl Server {
             .args(["serve", "--data-dir"])
             .arg(dir)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--public-url", &format!("http://127.0.0.1:{port}")])
             .env("LATCHKEY_ADMIN_EMAIL", OPERATOR)
             .env("LATCHKEY_ADMIN_PASSWORD", admin_password)
             .env("LATCHKEY_LOG", "debug")

@@ -44,6 +44,7 @@ async fn serve(data_dir: &std::path::Path, database_url: Option<&str>, port: u16
         .args(["serve", "--trust-forwarded-for", "--data-dir"])
         .arg(data_dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", &format!("http://127.0.0.1:{port}")])
         .env("LATCHKEY_ADMIN_EMAIL", EMAIL)
         .env("LATCHKEY_ADMIN_PASSWORD", PASSWORD)
         .env("RUST_LOG", "warn")

@@ -213,8 +213,8 @@ async fn create_credential(
     tag = "Account",
     summary = "Delete a credential",
     description = "Deletes one of the caller's credentials. Its tokens stop working at once \
-        on this replica and within a second on the others. A token needs the \
-        `credentials:manage` scope.",
+        on this replica and within milliseconds on the others (half a second on SQLite). A \
+        token needs the `credentials:manage` scope.",
     params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
     security(("bearer" = []), ("session" = [])),
     responses(
@@ -241,7 +241,7 @@ async fn delete_credential(
     summary = "Disable a credential",
     description = "Disables one of the caller's credentials without deleting it: the token \
         endpoint refuses it with `invalid_client` and its tokens get 401 \
-        `credential_disabled`, at once on this replica and within a second on the others, \
+        `credential_disabled`, at once on this replica and within milliseconds on the others, \
         until it is enabled again. Disabling a disabled credential changes nothing. An \
         admin of the owner's organization may disable a member's credential, with an \
         optional `reason` the owner is shown; one an admin disabled only an admin may \

@@ -161,7 +161,7 @@ async fn renew_credential(
     request_body = CredentialLimits,
     security(("bearer" = []), ("session" = [])),
     responses(
-        (status = 204, description = "Set; enforced at once here, within a second elsewhere."),
+        (status = 204, description = "Set; enforced at once here, within milliseconds elsewhere."),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),

@@ -333,6 +333,7 @@ pub(crate) fn page_error(session: &Session, error: AppError) -> Response {
         | AppError::UnsupportedMediaType { .. }
         | AppError::MethodNotAllowed => "The request could not be processed",
         AppError::RateLimited { .. } => "Too many requests",
+        AppError::DatabaseUnavailable => "Please try again in a moment",
         AppError::Unavailable { .. } | AppError::Internal(_) => "Something went wrong",
     };
     let mut response = error_page(

@@ -161,7 +161,7 @@ impl World {
         .expect("user");
         for (workspace, role) in roles {
             self.store
-                .set_workspace_member(workspace, user.id, role)
+                .set_workspace_member(workspace, user.id, role, chrono::Utc::now())
                 .await
                 .expect("member");
         }

@@ -107,9 +107,18 @@ impl TestApp {
             password: SecretString::from(ADMIN_PASSWORD.to_owned()),
         });
         adjust(&mut config);
-        let (address, shutdown, server) = start(config.clone()).await;
-        // Restarts keep the address, so the issuer (and every token) stays valid.
+        // Bound first, so its address can be the public URL (PostgreSQL requires one)
+        // before the server starts; restarts keep the address, so the issuer (and every
+        // token) stays valid.
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind a port");
+        let address = listener.local_addr().expect("bound address");
         config.listen = address;
+        config
+            .public_url
+            .get_or_insert_with(|| format!("http://{address}"));
+        let (shutdown, server) = start_on(config.clone(), listener).await;
         TestApp {
             base_url: format!("http://{address}"),
             address,
@@ -138,7 +147,10 @@ impl TestApp {
     /// Stops the server and starts it again on the same address, data and database.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let (_, shutdown, server) = start(self.config.clone()).await;
+        let listener = tokio::net::TcpListener::bind(self.config.listen)
+            .await
+            .expect("bind the same port again");
+        let (shutdown, server) = start_on(self.config.clone(), listener).await;
         self.shutdown = Some(shutdown);
         self.server = Some(server);
     }
@@ -155,45 +167,7 @@ impl TestApp {
 
     /// Signs in through the real form and returns a browser-like client.
     pub async fn sign_in(&self, email: &str, password: &str) -> PageClient {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let login = client
-            .get(self.url("/login"))
-            .send()
-            .await
-            .expect("GET /login")
-            .text()
-            .await
-            .expect("login page");
-        let login_csrf = hidden_field(&login, "login_csrf").expect("login_csrf field");
-        let response = client
-            .post(self.url("/login"))
-            .form(&[
-                ("login_csrf", login_csrf.as_str()),
-                ("email", email),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .expect("POST /login");
-        assert_eq!(response.status(), 303, "sign-in should redirect");
-        let page = client
-            .get(self.url("/credentials"))
-            .send()
-            .await
-            .expect("GET /credentials")
-            .text()
-            .await
-            .expect("credentials page");
-        let csrf_token = hidden_field(&page, "csrf_token").expect("csrf_token field");
-        PageClient {
-            client,
-            csrf_token,
-            base_url: self.base_url.clone(),
-        }
+        sign_in_at(&self.base_url, email, password).await
     }
 
     pub async fn sign_in_as_admin(&self) -> PageClient {
@@ -308,6 +282,15 @@ impl TestApp {
         KeyEncryptionKey::parse(&text).expect("a key-encryption key")
     }
 
+    /// The configuration for another replica of this server: same database, data
+    /// directory, key-encryption key, clock and issuer, on a port of its own.
+    pub fn replica_config(&self) -> Config {
+        let mut config = self.config();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.public_url = Some(self.base_url.clone());
+        config
+    }
+
     /// The configuration the server runs with; a test changes a copy to start another.
     pub fn config(&self) -> Config {
         self.config.clone()
@@ -327,20 +310,18 @@ impl Drop for TestApp {
     }
 }
 
-async fn start(
+async fn start_on(
     config: Config,
-) -> (
-    SocketAddr,
-    oneshot::Sender<()>,
-    JoinHandle<anyhow::Result<()>>,
-) {
-    let app = Application::build(config).await.expect("build application");
-    let address = app.local_addr().expect("bound address");
+    listener: tokio::net::TcpListener,
+) -> (oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
+    let app = Application::build_on(config, listener)
+        .await
+        .expect("build application");
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run(async {
         let _ = stopped.await;
     }));
-    (address, shutdown, server)
+    (shutdown, server)
 }
 
 /// Another replica of a [`TestApp`]: its configuration (database, data directory and
@@ -353,10 +334,16 @@ pub struct Replica {
 
 impl Replica {
     pub async fn of(app: &TestApp) -> Replica {
-        let mut config = app.config();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.public_url = Some(app.base_url.clone());
-        let (address, shutdown, server) = start(config).await;
+        Replica::start(app.replica_config()).await
+    }
+
+    /// A replica with `config`, usually [`TestApp::replica_config`] changed.
+    pub async fn start(config: Config) -> Replica {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("bind a port");
+        let address = listener.local_addr().expect("bound address");
+        let (shutdown, server) = start_on(config, listener).await;
         Replica {
             base_url: format!("http://{address}"),
             shutdown: Some(shutdown),
@@ -383,6 +370,50 @@ impl Replica {
 pub fn credentials(file: &CredentialsFile) -> latchkey_client::Credentials {
     let json = serde_json::to_string(file).expect("credentials file as JSON");
     latchkey_client::Credentials::from_json(&json).expect("the SDK should read the file")
+}
+
+/// Signs in through the real form of the server at `base_url` and returns a
+/// browser-like client.
+pub async fn sign_in_at(base_url: &str, email: &str, password: &str) -> PageClient {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = client
+        .get(format!("{base_url}/login"))
+        .send()
+        .await
+        .expect("GET /login")
+        .text()
+        .await
+        .expect("login page");
+    let login_csrf = hidden_field(&login, "login_csrf").expect("login_csrf field");
+    let response = client
+        .post(format!("{base_url}/login"))
+        .form(&[
+            ("login_csrf", login_csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("POST /login");
+    assert_eq!(response.status(), 303, "sign-in should redirect");
+    let page = client
+        .get(format!("{base_url}/credentials"))
+        .send()
+        .await
+        .expect("GET /credentials")
+        .text()
+        .await
+        .expect("credentials page");
+    let csrf_token = hidden_field(&page, "csrf_token").expect("csrf_token field");
+    PageClient {
+        client,
+        csrf_token,
+        base_url: base_url.to_owned(),
+    }
 }
 
 /// The value of the first hidden input named `name` in an HTML page.

@@ -58,7 +58,7 @@ async fn kognic_io_creates_batches_scenes_inputs_and_calibrations() {
     .await
     .expect("user");
     store
-        .set_workspace_member(&workspace.id, user.id, "developer")
+        .set_workspace_member(&workspace.id, user.id, "developer", chrono::Utc::now())
         .await
         .expect("member");
     let file = app

@@ -29,6 +29,7 @@ mod lifecycle_pages;
 mod metrics;
 mod oauth;
 mod openapi;
+mod outage;
 mod pages;
 mod platform_pages;
 mod python_clients;

@@ -208,7 +208,17 @@ pub async fn server() -> Server {
         email: EMAIL.to_owned(),
         password: SecretString::from(PASSWORD.to_owned()),
     });
-    let app = Application::build(config).await.expect("build");
+    // Bound first, so its address can be the public URL, which PostgreSQL requires.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("bind a port");
+    config.public_url = Some(format!(
+        "http://{}",
+        listener.local_addr().expect("bound address")
+    ));
+    let app = Application::build_on(config, listener)
+        .await
+        .expect("build");
     let base_url = app.public_url().to_owned();
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run(async {
