@@ -46,6 +46,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `postgres://…` or `sqlite://…`; the SQLite file in `data_dir` when unset.
     pub database_url: Option<String>,
+    /// Where scene files live: `file:///path` or `s3://bucket/prefix` (with the
+    /// standard `AWS_*` variables); `<data_dir>/objects` when unset.
+    pub storage_url: Option<String>,
     pub admin: Option<AdminBootstrap>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
@@ -111,6 +114,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             database_url: None,
+            storage_url: None,
             admin: None,
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),

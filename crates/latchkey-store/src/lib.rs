@@ -29,7 +29,7 @@ pub use audit::{
 };
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
-    NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
+    NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow, UploadTarget,
 };
 pub use credentials::{CredentialFilter, CredentialMarker, Disabling, Roll};
 pub use events::{

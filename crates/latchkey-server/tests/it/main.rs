@@ -35,6 +35,7 @@ mod restart;
 mod rolling;
 mod secrets_at_rest;
 mod sign_in_limits;
+mod storage;
 mod tenancy;
 mod tidy;
 mod token_lifetimes;
