@@ -135,6 +135,7 @@ enum Backend {
         store: Arc<AmazonS3>,
         bucket: String,
         prefix: String,
+        presigned_uploads: bool,
     },
 }
 
@@ -155,7 +156,7 @@ impl BlobStore {
             StorageUrl::Folder(root) => BlobStore::local(&root)
                 .with_context(|| format!("opening the object store {}", root.display())),
             StorageUrl::S3 { bucket, prefix } => {
-                let store = BlobStore::s3(&bucket, &prefix)?;
+                let store = BlobStore::s3(&bucket, &prefix, config.storage_presigned_uploads)?;
                 let probe = tokio::time::timeout(PROBE_TIMEOUT, store.probe()).await;
                 match probe {
                     Ok(Ok(())) => Ok(store),
@@ -193,7 +194,7 @@ impl BlobStore {
     /// A store in an S3-compatible bucket, configured from the `AWS_*` variables
     /// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// `AWS_ALLOW_HTTP`, …).
-    fn s3(bucket: &str, prefix: &str) -> anyhow::Result<BlobStore> {
+    fn s3(bucket: &str, prefix: &str, presigned_uploads: bool) -> anyhow::Result<BlobStore> {
         // Fewer and shorter retries than the client's default (10 over 3 minutes): a
         // commit waiting on an unreachable bucket should fail in seconds.
         let retry = RetryConfig {
@@ -213,6 +214,7 @@ impl BlobStore {
                 store,
                 bucket: bucket.to_owned(),
                 prefix: prefix.to_owned(),
+                presigned_uploads,
             },
         })
     }
@@ -254,14 +256,19 @@ impl BlobStore {
 
     /// A URL through which a client sends `key` itself with a PUT, valid for
     /// `expires_in` and for any number of PUTs until then (each replaces the object
-    /// whole). `None` for a local folder: uploads then go through this service.
+    /// whole). `None` for a local folder, or a bucket with presigned uploads off:
+    /// uploads then go through this service.
     pub async fn signed_put_url(
         &self,
         key: &str,
         expires_in: Duration,
     ) -> Result<Option<String>, BlobError> {
         match &self.backend {
-            Backend::Folder { .. } => Ok(None),
+            Backend::Folder { .. }
+            | Backend::S3 {
+                presigned_uploads: false,
+                ..
+            } => Ok(None),
             Backend::S3 { store, .. } => {
                 let url = store
                     .signed_url(Method::PUT, &self.path(key), expires_in)

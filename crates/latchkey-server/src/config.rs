@@ -49,6 +49,12 @@ pub struct Config {
     /// Where scene files live: `file:///path` or `s3://bucket/prefix` (with the
     /// standard `AWS_*` variables); `<data_dir>/objects` when unset.
     pub storage_url: Option<String>,
+    /// With a bucket, whether clients upload to it directly through its presigned PUT
+    /// URLs (no replica carries the bytes). Off: through this service's
+    /// `/upload/{token}`, for clients that send a file without a `Content-Length`,
+    /// which S3 refuses on a presigned URL. A local folder always goes through the
+    /// service.
+    pub storage_presigned_uploads: bool,
     pub admin: Option<AdminBootstrap>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
@@ -115,6 +121,7 @@ impl Config {
             public_url: None,
             database_url: None,
             storage_url: None,
+            storage_presigned_uploads: true,
             admin: None,
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),

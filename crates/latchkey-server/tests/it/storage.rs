@@ -7,10 +7,11 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
+use futures_util::StreamExt;
 use latchkey_core::access::OrganizationRole;
 use latchkey_server::{Application, Config, KeyEncryptionKeySource};
 use latchkey_store::{NewWorkspace, Store};
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -386,6 +387,70 @@ async fn s3_uploads_go_straight_to_the_bucket_and_another_replica_commits() {
     for dir in [setup.app.data_dir.path(), replica_dir.path()] {
         assert!(files_under(&dir.join("objects")).is_empty(), "{dir:?}");
     }
+    let _ = stop_replica.send(());
+}
+
+#[tokio::test]
+async fn s3_uploads_through_the_service_take_chunked_bodies_and_land_in_the_bucket() {
+    let Some(bucket_url) = s3_test_url() else {
+        return;
+    };
+    let prefix = format!("it-{}", uuid::Uuid::new_v4().simple());
+    let storage_url = format!("{}/{prefix}", bucket_url.trim_end_matches('/'));
+    let setup = Setup::new(|config| {
+        config.storage_url = Some(storage_url.clone());
+        config.storage_presigned_uploads = false;
+    })
+    .await;
+    let (uuid, url) = setup.create_scene().await;
+    assert!(url.starts_with(&setup.app.base_url), "{url}");
+
+    // Chunked, without a length, as kognic-io streams a file from disk; twice.
+    for body in [&b"first try"[..], b"chunked and complete"] {
+        let chunks = futures_util::stream::iter(
+            body.chunks(4)
+                .map(|chunk| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(chunk))),
+        );
+        let response = reqwest::Client::new()
+            .put(&url)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let (replica, stop_replica, _replica_dir) = start_replica(&setup.app).await;
+    let (status, body) = setup.commit_through(&replica, &uuid).await;
+    assert_eq!(status, 200, "{body}");
+    let files = setup.store.scene_files(&uuid).await.expect("files");
+    assert_eq!(files[0].size, Some(20));
+
+    let bucket = bucket_url
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .expect("bucket");
+    let s3 = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()
+        .expect("S3 client");
+    let under_scene = object_store::path::Path::from(format!("{prefix}/scenes/{uuid}"));
+    let listed: Vec<_> = s3
+        .list(Some(&under_scene))
+        .map(|meta| meta.expect("listing").location.to_string())
+        .collect()
+        .await;
+    let key = format!("{prefix}/{}", files[0].object_key);
+    assert_eq!(listed, vec![key.clone()], "the replaced upload is gone");
+    let stored = s3
+        .get(&object_store::path::Path::from(key))
+        .await
+        .expect("the object")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(stored.as_ref(), b"chunked and complete");
+    assert!(files_under(&setup.app.data_dir.path().join("objects")).is_empty());
     let _ = stop_replica.send(());
 }
 
