@@ -205,6 +205,54 @@ async fn a_signed_url_takes_the_file_again_until_the_scene_is_committed() {
     assert_eq!(files_under(&objects)[0].1, b"the last upload wins");
 }
 
+/// Sends a PUT that announces `announced` bytes, sends `sent` of them, and drops the
+/// connection: an upload that breaks off, as when the client times out.
+async fn broken_put(url: &str, announced: usize, sent: &[u8]) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(url).expect("URL");
+    let address = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().expect("port")
+    );
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "PUT {} HTTP/1.1\r\nHost: {}\r\nContent-Length: {announced}\r\n\r\n",
+        url.path(),
+        url.host_str().expect("host")
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(sent).await.expect("part of the body");
+    stream.shutdown().await.expect("close");
+    // Whatever the server answers, if anything, before it closes its side.
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+}
+
+#[tokio::test]
+async fn an_upload_that_breaks_off_leaves_the_file_as_it_was() {
+    let setup = Setup::new(|_| {}).await;
+    let (uuid, url) = setup.create_scene().await;
+    broken_put(&url, 1000, b"only the first bytes").await;
+    let (status, body) = setup.commit_through(&setup.app.base_url, &uuid).await;
+    assert_eq!(status, 400, "nothing arrived: {body}");
+    assert_eq!(body["error"], "uploads_missing", "{body}");
+
+    let (status, body) = put(&url, b"the whole file").await;
+    assert_eq!(status, 200, "{body}");
+    broken_put(&url, 1000, b"a retry that breaks off").await;
+    let (status, body) = setup.commit_through(&setup.app.base_url, &uuid).await;
+    assert_eq!(status, 200, "{body}");
+    let files = setup.store.scene_files(&uuid).await.expect("files");
+    assert_eq!(files[0].size, Some(14));
+    let objects = setup.app.data_dir.path().join("objects/scenes").join(&uuid);
+    let stored = files_under(&objects);
+    assert_eq!(stored.len(), 1, "no partial object is left: {stored:?}");
+    assert_eq!(stored[0].1, b"the whole file");
+}
+
 #[tokio::test]
 async fn an_object_that_changed_size_after_its_upload_is_refused_at_commit() {
     let elsewhere = tempfile::tempdir().expect("temp dir");
