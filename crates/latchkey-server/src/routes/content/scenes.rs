@@ -575,9 +575,7 @@ fn upload_url_lifetime() -> Duration {
 /// URLs (no token: the bytes go straight to it); a local folder gets
 /// `{public URL}/upload/{token}`.
 async fn signed_url(state: &AppState, key: &str) -> Result<(String, Option<String>), AppError> {
-    let lifetime = std::time::Duration::from_secs(
-        u64::try_from(UPLOAD_URL_LIFETIME_MINUTES * 60).unwrap_or(3600),
-    );
+    let lifetime = std::time::Duration::from_secs(60 * UPLOAD_URL_LIFETIME_MINUTES.unsigned_abs());
     let presigned = state
         .blobs
         .signed_put_url(key, lifetime)

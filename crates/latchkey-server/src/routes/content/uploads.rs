@@ -1,5 +1,6 @@
-//! Signed upload URLs: `PUT /upload/{token}`, when scene files live in a local folder
-//! (a bucket signs its own URLs and the bytes never come here).
+//! Signed upload URLs: `PUT /upload/{token}`, when uploads go through this service (a
+//! local folder, or a bucket with `LATCHKEY_STORAGE_UPLOADS_THROUGH_SERVICE`; otherwise
+//! the bucket signs its own URLs and the bytes never come here).
 //!
 //! The URL is the capability: unauthenticated (the upload client sends no bearer
 //! token), for one file of one scene, until it expires or the scene is committed.
