@@ -1,20 +1,28 @@
 //! Files of scenes (images, point clouds, IMU data) behind one interface.
 //!
-//! [`BlobStore`] wraps an [`object_store::ObjectStore`]: a local folder under the data
-//! directory by default (`<data_dir>/objects`). Callers only see keys and byte streams,
-//! so an S3-compatible store can be configured later without touching them. Writes are
-//! multipart and streamed: a 2 GB upload never sits in memory, at most a few chunks do.
-//! Local objects are made 0600 in 0700 folders once written.
+//! [`BlobStore`] wraps the [`object_store::ObjectStore`] that `LATCHKEY_STORAGE_URL`
+//! names: a local folder (`file:///path`; by default `<data_dir>/objects`) or an
+//! S3-compatible bucket (`s3://bucket/prefix`, reached with the standard `AWS_*`
+//! variables). Callers see keys and byte streams. With a bucket, clients upload
+//! straight to it through its own presigned PUT URLs ([`BlobStore::signed_put_url`]),
+//! so no replica carries the bytes; with a folder they upload through this service,
+//! written multipart and streamed, so a 2 GB upload never sits in memory, at most a few
+//! chunks do. Local objects are made 0600 in 0700 folders once written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::signer::{Method, Signer};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart};
 
+use crate::config::Config;
 use crate::data_dir;
 
 /// Size of the parts a streamed write is cut into. Memory per upload is bounded by a
@@ -22,6 +30,9 @@ use crate::data_dir;
 const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts written concurrently per upload.
 const PARTS_IN_FLIGHT: usize = 2;
+/// How long the start-up check may wait for the bucket: an unreachable endpoint should
+/// stop the start with a message, not hang it through the client's retries.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why a blob operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,15 +46,137 @@ pub enum BlobError {
     Permissions(std::io::Error),
 }
 
+/// Where scene files live, parsed from `LATCHKEY_STORAGE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// `file:///absolute/path`.
+    Folder(PathBuf),
+    /// `s3://bucket` or `s3://bucket/prefix`; objects go under `prefix/`.
+    S3 { bucket: String, prefix: String },
+}
+
+impl StorageUrl {
+    /// Parses a storage URL; the error says what is wrong and what would be right.
+    pub fn parse(text: &str) -> Result<StorageUrl, String> {
+        let expected = "expected file:///absolute/path or s3://bucket/prefix";
+        let url = url::Url::parse(text).map_err(|error| format!("{error}; {expected}"))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!(
+                "it carries credentials; give them in AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY instead ({expected})"
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("it has a query or fragment; {expected}"));
+        }
+        match url.scheme() {
+            "file" => {
+                if url.host_str().is_some_and(|host| !host.is_empty()) {
+                    return Err(format!("a file URL names no host; {expected}"));
+                }
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| format!("not a local path; {expected}"))?;
+                if path == Path::new("/") {
+                    return Err(format!(
+                        "the root folder is not a storage folder; {expected}"
+                    ));
+                }
+                Ok(StorageUrl::Folder(path))
+            }
+            "s3" => {
+                let bucket = url.host_str().unwrap_or_default().to_owned();
+                if bucket.is_empty() {
+                    return Err(format!("it names no bucket; {expected}"));
+                }
+                let prefix = url.path().trim_matches('/').to_owned();
+                if !prefix.is_empty()
+                    && prefix
+                        .split('/')
+                        .any(|part| part.is_empty() || part == "." || part == "..")
+                {
+                    return Err(format!(
+                        "the prefix has an empty, `.` or `..` part; {expected}"
+                    ));
+                }
+                Ok(StorageUrl::S3 { bucket, prefix })
+            }
+            other => Err(format!("unknown scheme `{other}`; {expected}")),
+        }
+    }
+}
+
+/// `text` with any user name and password taken out, for an error message.
+fn without_credentials(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => text.to_owned(),
+    }
+}
+
 /// The object store of the service; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
-    local: Arc<LocalFileSystem>,
-    root: PathBuf,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Folder {
+        store: Arc<LocalFileSystem>,
+        root: PathBuf,
+    },
+    S3 {
+        store: Arc<AmazonS3>,
+        bucket: String,
+        prefix: String,
+        presigned_uploads: bool,
+    },
 }
 
 impl BlobStore {
+    /// The store `config` names, checked: a folder is created (0700) when missing, a
+    /// bucket must answer a listing within [`PROBE_TIMEOUT`].
+    pub async fn open(config: &Config) -> anyhow::Result<BlobStore> {
+        let location = match &config.storage_url {
+            Some(text) => StorageUrl::parse(text).map_err(|why| {
+                anyhow::anyhow!(
+                    "LATCHKEY_STORAGE_URL `{}` is malformed: {why}",
+                    without_credentials(text)
+                )
+            })?,
+            None => StorageUrl::Folder(config.data_dir.join(data_dir::OBJECTS_DIR)),
+        };
+        match location {
+            StorageUrl::Folder(root) => BlobStore::local(&root)
+                .with_context(|| format!("opening the object store {}", root.display())),
+            StorageUrl::S3 { bucket, prefix } => {
+                let store = BlobStore::s3(&bucket, &prefix, config.storage_presigned_uploads)?;
+                let probe = tokio::time::timeout(PROBE_TIMEOUT, store.probe()).await;
+                match probe {
+                    Ok(Ok(())) => Ok(store),
+                    Ok(Err(error)) => Err(anyhow::anyhow!(
+                        "the bucket of LATCHKEY_STORAGE_URL ({}) cannot be listed: {error}. \
+                         Check the bucket name, AWS_ENDPOINT_URL, AWS_REGION and the \
+                         credentials.",
+                        store.location()
+                    )),
+                    Err(_) => Err(anyhow::anyhow!(
+                        "the bucket of LATCHKEY_STORAGE_URL ({}) did not answer within {} s. \
+                         Check AWS_ENDPOINT_URL and the network.",
+                        store.location(),
+                        PROBE_TIMEOUT.as_secs()
+                    )),
+                }
+            }
+        }
+    }
+
     /// A store in the local folder `root`, created (0700) when missing.
     pub fn local(root: &Path) -> std::io::Result<BlobStore> {
         data_dir::create_private_dir(root)?;
@@ -51,17 +184,109 @@ impl BlobStore {
             Arc::new(LocalFileSystem::new_with_prefix(root).map_err(std::io::Error::other)?);
         Ok(BlobStore {
             inner: store.clone(),
-            local: store,
-            root: root.to_owned(),
+            backend: Backend::Folder {
+                store,
+                root: root.to_owned(),
+            },
         })
+    }
+
+    /// A store in an S3-compatible bucket, configured from the `AWS_*` variables
+    /// (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_ALLOW_HTTP`, …).
+    fn s3(bucket: &str, prefix: &str, presigned_uploads: bool) -> anyhow::Result<BlobStore> {
+        // Fewer and shorter retries than the client's default (10 over 3 minutes): a
+        // commit waiting on an unreachable bucket should fail in seconds.
+        let retry = RetryConfig {
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(20),
+            ..RetryConfig::default()
+        };
+        let store = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(retry)
+            .build()
+            .with_context(|| format!("configuring the bucket s3://{bucket}"))?;
+        let store = Arc::new(store);
+        Ok(BlobStore {
+            inner: store.clone(),
+            backend: Backend::S3 {
+                store,
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+                presigned_uploads,
+            },
+        })
+    }
+
+    /// Where the files are, for logs and the readiness answer: a `file://` or `s3://`
+    /// URL, with nothing secret.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Folder { root, .. } => format!("file://{}", root.display()),
+            Backend::S3 { bucket, prefix, .. } if prefix.is_empty() => format!("s3://{bucket}"),
+            Backend::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+        }
+    }
+
+    /// The store's path of `key`: under the bucket's prefix, if any.
+    fn path(&self, key: &str) -> ObjectPath {
+        match &self.backend {
+            Backend::S3 { prefix, .. } if !prefix.is_empty() => {
+                ObjectPath::from(format!("{prefix}/{key}"))
+            }
+            _ => ObjectPath::from(key),
+        }
+    }
+
+    /// Lists at most one object under the prefix: fails when the bucket is missing,
+    /// unreachable or refuses the credentials.
+    async fn probe(&self) -> Result<(), BlobError> {
+        let prefix = match &self.backend {
+            Backend::S3 { prefix, .. } if !prefix.is_empty() => {
+                Some(ObjectPath::from(prefix.as_str()))
+            }
+            _ => None,
+        };
+        match self.inner.list(prefix.as_ref()).next().await {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(error)) => Err(error.into()),
+        }
+    }
+
+    /// A URL through which a client sends `key` itself with a PUT, valid for
+    /// `expires_in` and for any number of PUTs until then (each replaces the object
+    /// whole). `None` for a local folder, or a bucket with presigned uploads off:
+    /// uploads then go through this service.
+    pub async fn signed_put_url(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<Option<String>, BlobError> {
+        match &self.backend {
+            Backend::Folder { .. }
+            | Backend::S3 {
+                presigned_uploads: false,
+                ..
+            } => Ok(None),
+            Backend::S3 { store, .. } => {
+                let url = store
+                    .signed_url(Method::PUT, &self.path(key), expires_in)
+                    .await?;
+                Ok(Some(url.to_string()))
+            }
+        }
     }
 
     /// Makes a written object 0600 and its folders 0700. `object_store` creates them
     /// with the umask's mode; until this runs they sit inside the 0700 objects folder,
-    /// out of other users' reach.
+    /// out of other users' reach. Nothing to do in a bucket.
     fn make_private(&self, key: &ObjectPath) -> Result<(), BlobError> {
-        let file = self.local.path_to_filesystem(key)?;
-        data_dir::make_private(&self.root, &file).map_err(BlobError::Permissions)
+        let Backend::Folder { store, root } = &self.backend else {
+            return Ok(());
+        };
+        let file = store.path_to_filesystem(key)?;
+        data_dir::make_private(root, &file).map_err(BlobError::Permissions)
     }
 
     /// Writes `key` from a stream of chunks, part by part; returns the byte count.
@@ -71,7 +296,7 @@ impl BlobStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let key = ObjectPath::from(key);
+        let key = self.path(key);
         let upload = self.inner.put_multipart(&key).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
         let mut written = 0u64;
@@ -97,16 +322,24 @@ impl BlobStore {
 
     /// Writes a small object in one go.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), BlobError> {
-        let key = ObjectPath::from(key);
+        let key = self.path(key);
         self.inner.put(&key, PutPayload::from(bytes)).await?;
         self.make_private(&key)
     }
 
-    /// Whether `key` exists.
-    pub async fn exists(&self, key: &str) -> Result<bool, BlobError> {
-        match self.inner.head(&ObjectPath::from(key)).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+    /// The size of `key` in bytes; `None` when there is no such object.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, BlobError> {
+        match self.inner.head(&self.path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Removes `key`; one that is not there is no error.
+    pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        match self.inner.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(error.into()),
         }
     }
@@ -124,6 +357,43 @@ mod tests {
             .permissions()
             .mode()
             & 0o777
+    }
+
+    #[test]
+    fn storage_urls_are_parsed_or_refused_with_a_reason() {
+        assert_eq!(
+            StorageUrl::parse("file:///srv/latchkey/objects"),
+            Ok(StorageUrl::Folder(PathBuf::from("/srv/latchkey/objects")))
+        );
+        assert_eq!(
+            StorageUrl::parse("s3://scenes"),
+            Ok(StorageUrl::S3 {
+                bucket: "scenes".to_owned(),
+                prefix: String::new()
+            })
+        );
+        assert_eq!(
+            StorageUrl::parse("s3://scenes/prod/eu/"),
+            Ok(StorageUrl::S3 {
+                bucket: "scenes".to_owned(),
+                prefix: "prod/eu".to_owned()
+            })
+        );
+        for (bad, why) in [
+            ("objects", "relative URL"),
+            ("/srv/objects", "relative URL"),
+            ("file://host/srv", "names no host"),
+            ("file:///", "root folder"),
+            ("s3:///prefix", "no bucket"),
+            ("s3://bucket/a//b", "empty"),
+            ("s3://key:secret@bucket", "credentials"),
+            ("s3://bucket?region=eu", "query"),
+            ("gs://bucket", "unknown scheme `gs`"),
+        ] {
+            let error = StorageUrl::parse(bad).expect_err(bad);
+            assert!(error.contains(why), "{bad}: {error}");
+            assert!(error.contains("s3://bucket/prefix"), "{bad}: {error}");
+        }
     }
 
     #[tokio::test]

@@ -88,6 +88,15 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `postgres://…` or `sqlite://…`; the SQLite file in `data_dir` when unset.
     pub database_url: Option<String>,
+    /// Where scene files live: `file:///path` or `s3://bucket/prefix` (with the
+    /// standard `AWS_*` variables); `<data_dir>/objects` when unset.
+    pub storage_url: Option<String>,
+    /// With a bucket, whether clients upload to it directly through its presigned PUT
+    /// URLs (no replica carries the bytes). Off: through this service's
+    /// `/upload/{token}`, for clients that send a file without a `Content-Length`,
+    /// which S3 refuses on a presigned URL. A local folder always goes through the
+    /// service.
+    pub storage_presigned_uploads: bool,
     pub admin: Option<AdminBootstrap>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
@@ -168,6 +177,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             database_url: None,
+            storage_url: None,
+            storage_presigned_uploads: true,
             admin: None,
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),

@@ -118,10 +118,9 @@ impl Application {
         let kek = key_encryption::prepare(&config, &store).await?;
         let generated_admin = bootstrap_admin(&store, config.admin.as_ref()).await?;
         let keys = KeyRing::load_or_create(&store, &kek, config.clock.now()).await?;
-        // Scene files live beside the database by default.
-        let objects = config.data_dir.join(data_dir::OBJECTS_DIR);
-        let blobs = blob::BlobStore::local(&objects)
-            .with_context(|| format!("opening the object store {}", objects.display()))?;
+        // Scene files live beside the database unless a storage URL says otherwise.
+        let blobs = blob::BlobStore::open(&config).await?;
+        tracing::info!(storage = %blobs.location(), "scene files are stored here");
         let token_limiter = config.token_rate_limit.map(|limit| {
             RateLimiter::keyed(Quota::per_second(limit.per_second).allow_burst(limit.burst))
         });

@@ -157,8 +157,7 @@ pub struct NewScene {
     pub created_at: DateTime<Utc>,
 }
 
-const SCENE_FILE_COLUMNS: &str =
-    "id, scene_uuid, resource_id, object_key, token_digest, expires_at, uploaded_at, size";
+const SCENE_FILE_COLUMNS: &str = "id, scene_uuid, resource_id, object_key, uploaded_at, size";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct SceneFileRow {
@@ -166,18 +165,13 @@ pub struct SceneFileRow {
     pub scene_uuid: String,
     /// The client's name for the file.
     pub resource_id: String,
+    /// Where the file's bytes are; each upload through this service writes a new key.
     pub object_key: String,
-    pub token_digest: String,
-    expires_at: i64,
     uploaded_at: Option<i64>,
     pub size: Option<i64>,
 }
 
 impl SceneFileRow {
-    pub fn expires_at(&self) -> DateTime<Utc> {
-        time(self.expires_at)
-    }
-
     pub fn uploaded_at(&self) -> Option<DateTime<Utc>> {
         self.uploaded_at.map(time)
     }
@@ -187,8 +181,17 @@ impl SceneFileRow {
 pub struct NewSceneFile {
     pub resource_id: String,
     pub object_key: String,
-    pub token_digest: String,
+    /// The digest of the signed upload URL's token when uploads go through this
+    /// service; `None` when the object store signs the URLs itself.
+    pub upload_token: Option<String>,
+}
+
+/// What a signed upload URL's token opens: the file, until when, and its scene's status.
+#[derive(Debug, Clone)]
+pub struct UploadTarget {
+    pub file: SceneFileRow,
     pub expires_at: DateTime<Utc>,
+    pub scene_status: String,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -518,6 +521,7 @@ impl Store {
         &self,
         new: &NewScene,
         files: &[NewSceneFile],
+        upload_tokens_expire: DateTime<Utc>,
         input: Option<&NewInput>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
@@ -541,18 +545,28 @@ impl Store {
         .await
         .map_err(map_unique)?;
         for file in files {
-            sqlx::query(
-                "INSERT INTO scene_files (scene_uuid, resource_id, object_key, token_digest, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5)",
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO scene_files (scene_uuid, resource_id, object_key) \
+                 VALUES ($1, $2, $3) RETURNING id",
             )
             .bind(&new.uuid)
             .bind(&file.resource_id)
             .bind(&file.object_key)
-            .bind(&file.token_digest)
-            .bind(millis(file.expires_at))
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(map_unique)?;
+            if let Some(digest) = &file.upload_token {
+                sqlx::query(
+                    "INSERT INTO upload_tokens (token_digest, file_id, expires_at) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(digest)
+                .bind(id)
+                .bind(millis(upload_tokens_expire))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_unique)?;
+            }
         }
         if let Some(input) = input {
             insert_input(&mut tx, input).await?;
@@ -614,80 +628,124 @@ impl Store {
         .await?)
     }
 
-    /// Gives the files of a scene new upload tokens (a retried create): `(file id,
-    /// token digest)` pairs.
-    pub async fn reissue_upload_tokens(
+    /// More upload tokens for files of a scene (a repeated create): `(file id, token
+    /// digest)` pairs. The tokens handed out before keep working until they expire.
+    pub async fn add_upload_tokens(
         &self,
         tokens: &[(i64, String)],
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for (id, digest) in tokens {
-            sqlx::query("UPDATE scene_files SET token_digest = $1, expires_at = $2 WHERE id = $3")
-                .bind(digest)
-                .bind(millis(expires_at))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO upload_tokens (token_digest, file_id, expires_at) VALUES ($1, $2, $3)",
+            )
+            .bind(digest)
+            .bind(id)
+            .bind(millis(expires_at))
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// The file an upload token is for, with its scene's status.
-    pub async fn scene_file_by_token(
+    /// The file an upload token is for, the token's expiry and the scene's status.
+    pub async fn upload_target(
         &self,
         token_digest: &str,
-    ) -> Result<Option<(SceneFileRow, String)>, StoreError> {
-        let row = sqlx::query_as::<_, SceneFileRow>(&format!(
-            "SELECT {SCENE_FILE_COLUMNS} FROM scene_files WHERE token_digest = $1"
-        ))
+    ) -> Result<Option<UploadTarget>, StoreError> {
+        let Some((file_id, expires_at)) = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT file_id, expires_at FROM upload_tokens WHERE token_digest = $1",
+        )
         .bind(token_digest)
         .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let (status,): (String,) = sqlx::query_as("SELECT status FROM scenes WHERE uuid = $1")
-            .bind(&row.scene_uuid)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Some((row, status)))
+        .await?
+        else {
+            return Ok(None);
+        };
+        let file = self.scene_file(file_id).await?;
+        let (scene_status,): (String,) =
+            sqlx::query_as("SELECT status FROM scenes WHERE uuid = $1")
+                .bind(&file.scene_uuid)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Some(UploadTarget {
+            file,
+            expires_at: time(expires_at),
+            scene_status,
+        }))
     }
 
-    /// Records a finished upload; `false` when the token was used meanwhile.
-    pub async fn mark_file_uploaded(
+    pub async fn scene_file(&self, id: i64) -> Result<SceneFileRow, StoreError> {
+        Ok(sqlx::query_as::<_, SceneFileRow>(&format!(
+            "SELECT {SCENE_FILE_COLUMNS} FROM scene_files WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Points a file at a newly written object, if the file still points at
+    /// `previous_key` and its scene still waits for files; `false` otherwise (another
+    /// upload of the file finished first, or the scene was committed).
+    pub async fn replace_uploaded_file(
         &self,
         id: i64,
-        token_digest: &str,
+        previous_key: &str,
+        object_key: &str,
         size: i64,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let result = sqlx::query(
-            "UPDATE scene_files SET uploaded_at = $1, size = $2 \
-             WHERE id = $3 AND token_digest = $4 AND uploaded_at IS NULL",
+            "UPDATE scene_files SET object_key = $1, size = $2, uploaded_at = $3 \
+             WHERE id = $4 AND object_key = $5 AND EXISTS (SELECT 1 FROM scenes s \
+             WHERE s.uuid = scene_files.scene_uuid AND s.status = 'pending')",
         )
-        .bind(millis(at))
+        .bind(object_key)
         .bind(size)
+        .bind(millis(at))
         .bind(id)
-        .bind(token_digest)
+        .bind(previous_key)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
     }
 
-    /// Moves a scene from `from` to `to`; `false` when it was in another status.
-    pub async fn set_scene_status(
+    /// Commits a pending scene: records each file's size as the object store reported
+    /// it (`(file id, object key, size)`; a file that another upload pointed elsewhere
+    /// meanwhile keeps that upload's size) and makes the scene `created`, in one
+    /// transaction; `false` when the scene was no longer pending.
+    pub async fn commit_scene(
         &self,
         uuid: &str,
-        from: &str,
-        to: &str,
+        sizes: &[(i64, String, i64)],
+        at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let result = sqlx::query("UPDATE scenes SET status = $1 WHERE uuid = $2 AND status = $3")
-            .bind(to)
-            .bind(uuid)
-            .bind(from)
-            .execute(&self.pool)
+        let mut tx = self.begin_write().await?;
+        let moved = sqlx::query(
+            "UPDATE scenes SET status = 'created' WHERE uuid = $1 AND status = 'pending'",
+        )
+        .bind(uuid)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        for (id, object_key, size) in sizes {
+            sqlx::query(
+                "UPDATE scene_files SET size = $1, uploaded_at = COALESCE(uploaded_at, $2) \
+                 WHERE id = $3 AND object_key = $4",
+            )
+            .bind(size)
+            .bind(millis(at))
+            .bind(id)
+            .bind(object_key)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() == 1)
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Marks scenes invalidated with `status` (`invalidated:…`), in one transaction.

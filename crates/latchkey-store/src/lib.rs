@@ -32,7 +32,7 @@ pub(crate) use changes::Change;
 pub use changes::{ChangeListener, ChangeRow, FeedChange};
 pub use content::{
     BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
-    NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow,
+    NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow, UploadTarget,
 };
 pub use credentials::{CredentialFilter, CredentialMarker, Disabling, Roll};
 pub use events::{

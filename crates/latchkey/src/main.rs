@@ -114,6 +114,19 @@ struct ServeArgs {
     /// Defaults to http://<listen address>.
     #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Where scene files live: file:///path, or s3://bucket/prefix for an S3-compatible
+    /// store configured by AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY and AWS_ALLOW_HTTP (clients then upload straight to the
+    /// bucket). Defaults to <data-dir>/objects. Every replica needs the same one.
+    #[arg(long, env = "LATCHKEY_STORAGE_URL")]
+    storage_url: Option<String>,
+    /// With an s3:// storage URL, have clients upload through this service instead of
+    /// straight to the bucket: for clients that send files without a Content-Length
+    /// (kognic-io streams files from disk chunked), which S3 refuses on a presigned URL.
+    /// In the environment: true/false, 1/0, yes/no or on/off.
+    #[arg(long, env = "LATCHKEY_STORAGE_UPLOADS_THROUGH_SERVICE",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    storage_uploads_through_service: bool,
     /// Lifetime of access tokens in seconds (at least 120: clients refresh 60 s early).
     #[arg(long, env = "LATCHKEY_ACCESS_TOKEN_TTL", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(120..=86_400))]
@@ -332,6 +345,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.database_url = args.storage.database_url;
     config.listen = args.listen;
     config.public_url = args.public_url;
+    config.storage_url = args.storage_url;
+    config.storage_presigned_uploads = !args.storage_uploads_through_service;
     config.access_token_ttl = Duration::from_secs(args.access_token_ttl);
     config.redis_url = args.redis_url;
     config.metrics_listen = args.metrics_listen;

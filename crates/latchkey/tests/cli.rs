@@ -346,3 +346,46 @@ async fn an_operator_rotates_the_signing_key_and_the_server_publishes_both_keys(
     assert_eq!(published_kids(&server.base_url).await, expected);
     assert!(server.terminate().await);
 }
+
+#[tokio::test]
+async fn a_start_with_a_bucket_that_does_not_answer_is_refused_with_the_reason() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    // A loopback port nothing listens on: the bucket's endpoint refuses every connection.
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(BINARY)
+            .args(["serve", "--data-dir"])
+            .arg(temp.path().join("data"))
+            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+            .args(["--storage-url", "s3://scenes/prod"])
+            .env_remove("DATABASE_URL")
+            .env("AWS_ENDPOINT_URL", &endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "latchkey-test")
+            .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+            .output(),
+    )
+    .await
+    .expect("latchkey exits")
+    .expect("run latchkey serve");
+    assert!(!output.status.success(), "the start is refused");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("s3://scenes/prod"),
+        "names the bucket: {stderr}"
+    );
+    assert!(
+        stderr.contains("AWS_ENDPOINT_URL"),
+        "says what to check: {stderr}"
+    );
+    assert!(!stderr.contains("not-a-real-secret"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -39,6 +39,7 @@ mod rolling;
 mod secrets_at_rest;
 mod sign_in_limits;
 mod signing_keys;
+mod storage;
 mod tenancy;
 mod tidy;
 mod token_lifetimes;

@@ -433,17 +433,16 @@ async fn create(
     }
 
     let now = state.now();
-    let expires_at = now + Duration::minutes(UPLOAD_URL_LIFETIME_MINUTES);
     let mut files = Vec::new();
     let mut urls = BTreeMap::new();
     for (index, resource) in resources.iter().enumerate() {
-        let (token, digest) = upload_token();
-        urls.insert(resource.clone(), upload_url(state, &token));
+        let object_key = format!("scenes/{}/{index}", body.internal_id);
+        let (url, upload_token) = signed_url(state, &object_key).await?;
+        urls.insert(resource.clone(), url);
         files.push(NewSceneFile {
             resource_id: resource.clone(),
-            object_key: format!("scenes/{}/{index}", body.internal_id),
-            token_digest: digest,
-            expires_at,
+            object_key,
+            upload_token,
         });
     }
     let input = placement.as_ref().map(|(project, batch)| NewInput {
@@ -476,6 +475,7 @@ async fn create(
                 created_at: now,
             },
             &files,
+            now + upload_url_lifetime(),
             input.as_ref(),
         )
         .await;
@@ -534,16 +534,19 @@ async fn replay(
     if existing.status == "pending" {
         let files = state.store.scene_files(&existing.uuid).await?;
         let mut tokens = Vec::new();
-        for file in &files {
-            let (token, digest) = upload_token();
-            urls.insert(file.resource_id.clone(), upload_url(state, &token));
-            tokens.push((file.id, digest));
+        for (index, file) in files.iter().enumerate() {
+            // The key the create chose (files are in creation order): a bucket's
+            // presigned URL names it. A local upload moves `object_key` on; its
+            // tokens name the file, not the key.
+            let object_key = format!("scenes/{}/{index}", existing.uuid);
+            let (url, token) = signed_url(state, &object_key).await?;
+            urls.insert(file.resource_id.clone(), url);
+            if let Some(digest) = token {
+                tokens.push((file.id, digest));
+            }
         }
-        let expires_at = state.now() + Duration::minutes(UPLOAD_URL_LIFETIME_MINUTES);
-        state
-            .store
-            .reissue_upload_tokens(&tokens, expires_at)
-            .await?;
+        let expires_at = state.now() + upload_url_lifetime();
+        state.store.add_upload_tokens(&tokens, expires_at).await?;
     }
     let request_input_uuid = match placement {
         Some((_, batch)) => state
@@ -563,19 +566,31 @@ async fn replay(
     .into_response())
 }
 
-/// A new upload capability: the token for the URL and the digest the database keeps.
-fn upload_token() -> (String, String) {
+fn upload_url_lifetime() -> Duration {
+    Duration::minutes(UPLOAD_URL_LIFETIME_MINUTES)
+}
+
+/// A signed upload URL for the object `key` and, when the upload goes through this
+/// service, the digest of the URL's token for the database. A bucket signs its own
+/// URLs (no token: the bytes go straight to it); a local folder gets
+/// `{public URL}/upload/{token}`.
+async fn signed_url(state: &AppState, key: &str) -> Result<(String, Option<String>), AppError> {
+    let lifetime = std::time::Duration::from_secs(60 * UPLOAD_URL_LIFETIME_MINUTES.unsigned_abs());
+    let presigned = state
+        .blobs
+        .signed_put_url(key, lifetime)
+        .await
+        .map_err(anyhow::Error::from)?;
+    if let Some(url) = presigned {
+        return Ok((url, None));
+    }
     let token = latchkey_core::random::base62(32);
     let digest = token_digest(&token);
-    (token, digest)
+    Ok((format!("{}/upload/{token}", state.public_url), Some(digest)))
 }
 
 pub(super) fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-fn upload_url(state: &AppState, token: &str) -> String {
-    format!("{}/upload/{token}", state.public_url)
 }
 
 /// `POST v1/imu?workspaceId=`: IMU samples for a scene about to be created. The data
@@ -711,15 +726,29 @@ async fn commit_scene(
     }
     let files = state.store.scene_files(&uuid).await?;
     let mut missing = Vec::new();
+    let mut changed = Vec::new();
+    let mut sizes = Vec::new();
     for file in &files {
-        let arrived = file.uploaded_at().is_some()
-            && state
-                .blobs
-                .exists(&file.object_key)
-                .await
-                .map_err(anyhow::Error::from)?;
-        if !arrived {
+        let size = state
+            .blobs
+            .size(&file.object_key)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let Some(size) = size else {
             missing.push(file.resource_id.as_str());
+            continue;
+        };
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        // An upload through this service recorded the size it wrote; a bucket's
+        // presigned upload is measured here.
+        match file.size {
+            Some(expected) if expected != size => {
+                changed.push(format!(
+                    "{} ({expected} bytes arrived, the store holds {size})",
+                    clip(&file.resource_id)
+                ));
+            }
+            _ => sizes.push((file.id, file.object_key.clone(), size)),
         }
     }
     if !missing.is_empty() {
@@ -739,10 +768,23 @@ async fn commit_scene(
             ),
         ));
     }
-    state
-        .store
-        .set_scene_status(&uuid, "pending", "created")
-        .await?;
+    if !changed.is_empty() {
+        return Err(invalid(
+            "upload_size_mismatch",
+            format!(
+                "Scene {uuid} has {} files whose stored object is not the size that was \
+                 uploaded: {}. Upload them again to their signed URLs, then commit.",
+                changed.len(),
+                changed
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    state.store.commit_scene(&uuid, &sizes, state.now()).await?;
     let scene = state
         .store
         .scene(&uuid)
