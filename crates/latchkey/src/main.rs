@@ -8,6 +8,7 @@ mod client_args;
 mod credentials_cmd;
 mod org_cmd;
 mod scenes_cmd;
+mod telemetry;
 mod tools;
 
 use std::io::Read;
@@ -21,7 +22,6 @@ use latchkey_core::access::OrganizationRole;
 use latchkey_server::config::TokenRateLimit;
 use latchkey_server::{AdminBootstrap, Application, Config, KeyEncryptionKeySource, SmtpConfig};
 use secrecy::SecretString;
-use tracing_subscriber::EnvFilter;
 
 /// Latchkey: API credentials, OAuth 2.0 access tokens and the access checks of a data
 /// platform, in one binary.
@@ -260,7 +260,7 @@ fn main() -> std::process::ExitCode {
         | Command::Notifications(_)
         | Command::Completions { .. } => "warn",
     };
-    init_logging(default_log_filter);
+    let telemetry = telemetry::init(default_log_filter);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -268,27 +268,15 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-fn init_logging(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if std::env::var("LATCHKEY_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {

@@ -29,7 +29,13 @@ fn free_port() -> u16 {
 /// Starts `latchkey serve` on its defaults but for the data directory and port, and
 /// waits until `/healthz` answers.
 async fn serve(data_dir: &Path, port: u16) -> Server {
+    serve_with(data_dir, port, &[]).await
+}
+
+/// [`serve`] with more environment variables.
+async fn serve_with(data_dir: &Path, port: u16, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BINARY)
+        .envs(env.iter().copied())
         .args(["serve", "--data-dir"])
         .arg(data_dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -388,4 +394,125 @@ async fn a_start_with_a_bucket_that_does_not_answer_is_refused_with_the_reason()
     );
     assert!(!stderr.contains("not-a-real-secret"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// One HTTP request as a collector received it: request line, headers (lower-cased
+/// names), body.
+struct Received {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// A stand-in OpenTelemetry collector: answers 200 to every request and hands each one
+/// over, as the binary's OTLP/HTTP exporter sent it.
+async fn collector() -> (String, mpsc::UnboundedReceiver<Received>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the collector");
+    let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+    let (received, requests) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let received = received.clone();
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut headers = Vec::new();
+                    loop {
+                        let mut header = String::new();
+                        stream.read_line(&mut header).await.unwrap_or(0);
+                        let header = header.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            headers.push((name.trim().to_lowercase(), value.trim().to_owned()));
+                        }
+                    }
+                    let length = headers
+                        .iter()
+                        .find(|(name, _)| name == "content-length")
+                        .and_then(|(_, value)| value.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; length];
+                    if tokio::io::AsyncReadExt::read_exact(&mut stream, &mut body)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    let _ = received.send(Received {
+                        line: line.trim_end().to_owned(),
+                        headers,
+                        body,
+                    });
+                    if stream
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (endpoint, requests)
+}
+
+#[tokio::test]
+async fn with_an_otlp_endpoint_the_server_exports_its_request_spans() {
+    let (endpoint, mut requests) = collector().await;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let server = serve_with(
+        &temp.path().join("data"),
+        free_port(),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "latchkey-under-test"),
+        ],
+    )
+    .await;
+    let me = reqwest::get(format!("{}/v1/me", server.base_url))
+        .await
+        .expect("GET /v1/me");
+    assert_eq!(me.status(), 401);
+    // Stopping flushes the spans still queued.
+    assert!(server.terminate().await);
+
+    let mut exported = Vec::new();
+    while let Ok(Some(request)) =
+        tokio::time::timeout(Duration::from_millis(500), requests.recv()).await
+    {
+        exported.push(request);
+    }
+    let traces: Vec<&Received> = exported
+        .iter()
+        .filter(|request| request.line.starts_with("POST /v1/traces "))
+        .collect();
+    assert!(!traces.is_empty(), "no POST /v1/traces arrived");
+    for request in &traces {
+        assert!(
+            request
+                .headers
+                .iter()
+                .any(|(name, value)| name == "content-type" && value == "application/x-protobuf"),
+            "OTLP/HTTP protobuf: {:?}",
+            request.headers
+        );
+    }
+    let body: Vec<u8> = traces.iter().flat_map(|r| r.body.clone()).collect();
+    let contains = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        contains(b"latchkey-under-test"),
+        "the service name is in the resource"
+    );
+    assert!(contains(b"request"), "the request span is exported");
+    assert!(contains(b"/v1/me"), "with its path");
 }
