@@ -34,7 +34,7 @@ use crate::error::{ApiJson, AppError};
 use crate::openapi::{BadRequest, Unauthorized};
 use crate::routes::content::{
     SceneType, calibrations, hide_workspace, inputs, missing_batch, project_for, projects,
-    query_param, scene_for, scenes, workspace_param,
+    query_param, scene_for, scene_queries, scenes, workspace_param,
 };
 use crate::routes::tenancy::{self, organization_ids};
 use crate::routes::{api, audit, events, lifecycle};
@@ -122,9 +122,9 @@ const ROUTES: &[Route] = &[
     route(Method::POST, "/v1/inputs/{uuid}/actions/commit", &scenes::COMMIT_SCENE),
     route(Method::POST, "/v1/inputs/{scene_type}", &scenes::CREATE_SCENE),
     route(Method::POST, "/v1/imu", &scenes::UPLOAD_IMU),
-    route(Method::POST, "/v2/scenes/query", &scenes::QUERY_SCENES),
-    route(Method::POST, "/v2/scenes/actions/invalidate", &scenes::INVALIDATE_SCENES),
-    route(Method::GET, "/v2/scenes/{uuid}", &scenes::GET_SCENE),
+    route(Method::POST, "/v2/scenes/query", &scene_queries::QUERY_SCENES),
+    route(Method::POST, "/v2/scenes/actions/invalidate", &scene_queries::INVALIDATE_SCENES),
+    route(Method::GET, "/v2/scenes/{uuid}", &scene_queries::GET_SCENE),
     // routes/content/inputs.rs
     route(Method::POST, "/v1/inputs", &inputs::CREATE_INPUT),
     route(Method::POST, "/v2/inputs", &inputs::CREATE_INPUT),

@@ -11,6 +11,7 @@
 pub(crate) mod calibrations;
 pub(crate) mod inputs;
 pub(crate) mod projects;
+pub(crate) mod scene_queries;
 mod scene_rules;
 pub(crate) mod scenes;
 mod uploads;
@@ -40,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(projects::router())
         .merge(scenes::router())
+        .merge(scene_queries::router())
         .merge(inputs::router())
         .merge(calibrations::router())
         .layer(DefaultBodyLimit::max(CONTENT_BODY_BYTES))
