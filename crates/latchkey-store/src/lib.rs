@@ -12,6 +12,7 @@ mod content;
 mod credentials;
 mod events;
 mod rows;
+mod scenes;
 mod tenancy;
 
 use std::time::Duration;
@@ -31,8 +32,8 @@ pub use audit::{
 pub(crate) use changes::Change;
 pub use changes::{ChangeListener, ChangeRow, FeedChange};
 pub use content::{
-    BatchRow, CalibrationRow, ImuRow, InputQuery, InputRow, NewCalibration, NewImu, NewInput,
-    NewProject, NewScene, NewSceneFile, ProjectRow, SceneFileRow, SceneRow, UploadTarget,
+    BatchRow, CalibrationRow, InputQuery, InputRow, NewCalibration, NewInput, NewProject,
+    ProjectRow,
 };
 pub use credentials::{CredentialFilter, CredentialMarker, Disabling, Roll};
 pub use events::{
@@ -44,6 +45,7 @@ pub use rows::{
     NewSession, NewUser, NewWorkspace, OrganizationRow, SecretRow, SessionRow, SigningKeyRow, Use,
     UserRow, WorkspaceRow,
 };
+pub use scenes::{ImuRow, NewImu, NewScene, NewSceneFile, SceneFileRow, SceneRow, UploadTarget};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
