@@ -5,6 +5,8 @@
 //! delete their members' too, never see or roll their secrets. Who may do which is
 //! the permission decision's answer, asked with each route's `RouteAccess` declared
 //! here (the API and the pages share them).
+//!
+//! Over 800 lines: one concern, a credential's life, whose rules API and pages share.
 
 use std::collections::{BTreeSet, HashMap};
 

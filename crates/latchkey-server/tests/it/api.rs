@@ -1,4 +1,6 @@
 //! `/v1/me` and `/v1/credentials`.
+//!
+//! Over 800 lines: one surface, `/v1/me` and `/v1/credentials`, tested end to end.
 
 use latchkey_client::Error;
 use latchkey_types::{

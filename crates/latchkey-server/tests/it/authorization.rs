@@ -17,6 +17,8 @@
 //! column, member changes a target user of their own per column, and publishing and
 //! invalidating (which would close the batch or hide the scene) are sent with
 //! `X-Dryrun`.
+//!
+//! Over 800 lines: the matrix's table of expectations is one list by design.
 
 use std::fmt::Write as _;
 use std::time::Instant;

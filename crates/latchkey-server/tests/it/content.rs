@@ -1,5 +1,7 @@
 //! The workspace content API (projects, batches, scenes, uploads, IMU, inputs,
 //! calibrations) through HTTP, with the tenants and roles of issue 3.
+//!
+//! Over 800 lines: the `kognic-io` content contract, one surface with shared tenants.
 
 use latchkey_client::{Client, Error};
 use latchkey_core::access::OrganizationRole;
