@@ -48,7 +48,12 @@ pub enum CredentialsError {
          and LATCHKEY_URL"
     )]
     NotConfigured,
-    #[error("{path}: no such file (download the credentials file from API Credentials...)")]
+    #[error(
+        "{path}: no such file; point to the credentials file you downloaded when you \
+         generated them (a lost file cannot be downloaded again: generate new credentials, or \
+         roll the secret, under {menu})",
+        menu = latchkey_types::CREDENTIALS_MENU_ITEM
+    )]
     NotFound { path: PathBuf },
     #[error("{path} is a directory, not a credentials file")]
     IsDirectory { path: PathBuf },

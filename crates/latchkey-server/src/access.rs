@@ -11,7 +11,7 @@ use latchkey_core::access::{
     Action, CredentialFacts, Denial, Principal, RequiredRole, Resource, WorkspaceRole, decide,
 };
 use latchkey_store::{OrganizationRow, WorkspaceRow};
-use latchkey_types::{PrincipalRef, ResourceRef};
+use latchkey_types::{CREDENTIALS_MENU_ITEM, PrincipalRef, ResourceRef};
 
 use crate::auth::Caller;
 use crate::error::{AppError, Denied};
@@ -258,7 +258,8 @@ pub fn authorize(
             if target.is_personal() {
                 format!(
                     "Your credential {credential_described} {held}; {doing} needs the scope \
-                     {required}. Generate a credential with {required} under API Credentials..."
+                     {required}. A credential's scopes are fixed when it is generated: \
+                     generate one with {required} under {CREDENTIALS_MENU_ITEM}."
                 )
             } else {
                 format!("Your credential {credential_described} {held}; {doing} needs {required}.")

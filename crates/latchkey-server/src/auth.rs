@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use latchkey_core::access::{CredentialLimits, Principal};
 use latchkey_core::secret::tokens_match;
-use latchkey_core::{Scopes, SecretDigest};
+use latchkey_core::{ClientId, ClientSecret, Scopes, SecretDigest};
 use latchkey_store::UserRow;
 
 use crate::audit::{Actor, AuditSlot};
@@ -230,6 +230,12 @@ pub async fn verify_access_token(
     token: &str,
 ) -> Result<(UserRow, TokenHolder, Arc<CachedCredential>), Refusal> {
     let now = state.now();
+    if ClientId::parse(token).is_some() {
+        return Err(AuthFailure::CredentialAsToken("client id").into());
+    }
+    if ClientSecret::parse(token).is_ok() {
+        return Err(AuthFailure::CredentialAsToken("client secret").into());
+    }
     let claims = state
         .keys
         .verify(token, ACCESS_TOKEN_TYPE, &state.public_url, now)?;

@@ -10,7 +10,7 @@ use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_types::{ErrorBody, PrincipalRef, ResourceRef};
+use latchkey_types::{CREDENTIALS_MENU_ITEM, ErrorBody, PrincipalRef, ResourceRef};
 
 /// A library error message (`the name is required`) as a sentence for people.
 pub fn sentence(text: &str) -> String {
@@ -25,6 +25,9 @@ pub fn sentence(text: &str) -> String {
 pub enum AuthFailure {
     MissingToken,
     MalformedToken(String),
+    /// A client id or client secret sent where an access token belongs: the part of
+    /// the credentials it is ("client id", "client secret").
+    CredentialAsToken(&'static str),
     BadSignature,
     /// Signed with our key for another issuer: replicas with different public URLs.
     WrongIssuer {
@@ -67,7 +70,7 @@ impl AuthFailure {
     pub fn code(&self) -> &'static str {
         match self {
             AuthFailure::MissingToken => "missing_token",
-            AuthFailure::MalformedToken(_) => "malformed_token",
+            AuthFailure::MalformedToken(_) | AuthFailure::CredentialAsToken(_) => "malformed_token",
             AuthFailure::BadSignature => "invalid_signature",
             AuthFailure::WrongIssuer { .. } => "wrong_issuer",
             AuthFailure::TokenExpired => "token_expired",
@@ -95,6 +98,11 @@ impl AuthFailure {
                     "The access token is not a well-formed JWT ({why}). Send the `access_token` value of the token response as is."
                 )
             }
+            AuthFailure::CredentialAsToken(what) => format!(
+                "This is a {what}, not an access token. Trade the client id and secret for \
+                 an access token at POST /v1/auth/oauth/token (grant_type=client_credentials), \
+                 then send `Authorization: Bearer <access_token>`."
+            ),
             AuthFailure::BadSignature => "The access token's signature does not verify: it was \
                 not issued by this server, or it was altered. Request a new token from this \
                 server's /v1/auth/oauth/token."
@@ -119,11 +127,11 @@ impl AuthFailure {
                 .to_owned(),
             AuthFailure::CredentialDeleted { client_id, name } => format!(
                 "The credential '{name}' ({client_id}) was deleted, so its tokens no longer \
-                 work. Generate new credentials under API Credentials..."
+                 work. Generate new credentials under {CREDENTIALS_MENU_ITEM}."
             ),
             AuthFailure::CredentialExpired { client_id, name } => format!(
                 "The credential '{name}' ({client_id}) has expired, so its tokens no longer \
-                 work. Generate new credentials under API Credentials..."
+                 work. Generate new credentials under {CREDENTIALS_MENU_ITEM}."
             ),
             AuthFailure::CredentialDisabled { client_id, name } => format!(
                 "The credential '{name}' ({client_id}) is disabled, so its tokens do not \

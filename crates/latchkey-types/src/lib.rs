@@ -15,6 +15,10 @@ mod timestamp;
 pub use lifecycle::{CredentialOwner, CredentialSecret, CredentialUse};
 pub use timestamp::Timestamp;
 
+/// Where people generate credentials in the web app, as every message names it.
+pub const CREDENTIALS_MENU_ITEM: &str =
+    "\"API Credentials...\" (in the menu under your profile picture)";
+
 use serde::{Deserialize, Serialize};
 
 /// The envelope every non-paginated success body is wrapped in (`{"data": …}`).

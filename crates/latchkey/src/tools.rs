@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Args, ValueEnum};
 use latchkey_client::{Client, Credentials, CredentialsError, Error, Source, TokenError};
 use latchkey_core::ClientSecret;
+use latchkey_types::CREDENTIALS_MENU_ITEM;
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -197,8 +198,11 @@ async fn diagnose(args: &CredentialsArgs, call: Option<(&str, &str)>) -> Vec<Che
             checks.push(Check::fail(
                 "credentials",
                 error.to_string(),
-                "download the credentials file again from API Credentials..., or point \
-                 --credentials / LATCHKEY_CREDENTIALS at it",
+                format!(
+                    "point --credentials / LATCHKEY_CREDENTIALS at the file you downloaded; \
+                     a lost file cannot be downloaded again: generate new credentials (or \
+                     roll the secret) under {CREDENTIALS_MENU_ITEM}"
+                ),
             ));
             return checks;
         }
@@ -226,7 +230,7 @@ async fn diagnose(args: &CredentialsArgs, call: Option<(&str, &str)>) -> Vec<Che
         checks.push(Check::fail(
             "expiry",
             format!("expired at {}", expired.format("%Y-%m-%d %H:%M UTC")),
-            "generate new credentials under API Credentials...",
+            format!("renew them, or generate new credentials, under {CREDENTIALS_MENU_ITEM}"),
         ));
         return checks;
     }
@@ -340,7 +344,8 @@ async fn check_call(client: &Client, method: &str, path: &str) -> Check {
     };
     let fix = match code {
         "missing_scope" => format!(
-            "generate a credential with {} under API Credentials... (or `latchkey              credentials create`)",
+            "scopes are fixed when a credential is generated: generate one with {} under \
+             {CREDENTIALS_MENU_ITEM} (or `latchkey credentials create`)",
             verdict.required_scope.as_deref().unwrap_or("the scope named above")
         ),
         "missing_role" => match verdict.required_role.as_deref() {
@@ -395,8 +400,9 @@ async fn reach_issuer(issuer: &str) -> Result<(), Check> {
         Check::fail(
             "issuer",
             detail,
-            "the issuer in the credentials file is not this Latchkey server's public URL; \
-             download the credentials file again",
+            "the credentials file was made by another Latchkey server (its issuer is not \
+             this server's public URL): use a file generated on this server, or pass the \
+             server the file names",
         )
     };
     let status = response.status();

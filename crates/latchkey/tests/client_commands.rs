@@ -380,8 +380,9 @@ async fn doctor_check_names_the_missing_scope_or_role_and_passes_an_allowed_call
         run.stdout
     );
     assert!(
-        run.stdout
-            .contains("fix: generate a credential with api:write"),
+        run.stdout.contains(
+            "fix: scopes are fixed when a credential is generated: generate one with api:write"
+        ),
         "{}",
         run.stdout
     );

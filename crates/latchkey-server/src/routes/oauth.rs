@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use latchkey_core::{ClientId, ClientSecret, Scope, ScopeError, Scopes};
-use latchkey_types::{IntrospectionResponse, OAuthErrorBody, TokenResponse};
+use latchkey_types::{CREDENTIALS_MENU_ITEM, IntrospectionResponse, OAuthErrorBody, TokenResponse};
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -323,7 +323,7 @@ async fn authenticate(
     if let Some(deleted) = credential.deleted_at {
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) was deleted on {}. Generate new credentials \
-             under API Credentials...",
+             under {CREDENTIALS_MENU_ITEM}.",
             credential.name,
             format_time(deleted)
         )));
@@ -331,7 +331,7 @@ async fn authenticate(
     if let Some(disabled) = credential.disabled_at {
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) was disabled on {}. Its owner can enable it \
-             again under API Credentials, with POST /v1/credentials/{client_id}/enable or \
+             again under {CREDENTIALS_MENU_ITEM}, with POST /v1/credentials/{client_id}/enable or \
              with `latchkey credentials enable {client_id}`.",
             credential.name,
             format_time(disabled)
@@ -340,7 +340,7 @@ async fn authenticate(
     if let Some(expired) = credential.expires_at.filter(|at| *at <= now) {
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) expired on {}. Renew it or generate new \
-             credentials under API Credentials...",
+             credentials under {CREDENTIALS_MENU_ITEM}.",
             credential.name,
             format_time(expired)
         )));

@@ -174,6 +174,40 @@ async fn malformed_authorization_headers_get_a_401_that_explains_itself() {
     }
 }
 
+/// A client id or secret sent as the bearer token is named for what it is, with the
+/// way to an access token, and the secret is never repeated back.
+#[tokio::test]
+async fn a_client_id_or_secret_sent_as_a_bearer_token_is_told_to_trade_it_for_a_token() {
+    let app = TestApp::spawn().await;
+    let file = app
+        .sign_in_as_admin()
+        .await
+        .create_credentials("mixup")
+        .await;
+    for (sent, what) in [
+        (&file.client_id, "This is a client id, not an access token"),
+        (
+            &file.client_secret,
+            "This is a client secret, not an access token",
+        ),
+    ] {
+        let response = app.get_with_token("/v1/me", sent).await;
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let body = unauthorized(response, "malformed_token").await;
+        assert!(body.message.starts_with(what), "{}", body.message);
+        assert!(
+            body.message.contains("/v1/auth/oauth/token"),
+            "{}",
+            body.message
+        );
+        assert!(!body.message.contains(&file.client_secret));
+        assert!(!challenge.contains(&file.client_secret), "{challenge}");
+    }
+}
+
 #[tokio::test]
 async fn a_deleted_credential_with_a_unicode_or_quoted_name_still_gets_the_bearer_challenge() {
     // The name is part of the message, and the message is echoed into the challenge,
