@@ -57,9 +57,9 @@ fn free_port() -> u16 {
 /// Starts replica `index` on `port` and waits until `/readyz` says ready.
 async fn start(shared: &Shared, index: usize, port: u16) -> Replica {
     let data_dir = shared.dir.path().join(format!("replica-{index}"));
-    // Its log, for when this test fails.
-    let log = std::fs::File::create(shared.dir.path().join(format!("replica-{index}.log")))
-        .expect("log file");
+    // Its log, shown when it does not start.
+    let log_path = shared.dir.path().join(format!("replica-{index}.log"));
+    let log = std::fs::File::create(&log_path).expect("log file");
     let child = Command::new(BINARY)
         .args(["serve", "--data-dir"])
         .arg(&data_dir)
@@ -93,12 +93,8 @@ async fn start(shared: &Shared, index: usize, port: u16) -> Replica {
         }
         assert!(
             started.elapsed() < Duration::from_secs(30),
-            "replica {index} was not ready within 30 s; see {}",
-            shared
-                .dir
-                .path()
-                .join(format!("replica-{index}.log"))
-                .display()
+            "replica {index} was not ready within 30 s; its log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
