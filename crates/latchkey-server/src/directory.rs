@@ -21,6 +21,8 @@ use latchkey_core::access::{OrganizationRole, WorkspaceRole};
 use latchkey_core::{AllowedNetworks, Scopes, SecretDigest};
 use latchkey_store::{CredentialUsage, Store, StoreError, Use, UserRow};
 
+use crate::metrics::CacheCounters;
+
 /// One secret of a cached credential.
 #[derive(Debug, Clone)]
 pub struct CachedSecret {
@@ -69,6 +71,7 @@ pub struct CredentialCache {
     /// When an entry expires under load, one request reloads it and the others wait for
     /// that load instead of each querying the database.
     loading: [tokio::sync::Mutex<()>; LOAD_SHARDS],
+    counters: CacheCounters,
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -80,12 +83,14 @@ impl std::fmt::Debug for CredentialCache {
 }
 
 impl CredentialCache {
-    pub fn new(ttl: Duration) -> Self {
+    /// A cache that counts its hits and misses in `counters`.
+    pub fn new(ttl: Duration, counters: CacheCounters) -> Self {
         CredentialCache {
             ttl,
             entries: RwLock::default(),
             invalidations: AtomicU64::new(0),
             loading: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+            counters,
         }
     }
 
@@ -102,6 +107,7 @@ impl CredentialCache {
         client_id: &str,
     ) -> Result<Option<Arc<CachedCredential>>, StoreError> {
         if let Some(credential) = self.fresh(client_id) {
+            self.counters.hit();
             return Ok(Some(credential));
         }
         let shard = client_id.bytes().fold(0usize, |h, b| {
@@ -109,8 +115,11 @@ impl CredentialCache {
         });
         let _loading = self.loading[shard % LOAD_SHARDS].lock().await;
         if let Some(credential) = self.fresh(client_id) {
+            // Another request's load answered this one: no database read of its own.
+            self.counters.hit();
             return Ok(Some(credential));
         }
+        self.counters.miss();
         let loaded = Instant::now();
         let invalidations = self.invalidations.load(Ordering::Acquire);
         let credential = load(store, client_id).await?.map(Arc::new);

@@ -111,6 +111,9 @@ impl Cursor {
 #[derive(Debug)]
 pub struct ChangeFeed {
     cursor: Mutex<Cursor>,
+    /// The newest number when this replica started: rows up to it were made before it
+    /// followed the feed, so how late they arrive says nothing about propagation.
+    started_after: i64,
     last_read: Mutex<Instant>,
     wake: Notify,
 }
@@ -122,6 +125,7 @@ impl ChangeFeed {
         let latest = store.latest_change().await?;
         Ok(ChangeFeed {
             cursor: Mutex::new(Cursor::new((latest - START_WINDOW).max(0))),
+            started_after: latest,
             last_read: Mutex::new(Instant::now()),
             wake: Notify::new(),
         })
@@ -160,8 +164,15 @@ impl ChangeFeed {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take(rows, Instant::now());
+        let now = state.now();
         for row in &fresh {
             apply(state, &row.change);
+            if row.seq > self.started_after {
+                // The writer's clock against ours: a writer ahead of us would make the
+                // lag negative, which says "at once" as well as anything can.
+                let lag = (now - row.created_at).to_std().unwrap_or_default();
+                state.metrics.change_propagated(lag);
+            }
         }
         Ok(fresh.len())
     }
@@ -249,6 +260,7 @@ mod tests {
             .map(|&seq| ChangeRow {
                 seq,
                 change: FeedChange::User(seq),
+                created_at: chrono::DateTime::UNIX_EPOCH,
             })
             .collect()
     }

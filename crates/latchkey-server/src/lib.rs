@@ -137,10 +137,14 @@ impl Application {
         let feed = feed::ChangeFeed::start(&store)
             .await
             .context("reading the change feed")?;
+        let metrics = metrics::Metrics::default();
         let state = AppState::new(Shared {
             secure_cookies: public_url.starts_with("https://"),
             public_url,
-            credentials: CredentialCache::new(config.credential_cache_ttl),
+            credentials: CredentialCache::new(
+                config.credential_cache_ttl,
+                metrics.credential_cache(),
+            ),
             access: AccessCache::new(config.credential_cache_ttl),
             revocations: RevocationList::default(),
             feed,
@@ -157,7 +161,7 @@ impl Application {
             leak_reports: routes::secret_scanning::report_limiter(),
             taken_emails: rate_limit::TakenEmailBudget::default(),
             shared_counters,
-            metrics: metrics::Metrics::default(),
+            metrics,
             token_limiter,
             credential_limits: CredentialRateLimiter::default(),
             keys,

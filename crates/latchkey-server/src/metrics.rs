@@ -59,6 +59,32 @@ struct OutboxLabels {
     outbox: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LookupLabels {
+    /// `hit`: answered from memory; `miss`: read from the database.
+    result: &'static str,
+}
+
+/// The credential cache's counters, handed to [`crate::directory::CredentialCache`] so
+/// it counts without reaching for the whole [`Metrics`].
+#[derive(Debug, Clone)]
+pub struct CacheCounters {
+    hits: Counter,
+    misses: Counter,
+}
+
+impl CacheCounters {
+    /// A lookup answered from memory.
+    pub fn hit(&self) {
+        self.hits.inc();
+    }
+
+    /// A lookup that read the database.
+    pub fn miss(&self) {
+        self.misses.inc();
+    }
+}
+
 type LatencyHistogram = Family<LatencyLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -87,6 +113,8 @@ pub struct Metrics {
     db_connections: Family<StateLabels, Gauge>,
     outbox: Family<OutboxLabels, Gauge>,
     limits_in_redis: Gauge,
+    credential_cache: CacheCounters,
+    propagation_seconds: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -141,6 +169,31 @@ impl Default for Metrics {
              counts alone (no Redis configured, or unreachable)",
             limits_in_redis.clone(),
         );
+        let lookups = Family::<LookupLabels, Counter>::default();
+        // The family's two members are the cache's own counters, so counting a lookup
+        // touches no map. One statement each: `get_or_create` holds the family's lock
+        // until the statement ends, and the second would wait for the first forever.
+        let hits = lookups
+            .get_or_create(&LookupLabels { result: "hit" })
+            .clone();
+        let misses = lookups
+            .get_or_create(&LookupLabels { result: "miss" })
+            .clone();
+        let credential_cache = CacheCounters { hits, misses };
+        registry.register(
+            "credential_cache_lookups",
+            "Credential lookups of the token check, answered from memory (hit) or read \
+             from the database (miss)",
+            lookups,
+        );
+        let propagation_seconds = Histogram::new(exponential_buckets(0.000_5, 2.0, 14));
+        registry.register(
+            "revocation_propagation_seconds",
+            "From a change's commit on any replica (a credential deleted, disabled or \
+             changed, a token or grant revoked, a user changed) to this replica applying \
+             it, by the two replicas' clocks (a negative difference counts as 0)",
+            propagation_seconds.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -150,11 +203,23 @@ impl Default for Metrics {
             db_connections,
             outbox,
             limits_in_redis,
+            credential_cache,
+            propagation_seconds,
         }
     }
 }
 
 impl Metrics {
+    /// The credential cache's counters, for [`crate::directory::CredentialCache::new`].
+    pub fn credential_cache(&self) -> CacheCounters {
+        self.credential_cache.clone()
+    }
+
+    /// Records how long a change from the feed took to reach this replica.
+    pub fn change_propagated(&self, lag: std::time::Duration) {
+        self.propagation_seconds.observe(lag.as_secs_f64());
+    }
+
     /// Counts a token endpoint answer.
     pub fn token_grant(&self, grant_type: &str, outcome: &str) {
         let grant_type = match grant_type {

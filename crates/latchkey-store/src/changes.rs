@@ -46,6 +46,8 @@ impl Change<'_> {
 pub struct ChangeRow {
     pub seq: i64,
     pub change: FeedChange,
+    /// When the writing replica made the change, by its clock.
+    pub created_at: DateTime<Utc>,
 }
 
 /// What a feed row says changed.
@@ -99,8 +101,9 @@ impl Store {
     /// The feed's rows after `after`, in order, with the expiry of revoked tokens and
     /// grants.
     pub async fn changes_after(&self, after: i64) -> Result<Vec<ChangeRow>, StoreError> {
-        let rows: Vec<(i64, String, String, Option<i64>)> = sqlx::query_as(
-            "SELECT c.seq, c.kind, c.key, COALESCE(t.expires_at, g.expires_at) FROM changes c \
+        let rows: Vec<(i64, String, String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT c.seq, c.kind, c.key, COALESCE(t.expires_at, g.expires_at), c.created_at \
+             FROM changes c \
              LEFT JOIN revoked_tokens t ON c.kind = 'token' AND t.jti = c.key \
              LEFT JOIN revoked_grants g ON c.kind = 'grant' AND g.grant_id = c.key \
              WHERE c.seq > $1 ORDER BY c.seq",
@@ -110,7 +113,7 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(seq, kind, key, expires_at)| {
+            .map(|(seq, kind, key, expires_at, created_at)| {
                 let expires_at = expires_at.and_then(DateTime::from_timestamp_millis);
                 let change = match kind.as_str() {
                     "credential" => FeedChange::Credential(key),
@@ -119,7 +122,11 @@ impl Store {
                     "grant" => FeedChange::Grant(key, expires_at),
                     _ => FeedChange::Unknown,
                 };
-                ChangeRow { seq, change }
+                ChangeRow {
+                    seq,
+                    change,
+                    created_at: DateTime::from_timestamp_millis(created_at).unwrap_or_default(),
+                }
             })
             .collect())
     }

@@ -1,6 +1,8 @@
 //! `latchkey bench`: throughput and latency of the two hot paths, token issuance
 //! (`POST /v1/auth/oauth/token`, `client_credentials`) and the bearer check
-//! (`GET /v1/me`), each at a fixed concurrency.
+//! (`GET /v1/me`), each at a fixed concurrency — against one server, or spread round
+//! robin over the replicas of a cluster (`--url` once per replica;
+//! `scripts/bench-replicas` starts them).
 //!
 //! This module owns the load generator and its report. It talks to the server over HTTP
 //! only, like any client would; the in-process server is started through the public
@@ -25,14 +27,15 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use report::Report;
+
+mod report;
+
 /// How a request that never got an answer is cut off; it then counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The administrator the in-process server is seeded with.
 const BENCH_ADMIN_EMAIL: &str = "bench@latchkey.local";
-
-/// How many distinct error kinds are printed; the rest are only counted.
-const MAX_ERROR_KINDS_SHOWN: usize = 10;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -50,9 +53,10 @@ pub struct BenchArgs {
     /// are warm (0s to skip).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     warmup: Duration,
-    /// Base URL of a running server to measure instead of an in-process one.
+    /// Base URL of a running server to measure instead of an in-process one. Give it
+    /// once per replica of a cluster: the requests go to them in turn.
     #[arg(long, requires = "credentials")]
-    url: Option<Url>,
+    url: Vec<Url>,
     /// Credentials file (the JSON of Download) for the server given by --url.
     #[arg(long, requires = "url")]
     credentials: Option<PathBuf>,
@@ -94,11 +98,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     let client = http_client(args.concurrency)?;
-    match (&args.url, &args.credentials) {
-        (Some(url), Some(path)) => {
+    match (args.url.is_empty(), &args.credentials) {
+        (false, Some(path)) => {
             let credentials = read_credentials_file(path)?;
             let target = Target {
-                base_url: url.as_str().trim_end_matches('/').to_owned(),
+                base_urls: args
+                    .url
+                    .iter()
+                    .map(|url| url.as_str().trim_end_matches('/').to_owned())
+                    .collect(),
                 in_process: false,
             };
             measure(&args, &client, &target, &credentials).await
@@ -109,7 +117,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             let outcome = async {
                 let credentials = server.create_credentials().await?;
                 let target = Target {
-                    base_url: server.base_url.clone(),
+                    base_urls: vec![server.base_url.clone()],
                     in_process: true,
                 };
                 measure(&args, &client, &target, &credentials).await
@@ -144,18 +152,24 @@ fn read_credentials_file(path: &Path) -> anyhow::Result<CredentialsFile> {
     })
 }
 
-/// The server being measured.
+/// The servers being measured: one, or the replicas of a cluster.
 #[derive(Debug)]
 struct Target {
-    /// Without a trailing slash.
-    base_url: String,
+    /// Without a trailing slash; never empty.
+    base_urls: Vec<String>,
     in_process: bool,
 }
 
 impl Target {
-    fn url(&self, path: &str) -> anyhow::Result<Url> {
-        let url = format!("{}{path}", self.base_url);
-        Url::parse(&url).with_context(|| format!("`{url}` is not a valid URL"))
+    /// `path` on each server, in order.
+    fn urls(&self, path: &str) -> anyhow::Result<Vec<Url>> {
+        self.base_urls
+            .iter()
+            .map(|base| {
+                let url = format!("{base}{path}");
+                Url::parse(&url).with_context(|| format!("`{url}` is not a valid URL"))
+            })
+            .collect()
     }
 }
 
@@ -296,11 +310,11 @@ async fn measure(
     target: &Target,
     credentials: &CredentialsFile,
 ) -> anyhow::Result<()> {
-    let token_request = token_request(target, credentials)?;
-    let access_token = fetch_access_token(client, &token_request).await?;
+    let token_requests = token_requests(target, credentials)?;
+    let access_token = fetch_access_token(client, &token_requests[0]).await?;
     let phases = [
-        ("token", token_request),
-        ("me", me_request(target, &access_token)?),
+        ("token", token_requests),
+        ("me", me_requests(target, &access_token)?),
     ];
     let plan = Plan::from_args(args);
     let mut results = Vec::with_capacity(phases.len());
@@ -342,11 +356,12 @@ impl RequestTemplate {
     }
 }
 
-/// `client_credentials` with the secret in the form body (RFC 6749 §2.3.1, §4.4.2).
-fn token_request(
+/// `client_credentials` with the secret in the form body (RFC 6749 §2.3.1, §4.4.2), to
+/// each server.
+fn token_requests(
     target: &Target,
     credentials: &CredentialsFile,
-) -> anyhow::Result<RequestTemplate> {
+) -> anyhow::Result<Vec<RequestTemplate>> {
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "client_credentials")
         .append_pair("client_id", &credentials.client_id)
@@ -357,26 +372,35 @@ fn token_request(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
-    Ok(RequestTemplate {
-        method: Method::POST,
-        url: target.url("/v1/auth/oauth/token")?,
-        headers,
-        body: Some(body),
-    })
+    Ok(target
+        .urls("/v1/auth/oauth/token")?
+        .into_iter()
+        .map(|url| RequestTemplate {
+            method: Method::POST,
+            url,
+            headers: headers.clone(),
+            body: Some(body.clone()),
+        })
+        .collect())
 }
 
-fn me_request(target: &Target, access_token: &str) -> anyhow::Result<RequestTemplate> {
+/// The same token presented to each server: any replica accepts any replica's token.
+fn me_requests(target: &Target, access_token: &str) -> anyhow::Result<Vec<RequestTemplate>> {
     let mut headers = HeaderMap::new();
     let mut authorization = HeaderValue::from_str(&format!("Bearer {access_token}"))
         .context("the access token is not a valid header value")?;
     authorization.set_sensitive(true);
     headers.insert(header::AUTHORIZATION, authorization);
-    Ok(RequestTemplate {
-        method: Method::GET,
-        url: target.url("/v1/me")?,
-        headers,
-        body: None,
-    })
+    Ok(target
+        .urls("/v1/me")?
+        .into_iter()
+        .map(|url| RequestTemplate {
+            method: Method::GET,
+            url,
+            headers: headers.clone(),
+            body: None,
+        })
+        .collect())
 }
 
 /// The one token every `GET /v1/me` of the second phase presents.
@@ -495,15 +519,21 @@ impl Log {
 async fn run_phase(
     client: &Client,
     name: &'static str,
-    request: RequestTemplate,
+    requests: Vec<RequestTemplate>,
     plan: &Plan,
 ) -> PhaseResult {
-    let request = Arc::new(request);
+    let requests = Arc::new(requests);
     if !plan.warmup.is_zero() {
-        drive(client, &request, plan.concurrency, Amount::For(plan.warmup)).await;
+        drive(
+            client,
+            &requests,
+            plan.concurrency,
+            Amount::For(plan.warmup),
+        )
+        .await;
     }
     let started = Instant::now();
-    let log = drive(client, &request, plan.concurrency, plan.measure).await;
+    let log = drive(client, &requests, plan.concurrency, plan.measure).await;
     PhaseResult {
         name,
         elapsed: started.elapsed(),
@@ -511,16 +541,26 @@ async fn run_phase(
     }
 }
 
-/// Keeps `concurrency` requests in flight until `amount` is done.
+/// Keeps `concurrency` requests in flight until `amount` is done, each worker sending
+/// the requests (one per server) in turn.
 async fn drive(
     client: &Client,
-    request: &Arc<RequestTemplate>,
+    requests: &Arc<Vec<RequestTemplate>>,
     concurrency: u16,
     amount: Amount,
 ) -> Log {
     let stop = Stop::new(amount);
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| tokio::spawn(worker(client.clone(), Arc::clone(request), stop.clone())))
+        .map(|slot| {
+            // Workers start on different servers, so each takes its share at once.
+            let first = usize::from(slot) % requests.len();
+            tokio::spawn(worker(
+                client.clone(),
+                Arc::clone(requests),
+                first,
+                stop.clone(),
+            ))
+        })
         .collect();
     let mut merged = Log::default();
     for worker in workers {
@@ -532,12 +572,20 @@ async fn drive(
     merged
 }
 
-/// Sends the request, reads the whole answer and records how long that took.
-async fn worker(client: Client, request: Arc<RequestTemplate>, stop: Stop) -> Log {
+/// Sends the requests in turn from `next`, reads each whole answer and records how long
+/// that took.
+async fn worker(
+    client: Client,
+    requests: Arc<Vec<RequestTemplate>>,
+    mut next: usize,
+    stop: Stop,
+) -> Log {
     let mut log = Log::default();
     while stop.claim() {
+        let request = &requests[next];
+        next = (next + 1) % requests.len();
         let started = Instant::now();
-        let outcome = send(&client, &request).await;
+        let outcome = send(&client, request).await;
         log.latencies.push(started.elapsed());
         if let Err((kind, sample)) = outcome {
             log.error(kind, || sample);
@@ -579,166 +627,6 @@ struct PhaseResult {
     log: Log,
 }
 
-/// The whole run, as printed or as JSON.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Report {
-    target: String,
-    in_process: bool,
-    release_build: bool,
-    cores: usize,
-    concurrency: u16,
-    warmup_secs: f64,
-    /// Set when each phase ran for a fixed time.
-    duration_secs: Option<f64>,
-    /// Set when each phase ran a fixed number of requests.
-    requests_per_phase: Option<u64>,
-    phases: Vec<PhaseReport>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PhaseReport {
-    phase: &'static str,
-    requests: u64,
-    errors: u64,
-    elapsed_secs: f64,
-    requests_per_sec: f64,
-    latency_ms: Latency,
-    error_kinds: BTreeMap<String, ErrorKind>,
-}
-
-#[derive(Debug, Serialize)]
-struct Latency {
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-}
-
-impl Report {
-    fn new(args: &BenchArgs, target: &Target, results: Vec<PhaseResult>) -> Report {
-        Report {
-            target: target.base_url.clone(),
-            in_process: target.in_process,
-            release_build: !cfg!(debug_assertions),
-            cores: std::thread::available_parallelism().map_or(1, usize::from),
-            concurrency: args.concurrency,
-            warmup_secs: args.warmup.as_secs_f64(),
-            duration_secs: args
-                .requests
-                .is_none()
-                .then_some(args.duration.as_secs_f64()),
-            requests_per_phase: args.requests,
-            phases: results.into_iter().map(PhaseReport::new).collect(),
-        }
-    }
-
-    fn print_table(&self) {
-        let amount = match (self.duration_secs, self.requests_per_phase) {
-            (_, Some(requests)) => format!("{requests} requests"),
-            (Some(secs), None) => format!("{secs} s"),
-            (None, None) => String::new(),
-        };
-        println!(
-            "latchkey bench: {} ({}), concurrency {}, {amount} per phase after {} s warmup",
-            self.target,
-            if self.in_process {
-                "in-process server"
-            } else {
-                "external server"
-            },
-            self.concurrency,
-            self.warmup_secs,
-        );
-        println!("{} cores available to this process.", self.cores);
-        if self.in_process {
-            println!(
-                "Client and server share this machine and its cores, so these figures \
-                 understate a server with the machine to itself."
-            );
-        }
-        println!();
-        println!(
-            "{:<7} {:>9} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8}",
-            "phase", "requests", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
-        );
-        for phase in &self.phases {
-            let l = &phase.latency_ms;
-            println!(
-                "{:<7} {:>9} {:>7} {:>10.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
-                phase.phase,
-                phase.requests,
-                phase.errors,
-                phase.requests_per_sec,
-                l.p50,
-                l.p90,
-                l.p99,
-                l.max
-            );
-        }
-        self.print_errors();
-    }
-
-    fn print_errors(&self) {
-        for phase in self.phases.iter().filter(|p| p.errors > 0) {
-            eprintln!("\nErrors in phase `{}`:", phase.phase);
-            for (kind, error) in phase.error_kinds.iter().take(MAX_ERROR_KINDS_SHOWN) {
-                eprintln!("  {kind} × {}: {}", error.count, error.sample);
-            }
-            let hidden = phase
-                .error_kinds
-                .len()
-                .saturating_sub(MAX_ERROR_KINDS_SHOWN);
-            if hidden > 0 {
-                eprintln!("  … and {hidden} more kinds (see --output json)");
-            }
-        }
-    }
-}
-
-impl PhaseReport {
-    fn new(result: PhaseResult) -> PhaseReport {
-        let PhaseResult { name, elapsed, log } = result;
-        let errors = log.error_count();
-        let mut latencies = log.latencies;
-        latencies.sort_unstable();
-        let requests = latencies.len() as u64;
-        let elapsed_secs = elapsed.as_secs_f64();
-        PhaseReport {
-            phase: name,
-            requests,
-            errors,
-            elapsed_secs,
-            requests_per_sec: if elapsed_secs > 0.0 {
-                requests as f64 / elapsed_secs
-            } else {
-                0.0
-            },
-            latency_ms: Latency {
-                p50: percentile_ms(&latencies, 50.0),
-                p90: percentile_ms(&latencies, 90.0),
-                p99: percentile_ms(&latencies, 99.0),
-                max: latencies.last().map_or(0.0, millis),
-            },
-            error_kinds: log.errors,
-        }
-    }
-}
-
-/// The nearest-rank percentile of sorted latencies, in milliseconds (0 when empty).
-fn percentile_ms(sorted: &[Duration], percent: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = (percent / 100.0 * sorted.len() as f64).ceil() as usize;
-    millis(&sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn millis(duration: &Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -754,16 +642,6 @@ mod tests {
         assert!(parse_duration("10h").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-1s").is_err());
-    }
-
-    #[test]
-    fn percentiles_use_the_nearest_rank() {
-        let sorted: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile_ms(&sorted, 50.0), 50.0);
-        assert_eq!(percentile_ms(&sorted, 99.0), 99.0);
-        assert_eq!(percentile_ms(&sorted, 100.0), 100.0);
-        assert_eq!(percentile_ms(&sorted[..1], 50.0), 1.0);
-        assert_eq!(percentile_ms(&[], 50.0), 0.0);
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! `/metrics` (issue 10, item 7): served only on its own address, in a format a real
 //! Prometheus text parser reads, with requests by route template, token grants by
-//! outcome, limit refusals, the database pool and the outbox.
+//! outcome, limit refusals, the database pool, the outbox, the credential cache's hits
+//! and misses, and how long changes take to reach another replica.
 
 use std::net::{SocketAddr, TcpListener};
 
 use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::json;
 
-use crate::harness::TestApp;
+use crate::harness::{Replica, TestApp};
 
 fn free_address() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
@@ -145,4 +146,73 @@ async fn metrics_are_served_on_their_own_address_and_parse() {
         0.0
     );
     assert!(!samples(&scrape, "latchkey_limits_counted_in_redis", &[]).is_empty());
+    let lookups = |result| {
+        value(
+            &scrape,
+            "latchkey_credential_cache_lookups_total",
+            &[("result", result)],
+        )
+    };
+    assert_eq!(lookups("miss"), 1.0, "the one credential is read once");
+    assert_eq!(
+        lookups("hit"),
+        2.0,
+        "both calls answered from memory (the malformed secret never gets to a lookup)"
+    );
+}
+
+async fn scrape(http: &reqwest::Client, address: SocketAddr) -> Scrape {
+    let text = http
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("parses")
+}
+
+#[tokio::test]
+async fn a_replica_measures_how_long_a_change_took_to_reach_it() {
+    let app = TestApp::spawn().await;
+    let replica_metrics = free_address();
+    let mut config = app.replica_config();
+    config.metrics_listen = Some(replica_metrics);
+    let replica = Replica::start(config).await;
+    let lag = "latchkey_revocation_propagation_seconds_count";
+    assert_eq!(
+        value(&scrape(&app.http, replica_metrics).await, lag, &[]),
+        0.0
+    );
+
+    let person = app.sign_in_as_admin().await;
+    let file = person.create_credentials("short-lived").await;
+    assert!(
+        person
+            .delete_credentials(&file.client_id)
+            .await
+            .status()
+            .is_success()
+    );
+    // Applied within a poll interval (500 ms) at worst; asked until it shows, for at
+    // most 5 s.
+    let started = std::time::Instant::now();
+    let scraped = loop {
+        let scraped = scrape(&app.http, replica_metrics).await;
+        if value(&scraped, lag, &[]) >= 1.0 {
+            break scraped;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the deletion never reached the replica's metrics"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let seconds = value(&scraped, "latchkey_revocation_propagation_seconds_sum", &[]);
+    assert!(
+        (0.0..5.0).contains(&seconds),
+        "one replica's clock, so the lag is what the feed took: {seconds} s"
+    );
+    replica.stop().await;
 }
