@@ -15,6 +15,7 @@ mod audit;
 mod authorization;
 mod browser;
 mod browser_kit;
+mod browser_layout;
 mod browser_lifecycle;
 mod cluster_limits;
 mod concurrent_writes;
