@@ -6,8 +6,8 @@
 //!   changes arrive.
 //! * [`RevocationList`]: revoked token and grant ids, loaded at start and kept current
 //!   by the change feed.
-//! * [`UsageTracker`]: "last used" (time, address, user agent, secret) gathered in
-//!   memory and written in batches.
+//! * [`UsageTracker`]: "last used" (time, address, user agent, secret) and the hourly
+//!   usage counters (`crate::usage_history`) gathered in memory and written in batches.
 //! * [`LoginThrottle`]: failed sign-ins per account and client address.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,6 +20,8 @@ use chrono::{DateTime, Utc};
 use latchkey_core::access::{OrganizationRole, WorkspaceRole};
 use latchkey_core::{AllowedNetworks, Scopes, SecretDigest};
 use latchkey_store::{CredentialUsage, Store, StoreError, Use, UserRow};
+
+use crate::usage_history::UsageCounters;
 
 /// One secret of a cached credential.
 #[derive(Debug, Clone)]
@@ -281,6 +283,8 @@ impl RevocationList {
 #[derive(Debug, Default)]
 pub struct UsageTracker {
     pending: Mutex<HashMap<String, CredentialUsage>>,
+    /// Grants, calls and refusals per hour, flushed with the uses.
+    pub counters: UsageCounters,
 }
 
 /// The pending usage of a credential; the key is allocated only for the first use since
@@ -336,6 +340,7 @@ impl UsageTracker {
     /// Writes the gathered uses in one transaction; on failure they are kept for the
     /// next attempt.
     pub async fn flush(&self, store: &Store) -> Result<(), StoreError> {
+        self.counters.flush(store).await?;
         let batch: Vec<(String, CredentialUsage)> = self
             .pending
             .lock()

@@ -37,6 +37,7 @@ pub mod signing_keys;
 mod state;
 mod sweeps;
 mod tokens;
+mod usage_history;
 pub mod users;
 mod webhooks;
 

@@ -13,6 +13,7 @@ mod credentials;
 mod events;
 mod rows;
 mod tenancy;
+mod usage;
 
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub use rows::{
     NewSession, NewUser, NewWorkspace, OrganizationRow, SecretRow, SessionRow, SigningKeyRow, Use,
     UserRow, WorkspaceRow,
 };
+pub use usage::UsageCount;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

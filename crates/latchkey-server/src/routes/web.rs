@@ -16,6 +16,7 @@ mod credentials_page;
 mod organization_credentials_page;
 mod reveal;
 mod sign_in;
+mod usage_chart;
 mod users_page;
 mod webhooks_page;
 

@@ -45,4 +45,5 @@ mod tenancy;
 mod tidy;
 mod token_lifetimes;
 mod trust;
+mod usage_history;
 mod webhooks_page;

@@ -1,8 +1,8 @@
 //! `/credentials/{client_id}`: one credential of the signed-in person — its details,
-//! secrets (by prefix), limits and where it was last used — with the forms that change
-//! it: Roll secret, Limits, Disable or Enable, Renew and Delete. A form that makes a
-//! secret redirects to the list's one-time view (`reveal`); the others come back here
-//! with a notice, Delete to the list.
+//! usage over 30 days, secrets (by prefix), limits and where it was last used — with
+//! the forms that change it: Roll secret, Limits, Disable or Enable, Renew and Delete.
+//! A form that makes a secret redirects to the list's one-time view (`reveal`); the
+//! others come back here with a notice, Delete to the list.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -21,9 +21,11 @@ use crate::auth::{Caller, PageSession, Session, principal};
 use crate::credentials::{self, Change, DisableReason};
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::usage_history::history_start;
 
 use super::credential_forms::{parse_limits_form, parse_overlap, usage_text};
 use super::reveal::{self, Reveal, RevealKind};
+use super::usage_chart::{UsageChart, usage_chart};
 use super::{Nav, SessionForm, display_time, page_error, render};
 
 /// Who may see the page: the credential's owner (it lists only their own).
@@ -35,6 +37,7 @@ const CREDENTIAL_PAGE: RouteAccess =
 struct CredentialPage {
     nav: Nav,
     c: DetailView,
+    usage: UsageChart,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -108,11 +111,12 @@ async fn detail_page(
     error: Option<String>,
 ) -> Response {
     match detail(state, session, client_id).await {
-        Ok(c) => render(
+        Ok((c, usage)) => render(
             status,
             &CredentialPage {
                 nav: Nav::of(session),
                 c,
+                usage,
                 notice,
                 error,
             },
@@ -125,7 +129,7 @@ async fn detail(
     state: &AppState,
     session: &Session,
     client_id: &str,
-) -> Result<DetailView, AppError> {
+) -> Result<(DetailView, UsageChart), AppError> {
     Caller::of_session(state, session)
         .await?
         .authorize_own(&CREDENTIAL_PAGE)?;
@@ -154,7 +158,16 @@ async fn detail(
         }
         workspaces = Some(names);
     }
-    Ok(detail_view(credential, workspaces, state.now()))
+    let start = history_start(state.now());
+    let history = state
+        .usage
+        .counters
+        .history(&state.store, client_id, start)
+        .await?;
+    Ok((
+        detail_view(credential, workspaces, state.now()),
+        usage_chart(&history, start),
+    ))
 }
 
 fn detail_view(
