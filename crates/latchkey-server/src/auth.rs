@@ -25,7 +25,7 @@ use crate::origin::Origin;
 use crate::rate_limit::{RateNote, RateStatus};
 use crate::state::AppState;
 use crate::tokens::{ACCESS_TOKEN_TYPE, Claims};
-use crate::usage_history::{RefusalReason, UsageEvent};
+use crate::usage_history::{CallerNote, RefusalReason, UsageEvent};
 
 pub const SESSION_COOKIE: &str = "latchkey_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -115,10 +115,11 @@ impl FromRequestParts<AppState> for Caller {
             state
                 .usage
                 .record_call(&credential.client_id, origin.to_use(now));
-            state
-                .usage
-                .counters
-                .count(&credential.client_id, now, UsageEvent::Call);
+            // Counted as a call, or as refused for a missing permission, once the
+            // handler answered (`usage_history::count_calls`).
+            if let Some(note) = parts.extensions.get::<CallerNote>() {
+                note.set(&credential.client_id);
+            }
             let limits = CredentialLimits {
                 client_id: credential.client_id.clone(),
                 name: credential.name.clone(),

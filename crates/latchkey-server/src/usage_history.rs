@@ -1,13 +1,21 @@
 //! Usage history: per credential and hour, how many token grants, API calls and
-//! refusals (by reason) there were. Counted in memory on the token path and the bearer
-//! check, added to the database when last-use is flushed (`directory::UsageTracker`),
+//! refusals (by reason) there were. Counted in memory on the token path, the bearer
+//! check and, for calls and their missing permissions, by [`count_calls`] once the
+//! handler answered; added to the database when last-use is flushed (`directory::UsageTracker`),
 //! read back for `GET /v1/credentials/{clientId}/usage` and the credential's page.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use chrono::{DateTime, TimeZone, Utc};
 use latchkey_store::{Store, StoreError, UsageCount};
+use latchkey_types::ErrorBody;
+
+use crate::state::AppState;
 
 const HOUR_MILLIS: i64 = 3_600_000;
 /// How far back the history goes.
@@ -26,14 +34,17 @@ pub enum RefusalReason {
     Disabled,
     AddressNotAllowed,
     RateLimited,
+    /// The token lacked a scope, role or workspace the call needed.
+    MissingPermission,
 }
 
 impl RefusalReason {
-    pub const ALL: [RefusalReason; 4] = [
+    pub const ALL: [RefusalReason; 5] = [
         RefusalReason::Expired,
         RefusalReason::Disabled,
         RefusalReason::AddressNotAllowed,
         RefusalReason::RateLimited,
+        RefusalReason::MissingPermission,
     ];
 
     /// The counter's name in the database.
@@ -43,6 +54,7 @@ impl RefusalReason {
             RefusalReason::Disabled => "refused_disabled",
             RefusalReason::AddressNotAllowed => "refused_address_not_allowed",
             RefusalReason::RateLimited => "refused_rate_limited",
+            RefusalReason::MissingPermission => "refused_missing_permission",
         }
     }
 }
@@ -82,7 +94,7 @@ pub struct UsageHour {
     pub grants: i64,
     pub calls: i64,
     /// In the order of [`RefusalReason::ALL`].
-    pub refused: [i64; 4],
+    pub refused: [i64; 5],
 }
 
 impl UsageHour {
@@ -190,6 +202,53 @@ impl UsageCounters {
         history.sort_by_key(|(at, _)| *at);
         Ok(history)
     }
+}
+
+/// The credential behind a bearer token that passed the bearer check (and its limits),
+/// noted so that [`count_calls`] knows whose call it was.
+#[derive(Debug, Clone, Default)]
+pub struct CallerNote(Arc<Mutex<Option<String>>>);
+
+impl CallerNote {
+    pub fn set(&self, client_id: &str) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(client_id.to_owned());
+    }
+}
+
+/// The refusals of the permission decision that say the token lacked something.
+const MISSING_PERMISSION_CODES: [&str; 4] = [
+    "missing_scope",
+    "missing_role",
+    "workspace_not_allowed",
+    "credential_wider_than_token",
+];
+
+/// Counts a call with a credential's token once the handler answered: as refused for a
+/// missing permission when the permission decision said so (only the handler knows),
+/// as a call otherwise.
+pub async fn count_calls(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let note = CallerNote::default();
+    request.extensions_mut().insert(note.clone());
+    let response = next.run(request).await;
+    let Some(client_id) = note.0.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+        return response;
+    };
+    let refused = response.status() == StatusCode::FORBIDDEN
+        && response
+            .extensions()
+            .get::<ErrorBody>()
+            .is_some_and(|body| MISSING_PERMISSION_CODES.contains(&body.error.as_str()));
+    let event = if refused {
+        UsageEvent::Refused(RefusalReason::MissingPermission)
+    } else {
+        UsageEvent::Call
+    };
+    state.usage.counters.count(&client_id, state.now(), event);
+    response
 }
 
 #[cfg(test)]

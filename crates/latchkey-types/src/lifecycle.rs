@@ -160,4 +160,6 @@ pub struct UsageRefusals {
     pub disabled: i64,
     pub address_not_allowed: i64,
     pub rate_limited: i64,
+    /// The token lacked a scope, role or workspace the call needed.
+    pub missing_permission: i64,
 }

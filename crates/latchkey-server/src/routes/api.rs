@@ -325,7 +325,8 @@ async fn enable_credential(
     description = "How one of the caller's credentials was used over the last 30 days, per \
         hour: access tokens granted, API calls made with its tokens, and requests refused \
         once its secret or token was proven, by reason (`expired`, `disabled`, \
-        `addressNotAllowed`, `rateLimited`). Only hours that saw any use are listed. Counts \
+        `addressNotAllowed`, `rateLimited`, `missingPermission`: the token lacked a scope, \
+        role or workspace the call needed). Only hours that saw any use are listed. Counts \
         reach the database with last-use, every few seconds; this replica's own recent \
         counts are included at once.",
     params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
@@ -368,6 +369,7 @@ async fn credential_usage(
                 disabled: usage.refused_for(RefusalReason::Disabled),
                 address_not_allowed: usage.refused_for(RefusalReason::AddressNotAllowed),
                 rate_limited: usage.refused_for(RefusalReason::RateLimited),
+                missing_permission: usage.refused_for(RefusalReason::MissingPermission),
             },
         })
         .collect();

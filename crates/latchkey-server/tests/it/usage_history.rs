@@ -33,6 +33,7 @@ fn totals(history: &UsageHistory) -> (i64, i64, UsageRefusals) {
         disabled: 0,
         address_not_allowed: 0,
         rate_limited: 0,
+        missing_permission: 0,
     };
     let (mut grants, mut calls) = (0, 0);
     for hour in &history.hours {
@@ -42,6 +43,7 @@ fn totals(history: &UsageHistory) -> (i64, i64, UsageRefusals) {
         refused.disabled += hour.refused.disabled;
         refused.address_not_allowed += hour.refused.address_not_allowed;
         refused.rate_limited += hour.refused.rate_limited;
+        refused.missing_permission += hour.refused.missing_permission;
     }
     (grants, calls, refused)
 }
@@ -58,6 +60,16 @@ async fn grants_calls_and_refusals_are_counted_per_hour_and_survive_a_restart() 
     for _ in 0..2 {
         assert_eq!(app.get_with_token("/v1/me", &token).await.status(), 200);
     }
+    // The token has no `credentials:manage`: a missing permission.
+    let refused = app
+        .http
+        .post(app.url("/v1/credentials"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "beyond the token" }))
+        .send()
+        .await
+        .expect("POST /v1/credentials");
+    assert_eq!(refused.status(), 403);
     let limits = person
         .call(
             Method::PUT,
@@ -92,6 +104,7 @@ async fn grants_calls_and_refusals_are_counted_per_hour_and_survive_a_restart() 
             disabled: 1,
             address_not_allowed: 2,
             rate_limited: 0,
+            missing_permission: 1,
         },
     );
     assert_eq!(totals(&counted), expected);
@@ -113,7 +126,7 @@ async fn grants_calls_and_refusals_are_counted_per_hour_and_survive_a_restart() 
         .await
         .expect("page");
     assert!(
-        page.contains("Last 30 days: 1 token grants, 2 API calls, 3 refused"),
+        page.contains("Last 30 days: 1 token grants, 2 API calls, 4 refused"),
         "{page}"
     );
     assert!(page.contains("class=\"series-address\""), "a refusal bar");

@@ -47,7 +47,7 @@ pub(super) struct UsageChart {
 }
 
 /// The series from the bottom of a bar up, with their classes.
-fn series(usage: &UsageHour) -> [(i64, &'static str); 6] {
+fn series(usage: &UsageHour) -> [(i64, &'static str); 7] {
     [
         (usage.grants, "series-grant"),
         (usage.calls, "series-call"),
@@ -61,16 +61,21 @@ fn series(usage: &UsageHour) -> [(i64, &'static str); 6] {
             "series-address",
         ),
         (usage.refused_for(RefusalReason::RateLimited), "series-rate"),
+        (
+            usage.refused_for(RefusalReason::MissingPermission),
+            "series-permission",
+        ),
     ]
 }
 
-const LABELS: [&str; 6] = [
+const LABELS: [&str; 7] = [
     "Token grants",
     "API calls",
     "Refused: expired",
     "Refused: disabled",
     "Refused: address not allowed",
     "Refused: rate limited",
+    "Refused: missing permission",
 ];
 
 /// Sums `history` into `buckets` buckets of `bucket_hours` from `start`, and draws them.
@@ -85,7 +90,7 @@ fn chart(
     } else {
         ("daily", "day")
     };
-    let mut sums = vec![[0_i64; 6]; buckets];
+    let mut sums = vec![[0_i64; 7]; buckets];
     for (hour, usage) in history {
         let index = (*hour - start).num_hours() / bucket_hours;
         let Some(sum) = usize::try_from(index).ok().and_then(|i| sums.get_mut(i)) else {
@@ -136,7 +141,7 @@ pub(super) fn usage_chart(
     start: DateTime<Utc>,
 ) -> UsageChart {
     let days = usize::try_from(HISTORY_DAYS).unwrap_or(30);
-    let mut totals = [0_i64; 6];
+    let mut totals = [0_i64; 7];
     for (_, usage) in history {
         for (total, (count, _)) in totals.iter_mut().zip(series(usage)) {
             *total += count;
@@ -182,12 +187,12 @@ mod tests {
         let busy = UsageHour {
             grants: 1,
             calls: 3,
-            refused: [0, 0, 0, 4],
+            refused: [0, 0, 0, 4, 0],
         };
         let quiet = UsageHour {
             grants: 0,
             calls: 2,
-            refused: [0; 4],
+            refused: [0; 5],
         };
         let history = [
             (start + Duration::hours(2), busy),
