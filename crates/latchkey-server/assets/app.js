@@ -2,9 +2,13 @@
 (function () {
   'use strict';
 
-  var UNSAVED_SECRET_MESSAGE =
-    'You have not copied or downloaded the client secret. ' +
-    'It cannot be shown again once you close this. Close anyway?';
+  var UNSAVED_SECRET = {
+    title: 'Close without saving the secret?',
+    message: 'You have not copied or downloaded the client secret. ' +
+      'It cannot be shown again once you close this.',
+    confirmLabel: 'Close anyway',
+    cancelLabel: 'Keep it open'
+  };
 
   function byId(id) {
     return document.getElementById(id);
@@ -135,15 +139,54 @@
     });
   }
 
-  /* ---------------- Delete confirmation ---------------- */
-  function initDeleteForms() {
+  /* ---------------- Confirmation dialog ---------------- */
+  // A styled <dialog> (base.html) instead of the browser's confirm(): it names what is
+  // about to happen in the page's own words, and it looks like the rest of the app.
+  // `done(true)` runs after Confirm, `done(false)` after Cancel, Escape or the backdrop.
+  function askConfirm(options, done) {
+    var dialog = byId('confirm-dialog');
+    if (!dialog) {
+      done(false);
+      return;
+    }
+    byId('confirm-title').textContent = options.title || 'Are you sure?';
+    byId('confirm-message').textContent = options.message || '';
+    var ok = byId('confirm-ok');
+    ok.textContent = options.confirmLabel || 'Confirm';
+    ok.className = 'button ' + (options.danger === false ? 'button-primary' : 'button-danger');
+    byId('confirm-cancel').textContent = options.cancelLabel || 'Cancel';
+    dialog.returnValue = '';
+    dialog.addEventListener('close', function handler() {
+      dialog.removeEventListener('close', handler);
+      done(dialog.returnValue === 'confirm');
+    });
+    openDialog(dialog);
+    byId('confirm-cancel').focus();
+  }
+
+  function initConfirmForms() {
     document.addEventListener('submit', function (event) {
       var form = event.target;
-      if (!(form instanceof HTMLFormElement) || !form.classList.contains('delete-form')) return;
-      var message = form.dataset.confirm || 'Delete this item? This cannot be undone.';
-      if (!window.confirm(message)) {
-        event.preventDefault();
-      }
+      if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-confirm')) return;
+      event.preventDefault();
+      askConfirm({
+        title: form.dataset.confirmTitle,
+        message: form.dataset.confirm,
+        confirmLabel: form.dataset.confirmLabel || 'Delete'
+      }, function (confirmed) {
+        // submit() skips the submit event, so this does not ask again.
+        if (confirmed) form.submit();
+      });
+    });
+    var dialog = byId('confirm-dialog');
+    if (!dialog) return;
+    // Clicking the backdrop (outside the dialog box) cancels.
+    dialog.addEventListener('click', function (event) {
+      if (event.target !== dialog) return;
+      var rect = dialog.getBoundingClientRect();
+      var inside = event.clientX >= rect.left && event.clientX <= rect.right &&
+        event.clientY >= rect.top && event.clientY <= rect.bottom;
+      if (!inside) closeDialog(dialog);
     });
   }
 
@@ -293,14 +336,29 @@
       });
     }
 
-    function requestClose() {
-      if (closing) return;
-      if (!copied && !downloaded && !window.confirm(UNSAVED_SECRET_MESSAGE)) {
-        return;
-      }
+    var asking = false;
+
+    function finish() {
       closing = true;
       closeDialog(dialog);
       window.location.replace('/credentials');
+    }
+
+    function requestClose() {
+      if (closing || asking) return;
+      if (copied || downloaded) {
+        finish();
+        return;
+      }
+      asking = true;
+      askConfirm(UNSAVED_SECRET, function (confirmed) {
+        asking = false;
+        if (confirmed) {
+          finish();
+        } else if (closeButton) {
+          closeButton.focus();
+        }
+      });
     }
 
     if (closeButton) {
@@ -329,12 +387,8 @@
     // (e.g. a close request that skipped `cancel`), re-check and reopen.
     dialog.addEventListener('close', function () {
       if (closing) return;
-      if (copied || downloaded || window.confirm(UNSAVED_SECRET_MESSAGE)) {
-        closing = true;
-        window.location.replace('/credentials');
-      } else {
-        openDialog(dialog);
-      }
+      openDialog(dialog);
+      requestClose();
     });
 
     if (dialog.hasAttribute('data-open-on-load')) {
@@ -364,7 +418,7 @@
   function init() {
     initAccountMenu();
     initCopyButtons();
-    initDeleteForms();
+    initConfirmForms();
     initGenerateDialog();
     initCreatedDialog();
   }

@@ -25,6 +25,7 @@ use crate::origin::Origin;
 use crate::rate_limit::{RateNote, RateStatus};
 use crate::state::AppState;
 use crate::tokens::{ACCESS_TOKEN_TYPE, Claims};
+use crate::usage_history::{CallerNote, RefusalReason, UsageEvent};
 
 pub const SESSION_COOKIE: &str = "latchkey_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -92,18 +93,33 @@ impl FromRequestParts<AppState> for Caller {
                     }
                 }
                 Err(LimitRefusal::Address(message)) => {
+                    state.usage.counters.count(
+                        &credential.client_id,
+                        now,
+                        UsageEvent::Refused(RefusalReason::AddressNotAllowed),
+                    );
                     return Err(AppError::Forbidden {
                         code: "address_not_allowed",
                         message,
                     });
                 }
                 Err(LimitRefusal::RateLimited { status, message }) => {
+                    state.usage.counters.count(
+                        &credential.client_id,
+                        now,
+                        UsageEvent::Refused(RefusalReason::RateLimited),
+                    );
                     return Err(AppError::RateLimited { status, message });
                 }
             }
             state
                 .usage
                 .record_call(&credential.client_id, origin.to_use(now));
+            // Counted as a call, or as refused for a missing permission, once the
+            // handler answered (`usage_history::count_calls`).
+            if let Some(note) = parts.extensions.get::<CallerNote>() {
+                note.set(&credential.client_id);
+            }
             let limits = CredentialLimits {
                 client_id: credential.client_id.clone(),
                 name: credential.name.clone(),

@@ -6,8 +6,8 @@
 //!   changes arrive.
 //! * [`RevocationList`]: revoked token and grant ids, loaded at start and kept current
 //!   by the change feed.
-//! * [`UsageTracker`]: "last used" (time, address, user agent, secret) gathered in
-//!   memory and written in batches.
+//! * [`UsageTracker`]: "last used" (time, address, user agent, secret) and the hourly
+//!   usage counters (`crate::usage_history`) gathered in memory and written in batches.
 //! * [`LoginThrottle`]: failed sign-ins per account and client address.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,6 +22,7 @@ use latchkey_core::{AllowedNetworks, Scopes, SecretDigest};
 use latchkey_store::{CredentialUsage, Store, StoreError, Use, UserRow};
 
 use crate::metrics::CacheCounters;
+use crate::usage_history::UsageCounters;
 
 /// One secret of a cached credential.
 #[derive(Debug, Clone)]
@@ -290,6 +291,8 @@ impl RevocationList {
 #[derive(Debug, Default)]
 pub struct UsageTracker {
     pending: Mutex<HashMap<String, CredentialUsage>>,
+    /// Grants, calls and refusals per hour, flushed with the uses.
+    pub counters: UsageCounters,
 }
 
 /// The pending usage of a credential; the key is allocated only for the first use since
@@ -345,6 +348,7 @@ impl UsageTracker {
     /// Writes the gathered uses in one transaction; on failure they are kept for the
     /// next attempt.
     pub async fn flush(&self, store: &Store) -> Result<(), StoreError> {
+        self.counters.flush(store).await?;
         let batch: Vec<(String, CredentialUsage)> = self
             .pending
             .lock()

@@ -37,6 +37,7 @@ pub mod signing_keys;
 mod state;
 mod sweeps;
 mod tokens;
+mod usage_history;
 pub mod users;
 mod webhooks;
 
@@ -286,6 +287,10 @@ fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn(rate_limit::rate_limit_headers))
+        .layer(from_fn_with_state(
+            state.clone(),
+            usage_history::count_calls,
+        ))
         .layer(from_fn(middleware::security_headers))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(from_fn_with_state(state.clone(), metrics::track))

@@ -14,6 +14,7 @@ mod events;
 mod rows;
 mod scenes;
 mod tenancy;
+mod usage;
 
 use std::time::Duration;
 
@@ -46,6 +47,7 @@ pub use rows::{
     UserRow, WorkspaceRow,
 };
 pub use scenes::{ImuRow, NewImu, NewScene, NewSceneFile, SceneFileRow, SceneRow, UploadTarget};
+pub use usage::UsageCount;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -123,3 +123,43 @@ pub struct SecretScanningVerdict {
     /// `true_positive` (a live secret, now revoked) or `false_positive`.
     pub label: String,
 }
+
+/// `GET /v1/credentials/{client_id}/usage`: a credential's use per hour.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UsageHistory {
+    pub client_id: String,
+    /// The start of the first hour covered (30 days back).
+    pub since: Timestamp,
+    /// The hours that saw any use, oldest first; an hour not listed saw none.
+    pub hours: Vec<UsageHour>,
+}
+
+/// One hour of a credential's use.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UsageHour {
+    /// The hour's start.
+    pub hour: Timestamp,
+    /// Access tokens granted.
+    pub grants: i64,
+    /// API calls made with its tokens.
+    pub calls: i64,
+    pub refused: UsageRefusals,
+}
+
+/// Refused token requests and calls by reason, counted once the secret or token was
+/// proven (a wrong secret is not the credential's use).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct UsageRefusals {
+    pub expired: i64,
+    pub disabled: i64,
+    pub address_not_allowed: i64,
+    pub rate_limited: i64,
+    /// The token lacked a scope, role or workspace the call needed.
+    pub missing_permission: i64,
+}

@@ -83,6 +83,7 @@ const ROUTES: &[Route] = &[
     route(Method::POST, "/v1/credentials/{client_id}/roll", &credentials::ROLL_SECRET),
     route(Method::POST, "/v1/credentials/{client_id}/renew", &credentials::RENEW_CREDENTIAL),
     route(Method::PUT, "/v1/credentials/{client_id}/limits", &credentials::SET_LIMITS),
+    route(Method::GET, "/v1/credentials/{client_id}/usage", &api::CREDENTIAL_USAGE),
     route(Method::GET, "/v1/me/preferences", &lifecycle::GET_PREFERENCES),
     route(Method::PUT, "/v1/me/preferences", &lifecycle::SET_PREFERENCES),
     // routes/audit.rs: each caller sees the part of the log that is theirs.

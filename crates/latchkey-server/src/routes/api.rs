@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::access::{Action, Resource, decide};
 use latchkey_store::CredentialFilter;
-use latchkey_types::lifecycle::DisableCredential;
+use latchkey_types::lifecycle::{DisableCredential, UsageHistory, UsageHour, UsageRefusals};
 use latchkey_types::{
     Credential, CredentialsFile, Envelope, Me, MeCredential, MeOrganization, MeUser, MeWorkspace,
     NewCredential, Timestamp,
@@ -15,13 +15,14 @@ use latchkey_types::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{Find, RouteAccess, readable_workspaces};
+use crate::access::{Find, RouteAccess, credential_not_found, readable_workspaces};
 use crate::audit::AuditSlot;
 use crate::auth::{Caller, Via};
 use crate::credentials::{self, CredentialRequest, DisableReason};
 use crate::error::{ApiJson, ApiPath, AppError};
 use crate::openapi::{BadRequest, Forbidden, NotFound, Unauthorized};
 use crate::state::AppState;
+use crate::usage_history::{RefusalReason, history_start};
 
 /// Who may call this route (see [`RouteAccess`]).
 pub(crate) const GET_ME: RouteAccess =
@@ -30,6 +31,13 @@ pub(crate) const GET_ME: RouteAccess =
 /// Who may call this route (see [`RouteAccess`]).
 pub(crate) const LIST_CREDENTIALS: RouteAccess =
     RouteAccess::new(Action::ReadAccount, Find::Own, "listing your credentials");
+
+/// Who may call this route (see [`RouteAccess`]).
+pub(crate) const CREDENTIAL_USAGE: RouteAccess = RouteAccess::new(
+    Action::ReadAccount,
+    Find::Own,
+    "reading your credential's usage",
+);
 
 /// The permissions `/v1/me` reports per workspace.
 const WORKSPACE_ACTIONS: [Action; 3] = [
@@ -45,6 +53,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_credential))
         .routes(routes!(disable_credential))
         .routes(routes!(enable_credential))
+        .routes(routes!(credential_usage))
 }
 
 /// `GET /v1/me`: the caller, as the server sees them.
@@ -306,4 +315,69 @@ async fn enable_credential(
 ) -> Result<StatusCode, AppError> {
     credentials::set_disabled(&state, &caller.principal, &client_id, None, &audit).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/credentials/{client_id}/usage",
+    tag = "Account",
+    summary = "A credential's usage per hour",
+    description = "How one of the caller's credentials was used over the last 30 days, per \
+        hour: access tokens granted, API calls made with its tokens, and requests refused \
+        once its secret or token was proven, by reason (`expired`, `disabled`, \
+        `addressNotAllowed`, `rateLimited`, `missingPermission`: the token lacked a scope, \
+        role or workspace the call needed). Only hours that saw any use are listed. Counts \
+        reach the database with last-use, every few seconds; this replica's own recent \
+        counts are included at once.",
+    params(("client_id" = String, Path, description = "The credential's client id (`lkc_…`).")),
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The credential's hours.", body = Envelope<UsageHistory>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+    ),
+)]
+async fn credential_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(client_id): ApiPath<String>,
+) -> Result<Json<Envelope<UsageHistory>>, AppError> {
+    caller.authorize_own(&CREDENTIAL_USAGE)?;
+    let owned = state
+        .store
+        .credentials(CredentialFilter::User(caller.user_id))
+        .await?
+        .iter()
+        .any(|c| c.client_id == client_id);
+    if !owned {
+        return Err(credential_not_found(&client_id));
+    }
+    let since = history_start(state.now());
+    let hours = state
+        .usage
+        .counters
+        .history(&state.store, &client_id, since)
+        .await?
+        .into_iter()
+        .map(|(hour, usage)| UsageHour {
+            hour: Timestamp(hour),
+            grants: usage.grants,
+            calls: usage.calls,
+            refused: UsageRefusals {
+                expired: usage.refused_for(RefusalReason::Expired),
+                disabled: usage.refused_for(RefusalReason::Disabled),
+                address_not_allowed: usage.refused_for(RefusalReason::AddressNotAllowed),
+                rate_limited: usage.refused_for(RefusalReason::RateLimited),
+                missing_permission: usage.refused_for(RefusalReason::MissingPermission),
+            },
+        })
+        .collect();
+    Ok(Json(Envelope {
+        data: UsageHistory {
+            client_id,
+            since: Timestamp(since),
+            hours,
+        },
+    }))
 }

@@ -43,6 +43,7 @@ use crate::origin::Origin;
 use crate::rate_limit::RateStatus;
 use crate::state::AppState;
 use crate::tokens::{ACCESS_TOKEN_TYPE, Claims, REFRESH_TOKEN_TYPE};
+use crate::usage_history::{RefusalReason, UsageEvent};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -320,6 +321,12 @@ async fn authenticate(
             format_time(retired)
         )));
     }
+    let refused = |refusal: RefusalReason| {
+        state
+            .usage
+            .counters
+            .count(&credential.client_id, now, UsageEvent::Refused(refusal));
+    };
     if let Some(deleted) = credential.deleted_at {
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) was deleted on {}. Generate new credentials \
@@ -329,6 +336,7 @@ async fn authenticate(
         )));
     }
     if let Some(disabled) = credential.disabled_at {
+        refused(RefusalReason::Disabled);
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) was disabled on {}. Its owner can enable it \
              again under {CREDENTIALS_MENU_ITEM}, with POST /v1/credentials/{client_id}/enable or \
@@ -338,6 +346,7 @@ async fn authenticate(
         )));
     }
     if let Some(expired) = credential.expires_at.filter(|at| *at <= now) {
+        refused(RefusalReason::Expired);
         return Err(OAuthError::invalid_client(format!(
             "The credential '{}' ({client_id}) expired on {}. Renew it or generate new \
              credentials under {CREDENTIALS_MENU_ITEM}.",
@@ -348,14 +357,18 @@ async fn authenticate(
     // Counted only once the secret is proven, so knowing a client id (which is not
     // secret) is not enough to throttle its owner; and after the credential's state,
     // so a deleted, disabled or expired credential is told so, not told to slow down.
-    check_rate_limit(state, &client_id).await?;
+    check_rate_limit(state, &client_id).await.inspect_err(|_| {
+        refused(RefusalReason::RateLimited);
+    })?;
     let rate = check_limits(state, &credential, origin, now)
         .await
         .map_err(|refusal| match refusal {
             LimitRefusal::Address(message) => {
+                refused(RefusalReason::AddressNotAllowed);
                 OAuthError::new(StatusCode::FORBIDDEN, "address_not_allowed", message)
             }
             LimitRefusal::RateLimited { status, message } => {
+                refused(RefusalReason::RateLimited);
                 let mut error =
                     OAuthError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
                 error.retry_after_secs = Some(status.reset_secs);
@@ -366,6 +379,10 @@ async fn authenticate(
     state
         .usage
         .record_grant(&credential.client_id, &matched.id, origin.to_use(now));
+    state
+        .usage
+        .counters
+        .count(&credential.client_id, now, UsageEvent::Grant);
     Ok(AuthenticatedClient {
         secret_id: matched.id.clone(),
         secret_expires_at: matched.expires_at,

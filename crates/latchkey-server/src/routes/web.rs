@@ -1,7 +1,8 @@
 //! The pages: sign-in and set-password links (`sign_in`), API Credentials...
-//! (`credentials_page`), the operator's user list (`users_page`), the audit log
-//! (`audit_page`), an organization's webhooks (`webhooks_page`); this module holds the router and what they share: the menu (`Nav`),
-//! rendering, error pages, form parsing and the CSRF-checked `SessionForm`.
+//! (`credentials_page`) and one credential's page (`credential_page`), the operator's
+//! user list (`users_page`), the audit log (`audit_page`), an organization's webhooks
+//! (`webhooks_page`); this module holds the router and what they share: the menu
+//! (`Nav`), rendering, error pages, form parsing and the CSRF-checked `SessionForm`.
 //!
 //! Server-rendered HTML (askama, auto-escaped) with one small script and no build step.
 //! Every state-changing form carries the session's CSRF token (the sign-in form a
@@ -10,10 +11,12 @@
 
 mod audit_page;
 mod credential_forms;
+mod credential_page;
 mod credentials_page;
 mod organization_credentials_page;
 mod reveal;
 mod sign_in;
+mod usage_chart;
 mod users_page;
 mod webhooks_page;
 
@@ -46,29 +49,33 @@ pub fn router() -> Router<AppState> {
             get(credentials_page::show_credentials).post(credentials_page::generate_credentials),
         )
         .route(
+            "/credentials/{client_id}",
+            get(credential_page::show_credential),
+        )
+        .route(
             "/credentials/{client_id}/delete",
-            post(credentials_page::delete_credentials),
+            post(credential_page::delete_credentials),
         )
         .route(
             "/credentials/{client_id}/disable",
-            post(credentials_page::disable_credentials),
+            post(credential_page::disable_credentials),
         )
         .route(
             "/credentials/{client_id}/enable",
-            post(credentials_page::enable_credentials),
+            post(credential_page::enable_credentials),
         )
         .route("/audit", get(audit_page::show_audit))
         .route(
             "/credentials/{client_id}/roll",
-            post(credentials_page::roll_secret),
+            post(credential_page::roll_secret),
         )
         .route(
             "/credentials/{client_id}/renew",
-            post(credentials_page::renew_credentials),
+            post(credential_page::renew_credentials),
         )
         .route(
             "/credentials/{client_id}/limits",
-            post(credentials_page::set_limits),
+            post(credential_page::set_limits),
         )
         .route(
             "/credentials/reminders",
@@ -123,6 +130,7 @@ pub fn router() -> Router<AppState> {
             get(sign_in::show_set_password).post(sign_in::set_password),
         )
         .route("/assets/app.css", get(stylesheet))
+        .route("/assets/credentials.css", get(credentials_stylesheet))
         .route("/assets/app.js", get(script))
 }
 
@@ -374,6 +382,13 @@ async fn stylesheet() -> impl IntoResponse {
     asset(
         "text/css; charset=utf-8",
         include_str!("../../assets/app.css"),
+    )
+}
+
+async fn credentials_stylesheet() -> impl IntoResponse {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/credentials.css"),
     )
 }
 

@@ -12,13 +12,14 @@ use latchkey_types::{CredentialsFile, Envelope, Me};
 use serde_json::Value;
 
 use crate::browser_kit::{
-    assert_no_alert, click_and_wait_for_new_page, clickable, credential_row, current_path,
-    displayed, generate_credentials, mark_page, one_time_value, row_selector, save_screenshot,
-    sign_in, wait_for_alert, wait_for_download, wait_for_new_page, with_browser,
+    answer_confirmation, assert_no_confirmation, click_and_wait_for_new_page, clickable,
+    confirmation, credential_row, current_path, displayed, generate_credentials, mark_page,
+    one_time_value, row_selector, save_screenshot, sign_in, wait_for_download, wait_for_new_page,
+    with_browser,
 };
 use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
-/// The message `app.js` shows when the one-time view is closed with the secret unsaved.
+/// The dialog `app.js` shows when the one-time view is closed with the secret unsaved.
 const UNSAVED_SECRET_PROMPT: &str = "You have not copied or downloaded the client secret.";
 
 #[tokio::test]
@@ -108,7 +109,7 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
     let close = clickable(client, "Close").await;
     mark_page(client).await;
     close.click().await.expect("click Close");
-    assert_no_alert(client, "Close after Download must not ask").await;
+    assert_no_confirmation(client, "Close after Download must not ask").await;
     wait_for_new_page(client).await;
     assert_eq!(current_path(client).await, "/credentials");
     assert!(
@@ -140,13 +141,14 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
         .click()
         .await
         .expect("click Close");
-    let prompt = wait_for_alert(client).await;
+    let prompt = confirmation(client).await;
     assert!(
         prompt.contains(UNSAVED_SECRET_PROMPT),
         "Close without saving explains the risk: {prompt}"
     );
-    client.dismiss_alert().await.expect("dismiss the prompt");
-    assert_no_alert(client, "one prompt per Close").await;
+    save_screenshot(client, "one-time-view-unsaved.png").await;
+    answer_confirmation(client, "Keep it open").await;
+    assert_no_confirmation(client, "one prompt per Close").await;
     assert_eq!(
         one_time_value(client, "Client ID").await,
         scratch_client_id,
@@ -155,12 +157,12 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
     let close = clickable(client, "Close").await;
     mark_page(client).await;
     close.click().await.expect("click Close again");
-    let prompt = wait_for_alert(client).await;
+    let prompt = confirmation(client).await;
     assert!(
         prompt.contains(UNSAVED_SECRET_PROMPT),
         "asks again: {prompt}"
     );
-    client.accept_alert().await.expect("accept the prompt");
+    answer_confirmation(client, "Close anyway").await;
     wait_for_new_page(client).await;
     assert_eq!(current_path(client).await, "/credentials");
     let row_text = credential_row(client, &scratch_client_id)
@@ -181,7 +183,7 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
     assert_eq!(credential.client_id, file.client_id);
     assert_eq!(credential.name, name);
 
-    // Delete it in the page, confirming the prompt.
+    // Delete it from the list, confirming in the dialog that names it.
     let delete = credential_row(client, &file.client_id)
         .await
         .find(Locator::XPath(".//button[normalize-space()='Delete']"))
@@ -189,12 +191,12 @@ async fn credentials_flow(app: &TestApp, client: &Client, downloads: &Path) {
         .expect("the row has a Delete button");
     mark_page(client).await;
     delete.click().await.expect("click Delete");
-    let prompt = wait_for_alert(client).await;
+    let prompt = confirmation(client).await;
     assert!(
         prompt.contains(name),
-        "the prompt names the credential: {prompt}"
+        "the dialog names the credential: {prompt}"
     );
-    client.accept_alert().await.expect("confirm the deletion");
+    answer_confirmation(client, "Delete credential").await;
     wait_for_new_page(client).await;
     assert!(
         client

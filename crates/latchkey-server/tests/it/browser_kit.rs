@@ -113,8 +113,9 @@ pub async fn one_time_value(client: &Client, term: &str) -> String {
         .to_owned()
 }
 
+/// A credential's row: in the person's list, or in the organization's table.
 pub fn row_selector(client_id: &str) -> String {
-    format!("tr[data-client-id='{client_id}']")
+    format!("li.credential-row[data-client-id='{client_id}'], tr[data-client-id='{client_id}']")
 }
 
 pub async fn credential_row(client: &Client, client_id: &str) -> Element {
@@ -207,25 +208,43 @@ pub async fn current_path(client: &Client) -> String {
         .to_owned()
 }
 
-/// The text of the `alert`/`confirm` that is open or about to open.
-pub async fn wait_for_alert(client: &Client) -> String {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        match client.get_alert_text().await {
-            Ok(text) => return text,
-            Err(error) if error.is_no_such_alert() && Instant::now() < deadline => {
-                tokio::time::sleep(POLL).await;
-            }
-            Err(error) => panic!("expected a confirmation prompt: {error}"),
-        }
-    }
+/// The text (title and message) of the app's confirmation dialog, once it is open.
+pub async fn confirmation(client: &Client) -> String {
+    displayed(
+        client,
+        Locator::Css("#confirm-dialog[open]"),
+        "the confirmation dialog",
+    )
+    .await
+    .text()
+    .await
+    .expect("read the confirmation dialog")
 }
 
-pub async fn assert_no_alert(client: &Client, why: &str) {
+/// Answers the open confirmation dialog with the button labelled `answer`.
+pub async fn answer_confirmation(client: &Client, answer: &str) {
+    let xpath =
+        format!("//dialog[@id='confirm-dialog'][@open]//button[normalize-space()='{answer}']");
+    displayed(client, Locator::XPath(&xpath), answer)
+        .await
+        .click()
+        .await
+        .expect("answer the confirmation dialog");
+}
+
+pub async fn assert_no_confirmation(client: &Client, why: &str) {
+    let open = client
+        .execute(
+            "return document.querySelector('#confirm-dialog[open]') !== null;",
+            vec![],
+        )
+        .await
+        .expect("look for the confirmation dialog");
+    assert_eq!(open, Value::Bool(false), "{why}");
     match client.get_alert_text().await {
         Err(error) if error.is_no_such_alert() => {}
-        Ok(text) => panic!("{why}, but a prompt is open: {text}"),
-        Err(error) => panic!("{why}; checking for a prompt failed: {error}"),
+        Ok(text) => panic!("{why}, but a browser prompt is open: {text}"),
+        Err(error) => panic!("{why}; checking for a browser prompt failed: {error}"),
     }
 }
 

@@ -69,36 +69,55 @@ async fn lifecycle_flow(
     assert_eq!(renewed.scopes, original.scopes);
     assert_eq!(app.token_request(&renewed, &[]).await.status(), 200);
 
-    // Roll the renewed credential's secret with an hour of overlap.
-    let row = credential_row(client, &renewed.client_id).await;
-    row.find(Locator::XPath(
-        ".//summary[normalize-space()='Roll secret']",
-    ))
+    // Roll the renewed credential's secret with an hour of overlap, on its own page.
+    let manage = in_row(
+        &credential_row(client, &renewed.client_id).await,
+        ".//a[normalize-space()='Manage']",
+    )
+    .await;
+    click_and_wait_for_new_page(client, &manage).await;
+    assert_eq!(
+        current_path(client).await,
+        format!("/credentials/{}", renewed.client_id)
+    );
+    displayed(
+        client,
+        Locator::XPath("//select[@id=//label[normalize-space()='Old secret keeps working']/@for]"),
+        "the overlap choice",
+    )
     .await
-    .expect("the row has Roll secret")
-    .click()
+    .select_by_value("3600")
     .await
-    .expect("open Roll secret");
-    let overlap = in_row(&row, ".//form[contains(@class,'roll-form')]//select").await;
-    overlap.select_by_value("3600").await.expect("1 hour");
-    let submit = in_row(
-        &row,
-        ".//form[contains(@class,'roll-form')]//button[normalize-space()='Roll secret']",
+    .expect("1 hour");
+    let submit = displayed(
+        client,
+        Locator::XPath(
+            "//form[contains(@class,'roll-form')]//button[normalize-space()='Roll secret']",
+        ),
+        "Roll secret",
     )
     .await;
     click_and_wait_for_new_page(client, &submit).await;
     let rolled = download_and_close(client, downloads, &mut seen, "Your new secret").await;
     assert_eq!(rolled.client_id, renewed.client_id);
     assert_ne!(rolled.client_secret, renewed.client_secret);
-    let row_text = credential_row(client, &renewed.client_id)
+    client
+        .goto(&app.url(&format!("/credentials/{}", rolled.client_id)))
         .await
-        .text()
-        .await
-        .expect("row text");
+        .expect("open the credential's page");
+    let secrets = displayed(
+        client,
+        Locator::Css("ul.secret-list"),
+        "the credential's secrets",
+    )
+    .await
+    .text()
+    .await
+    .expect("secrets text");
     assert!(
-        row_text.contains(&rolled.client_secret[..9])
-            && row_text.contains(&renewed.client_secret[..9]),
-        "both secrets are listed by prefix during the overlap: {row_text}"
+        secrets.contains(&rolled.client_secret[..9])
+            && secrets.contains(&renewed.client_secret[..9]),
+        "both secrets are listed by prefix during the overlap: {secrets}"
     );
     assert_eq!(app.token_request(&renewed, &[]).await.status(), 200);
     assert_eq!(app.token_request(&rolled, &[]).await.status(), 200);
@@ -167,18 +186,26 @@ async fn lifecycle_flow(
         .expect("open /credentials");
     let row = credential_row(client, &rolled.client_id).await;
     let text = row.text().await.expect("row text");
+    assert!(text.contains("Disabled"), "the list says so: {text}");
+    let manage = in_row(&row, ".//a[normalize-space()='Manage']").await;
+    click_and_wait_for_new_page(client, &manage).await;
+    let text = displayed(client, Locator::Css("main"), "the credential's page")
+        .await
+        .text()
+        .await
+        .expect("page text");
     assert!(
         text.contains("Disabled by admin@browser-org.test: rotated after the CI incident"),
         "{text}"
     );
-    save_screenshot(client, "credentials-disabled-by-admin.png").await;
+    save_screenshot(client, "credential-disabled-by-admin.png").await;
     client.set_window_size(390, 844).await.expect("phone size");
-    save_screenshot(client, "credentials-disabled-by-admin-390.png").await;
+    save_screenshot(client, "credential-disabled-by-admin-390.png").await;
     client
         .set_window_size(1280, 800)
         .await
         .expect("laptop size");
-    let enable = in_row(&row, ".//button[normalize-space()='Enable']").await;
+    let enable = clickable(client, "Enable").await;
     click_and_wait_for_new_page(client, &enable).await;
     let page = client.source().await.expect("page source");
     assert!(

@@ -212,15 +212,15 @@ async fn the_page_forms_disable_and_enable_with_csrf_and_show_a_badge() {
     assert_eq!(disabled.status(), 303);
     assert_eq!(
         disabled.headers()["location"],
-        format!("/credentials?disabled={}", file.client_id).as_str()
+        format!("/credentials/{}?done=disabled", file.client_id).as_str()
     );
     assert_eq!(app.token_request(&file, &[]).await.status(), 401);
     let page = person
         .client
-        .get(person.url(&format!("/credentials?disabled={}", file.client_id)))
+        .get(person.url(&format!("/credentials/{}?done=disabled", file.client_id)))
         .send()
         .await
-        .expect("GET /credentials")
+        .expect("GET the credential's page")
         .text()
         .await
         .expect("page");
@@ -239,7 +239,7 @@ async fn the_page_forms_disable_and_enable_with_csrf_and_show_a_badge() {
     assert_eq!(app.token_request(&file, &[]).await.status(), 200);
     let page = person
         .client
-        .get(person.url("/credentials"))
+        .get(person.url(&format!("/credentials/{}", file.client_id)))
         .send()
         .await
         .expect("GET /credentials")

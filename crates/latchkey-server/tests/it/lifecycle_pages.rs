@@ -56,7 +56,7 @@ async fn limits_and_reminders_are_set_through_their_forms() {
         Some(vec!["127.0.0.1/32".to_owned(), "10.0.0.0/8".to_owned()])
     );
     assert_eq!(listed[0].rate_limit_per_minute, Some(120));
-    let html = page(&person, "/credentials").await;
+    let html = page(&person, &format!("/credentials/{}", worker.client_id)).await;
     assert!(
         html.contains("Only from 127.0.0.1/32, 10.0.0.0/8"),
         "{html}"
@@ -277,4 +277,50 @@ async fn a_reminders_renew_link_offers_renew_for_that_credential_only() {
     );
     let html = page(&person, "/credentials?renew=lkc_0000000000000000000000").await;
     assert!(!html.contains("class=\"banner banner-warning reminder\""));
+}
+
+#[tokio::test]
+async fn a_credentials_page_shows_it_to_its_owner_only() {
+    let app = TestApp::spawn().await;
+    let tenant = Tenant::create(&app, "Detail Org").await;
+    let file = tenant.developer.create_credentials("nightly export").await;
+    let path = format!("/credentials/{}", file.client_id);
+
+    let html = page(&tenant.developer, &path).await;
+    assert!(html.contains("nightly export"), "{html}");
+    for form in ["roll", "limits", "disable", "delete"] {
+        let action = format!("action=\"/credentials/{}/{form}\"", file.client_id);
+        assert!(html.contains(&action), "the page offers {form}: {html}");
+    }
+    assert!(
+        html.matches("name=\"csrf_token\"").count() >= 4,
+        "every form carries the CSRF token"
+    );
+    assert!(!html.contains(&file.client_secret[..12]), "no secret");
+    let list = page(&tenant.developer, "/credentials").await;
+    assert!(
+        list.contains(&format!("href=\"{path}\"")),
+        "the list links it"
+    );
+
+    for (who, person) in [
+        ("another member", &tenant.viewer),
+        ("an admin", &tenant.admin),
+    ] {
+        let response = person
+            .client
+            .get(person.url(&path))
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(response.status(), 404, "{who} does not see it");
+    }
+    let response = tenant
+        .developer
+        .client
+        .get(tenant.developer.url("/credentials/not-a-client-id"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 404);
 }

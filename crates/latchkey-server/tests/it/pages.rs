@@ -454,9 +454,17 @@ async fn generating_through_the_form_shows_the_file_once_and_its_secret_works() 
     assert_eq!(person.list_credentials().await.len(), 1);
     assert!(list.contains(&file.client_id));
     assert!(!list.contains(&file.client_secret));
-    // Only the secret's first characters, to tell secrets apart.
-    assert!(list.contains(&format!("{}…", &file.client_secret[..9])));
     assert!(!list.contains(&file.client_secret[..12]));
+    // The credential's page shows only the secret's first characters, to tell secrets
+    // apart.
+    let (status, detail) = page_text(
+        &person.client,
+        person.url(&format!("/credentials/{}", file.client_id)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(detail.contains(&format!("{}…", &file.client_secret[..9])));
+    assert!(!detail.contains(&file.client_secret[..12]));
 }
 
 #[tokio::test]

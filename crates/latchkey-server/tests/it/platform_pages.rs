@@ -716,14 +716,20 @@ async fn the_generate_dialog_limits_a_credential_to_the_chosen_workspaces() {
     let body: Value = refused.json().await.expect("JSON");
     assert_eq!(body["error"], "workspace_not_allowed");
 
-    // Without a choice the credential is not limited; the list says which is which.
-    tenant.developer.create_credentials("everywhere").await;
-    let (_, page) = get(&tenant.developer, "/credentials").await;
-    let limited = page.find(&file.client_id).expect("limited row");
-    let row = &page[limited..];
-    let row = &row[..row.find("</tr>").expect("row end")];
-    assert!(row.contains("<li class=\"badge\">Second</li>"), "{row}");
-    assert!(page.contains("<span class=\"muted\">All</span>"), "{page}");
+    // Without a choice the credential is not limited; each one's page says which.
+    let everywhere = tenant.developer.create_credentials("everywhere").await;
+    let (_, page) = get(
+        &tenant.developer,
+        &format!("/credentials/{}", file.client_id),
+    )
+    .await;
+    assert!(page.contains("<li class=\"badge\">Second</li>"), "{page}");
+    let (_, page) = get(
+        &tenant.developer,
+        &format!("/credentials/{}", everywhere.client_id),
+    )
+    .await;
+    assert!(page.contains("All of yours"), "{page}");
 
     // A workspace the person has no role in is refused, with the form kept.
     let response = tenant

@@ -173,7 +173,7 @@ async fn an_admins_disabling_sticks_until_an_admin_enables_it() {
 
     let page = owner
         .client
-        .get(owner.url("/credentials"))
+        .get(owner.url(&format!("/credentials/{}", file.client_id)))
         .send()
         .await
         .expect("page")

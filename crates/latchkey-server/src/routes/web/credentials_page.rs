@@ -1,9 +1,8 @@
-//! API Credentials...: the list (secrets, last use, limits), the expiry reminders with
-//! Renew, the Generate dialog (within the organization's policy), the one-time view of
-//! a new secret (generated, rolled or renewed), and delete, disable, enable, roll,
-//! renew, limits and the reminder preference.
-
-use std::collections::HashMap;
+//! API Credentials...: the list (one compact row per credential: name, client id, last
+//! use, expiry, scopes; its details and forms are on `credential_page`), the expiry
+//! reminders with Renew, the Generate dialog (within the organization's policy), the
+//! one-time view of a new secret (generated, rolled or renewed), and the reminder
+//! preference.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -11,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use chrono::Duration;
-use latchkey_core::access::Principal;
 use latchkey_core::{ClientId, Scope};
 use latchkey_store::CredentialFilter;
 use latchkey_types::CredentialsFile;
@@ -22,14 +20,13 @@ use crate::audit::AuditSlot;
 use crate::auth::{PageSession, Session, principal};
 
 use crate::credential_policy;
-use crate::credentials::{self, Change, CredentialRequest, DisableReason};
+use crate::credentials::{self, CredentialRequest};
 use crate::error::AppError;
 use crate::events::CredentialEventKind;
 use crate::state::AppState;
 
 use super::credential_forms::{
-    ExpiryOption, expiry_options, parse_expiry, parse_limits_form, parse_overlap, policy_note,
-    slug, usage_text,
+    ExpiryOption, expiry_options, parse_expiry, parse_limits_form, policy_note, slug,
 };
 use super::reveal::{self, Reveal, RevealKind};
 use super::{Nav, SessionForm, display_time, page_error, render};
@@ -69,32 +66,15 @@ struct NotificationView {
     title: String,
 }
 
-struct SecretView {
-    prefix: String,
-    created: String,
-    last_used: Option<String>,
-    expires: Option<String>,
-}
-
+/// One row of the list; the rest is on the credential's own page.
 struct CredentialView {
     client_id: String,
     name: String,
-    created: String,
     last_used: Option<String>,
     expires: Option<String>,
     expired: bool,
     disabled: bool,
-    /// "Disabled by admin@example.com: left the project", when disabled.
-    disabled_note: Option<String>,
     scopes: Vec<String>,
-    /// The names of the workspaces it is limited to; `None`: all of its user's.
-    workspaces: Option<Vec<String>>,
-    secrets: Vec<SecretView>,
-    /// "from 203.0.113.7 · curl/8.5", for the last grant and the last call.
-    last_grant: Option<String>,
-    last_call: Option<String>,
-    allowed_networks: Option<String>,
-    rate_limit: Option<u32>,
 }
 
 struct CreatedView {
@@ -126,9 +106,6 @@ struct WorkspaceOption {
 #[derive(Debug, Deserialize)]
 pub(super) struct CredentialsQuery {
     deleted: Option<String>,
-    disabled: Option<String>,
-    enabled: Option<String>,
-    limits: Option<String>,
     reminders: Option<String>,
     renew: Option<String>,
     dismissed: Option<String>,
@@ -171,33 +148,6 @@ async fn list_page(state: &AppState, session: &Session, query: &CredentialsQuery
                      tokens."
                     )
                 })
-        })
-        .or_else(|| {
-            query
-                .disabled
-                .as_deref()
-                .and_then(ClientId::parse)
-                .map(|id| {
-                    format!(
-                        "The credential {id} was disabled. Programs that use it cannot get tokens \
-                     until you enable it again."
-                    )
-                })
-        })
-        .or_else(|| {
-            query
-                .enabled
-                .as_deref()
-                .and_then(ClientId::parse)
-                .map(|id| {
-                    format!("The credential {id} was enabled. Programs that use it work again.")
-                })
-        })
-        .or_else(|| {
-            query
-                .limits
-                .is_some()
-                .then(|| "The credential's limits were saved.".to_owned())
         })
         .or_else(|| {
             query
@@ -261,20 +211,6 @@ async fn page(
     let list = credentials::list(state, CredentialFilter::User(session.user.id)).await?;
     let owner = principal(state, &session.user, None).await?;
     let readable = readable_workspaces(state, &owner).await?;
-    let mut names: HashMap<String, String> = readable
-        .iter()
-        .map(|(w, _)| (w.id.clone(), w.name.clone()))
-        .collect();
-    // A credential may name a workspace its user has since lost: show its name anyway.
-    for id in list.iter().flat_map(|c| c.workspaces.iter().flatten()) {
-        if !names.contains_key(id) {
-            let name = match state.store.workspace(id).await? {
-                Some(workspace) => workspace.name,
-                None => id.clone(),
-            };
-            names.insert(id.clone(), name);
-        }
-    }
     let now = state.now();
     let policy = credential_policy::policy_of(state, &owner).await?;
     let reminder_days = session.user.expiry_reminder_days;
@@ -324,35 +260,11 @@ async fn page(
             .map(|c| CredentialView {
                 expired: c.expires.is_some_and(|t| t.0 <= now),
                 disabled: c.disabled,
-                disabled_note: c.disabled_by.as_ref().map(|by| match &c.disabled_reason {
-                    Some(why) => format!("Disabled by {by}: {why}"),
-                    None => format!("Disabled by {by}"),
-                }),
                 client_id: c.client_id,
                 name: c.name,
-                created: display_time(c.created.0),
                 last_used: c.last_used.map(|t| display_time(t.0)),
                 expires: c.expires.map(|t| display_time(t.0)),
                 scopes: c.scopes,
-                workspaces: c.workspaces.map(|ids| {
-                    ids.iter()
-                        .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
-                        .collect()
-                }),
-                secrets: c
-                    .secrets
-                    .into_iter()
-                    .map(|secret| SecretView {
-                        prefix: secret.prefix,
-                        created: display_time(secret.created.0),
-                        last_used: secret.last_used.map(|t| display_time(t.0)),
-                        expires: secret.expires.map(|t| display_time(t.0)),
-                    })
-                    .collect(),
-                last_grant: c.last_grant.as_ref().map(usage_text),
-                last_call: c.last_call.as_ref().map(usage_text),
-                allowed_networks: c.allowed_networks.map(|n| n.join(", ")),
-                rate_limit: c.rate_limit_per_minute,
             })
             .collect(),
         created: shown.created,
@@ -473,184 +385,6 @@ fn created_view(
         name: file.name,
         file_json,
     })
-}
-
-/// The signed-in person as the permission decision sees them, or the error page.
-async fn actor(state: &AppState, session: &Session) -> Result<Principal, Response> {
-    principal(state, &session.user, None)
-        .await
-        .map_err(|error| page_error(session, error))
-}
-
-/// Disable, Enable or Delete from the list, then back to the list with a notice.
-async fn act(
-    state: &AppState,
-    session: &Session,
-    client_id: &str,
-    change: Change,
-    audit: &AuditSlot,
-) -> Response {
-    let actor = match actor(state, session).await {
-        Ok(actor) => actor,
-        Err(response) => return response,
-    };
-    let done = change.done();
-    match credentials::apply(state, &actor, client_id, change, audit).await {
-        Ok(()) => Redirect::to(&format!("/credentials?{done}={client_id}")).into_response(),
-        Err(error) => page_error(session, error),
-    }
-}
-
-pub(super) async fn delete_credentials(
-    State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    audit: AuditSlot,
-    SessionForm { session, .. }: SessionForm,
-) -> Response {
-    act(&state, &session, &client_id, Change::Delete, &audit).await
-}
-
-pub(super) async fn disable_credentials(
-    State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    audit: AuditSlot,
-    SessionForm { session, .. }: SessionForm,
-) -> Response {
-    act(
-        &state,
-        &session,
-        &client_id,
-        Change::Disable(DisableReason::default()),
-        &audit,
-    )
-    .await
-}
-
-pub(super) async fn enable_credentials(
-    State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    audit: AuditSlot,
-    SessionForm { session, .. }: SessionForm,
-) -> Response {
-    act(&state, &session, &client_id, Change::Enable, &audit).await
-}
-
-pub(super) async fn roll_secret(
-    State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    audit: AuditSlot,
-    SessionForm { session, form }: SessionForm,
-) -> Response {
-    let (Ok(overlap), Ok(custom_hours)) = (form.one("overlap"), form.one("custom_hours")) else {
-        return page_error(
-            &session,
-            AppError::bad_request("repeated_field", "A form field was sent more than once."),
-        );
-    };
-    let overlap = match parse_overlap(overlap, custom_hours) {
-        Ok(overlap) => overlap,
-        Err(message) => return show_refusal(&state, &session, message).await,
-    };
-    let owner = match actor(&state, &session).await {
-        Ok(owner) => owner,
-        Err(response) => return response,
-    };
-    match credentials::roll(&state, &owner, &client_id, overlap, &audit).await {
-        Ok(file) => {
-            let note = if overlap == 0 {
-                "The previous secret stopped working just now.".to_owned()
-            } else {
-                format!(
-                    "The previous secret keeps working until {}; switch your programs to this \
-                     file before then.",
-                    display_time(state.now() + Duration::seconds(overlap))
-                )
-            };
-            reveal::redirect(
-                &state,
-                &session,
-                &Reveal {
-                    kind: RevealKind::Rolled,
-                    note: Some(note),
-                    file,
-                },
-            )
-        }
-        Err(AppError::BadRequest { message, .. } | AppError::Conflict { message }) => {
-            show_refusal(&state, &session, message).await
-        }
-        Err(error) => page_error(&session, error),
-    }
-}
-
-pub(super) async fn renew_credentials(
-    State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    audit: AuditSlot,
-    SessionForm { session, .. }: SessionForm,
-) -> Response {
-    let owner = match actor(&state, &session).await {
-        Ok(owner) => owner,
-        Err(response) => return response,
-    };
-    match credentials::renew(&state, &owner, &client_id, &audit).await {
-        Ok(file) => {
-            let note = Some(format!(
-                "It replaces {client_id}, which keeps working until it expires: switch your \
-                 programs to this file, then delete the old credential."
-            ));
-            reveal::redirect(
-                &state,
-                &session,
-                &Reveal {
-                    kind: RevealKind::Renewed,
-                    note,
-                    file,
-                },
-            )
-        }
-        Err(AppError::BadRequest { message, .. } | AppError::Forbidden { message, .. }) => {
-            show_refusal(&state, &session, message).await
-        }
-        Err(error) => page_error(&session, error),
-    }
-}
-
-pub(super) async fn set_limits(
-    State(state): State<AppState>,
-    Path(client_id): Path<String>,
-    audit: AuditSlot,
-    SessionForm { session, form }: SessionForm,
-) -> Response {
-    let (Ok(allowed), Ok(rate_limit)) = (form.one("allowed_networks"), form.one("rate_limit"))
-    else {
-        return page_error(
-            &session,
-            AppError::bad_request("repeated_field", "A form field was sent more than once."),
-        );
-    };
-    let (allowed_networks, rate_limit) = match parse_limits_form(allowed, rate_limit) {
-        Ok(limits) => limits,
-        Err(message) => return show_refusal(&state, &session, message).await,
-    };
-    let actor = match actor(&state, &session).await {
-        Ok(actor) => actor,
-        Err(response) => return response,
-    };
-    match credentials::set_limits(
-        &state,
-        &actor,
-        &client_id,
-        allowed_networks,
-        rate_limit,
-        &audit,
-    )
-    .await
-    {
-        Ok(()) => Redirect::to("/credentials?limits=saved").into_response(),
-        Err(AppError::BadRequest { message, .. }) => show_refusal(&state, &session, message).await,
-        Err(error) => page_error(&session, error),
-    }
 }
 
 pub(super) async fn set_reminder_days(
