@@ -15,7 +15,7 @@ use latchkey_server::config::TokenRateLimit;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, Replica, TestApp, hidden_field};
+use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, Replica, TestApp, browser_client, post_sign_in};
 
 /// The Redis the tests count in, if one answers.
 async fn redis_url() -> Option<String> {
@@ -62,30 +62,8 @@ async fn token_status(http: &reqwest::Client, base_url: &str, id: &str, secret: 
 
 /// One sign-in through the real form; its status (303 signed in, 401, 429).
 async fn sign_in_status(base_url: &str, password: &str) -> StatusCode {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let page = client
-        .get(format!("{base_url}/login"))
-        .send()
+    post_sign_in(&browser_client(), base_url, ADMIN_EMAIL, password)
         .await
-        .expect("GET /login")
-        .text()
-        .await
-        .expect("page");
-    let csrf = hidden_field(&page, "login_csrf").expect("login_csrf");
-    client
-        .post(format!("{base_url}/login"))
-        .form(&[
-            ("login_csrf", csrf.as_str()),
-            ("email", ADMIN_EMAIL),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("POST /login")
         .status()
 }
 

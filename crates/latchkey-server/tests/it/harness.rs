@@ -372,14 +372,23 @@ pub fn credentials(file: &CredentialsFile) -> latchkey_client::Credentials {
     latchkey_client::Credentials::from_json(&json).expect("the SDK should read the file")
 }
 
-/// Signs in through the real form of the server at `base_url` and returns a
-/// browser-like client.
-pub async fn sign_in_at(base_url: &str, email: &str, password: &str) -> PageClient {
-    let client = reqwest::Client::builder()
+/// A client that keeps cookies and does not follow redirects, as a test's browser.
+pub fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .expect("client");
+        .expect("client")
+}
+
+/// Opens the sign-in page of the server at `base_url` with `client` and posts its form;
+/// the answer as it came (303 signed in, 401, 429, …).
+pub async fn post_sign_in(
+    client: &reqwest::Client,
+    base_url: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
     let login = client
         .get(format!("{base_url}/login"))
         .send()
@@ -389,7 +398,7 @@ pub async fn sign_in_at(base_url: &str, email: &str, password: &str) -> PageClie
         .await
         .expect("login page");
     let login_csrf = hidden_field(&login, "login_csrf").expect("login_csrf field");
-    let response = client
+    client
         .post(format!("{base_url}/login"))
         .form(&[
             ("login_csrf", login_csrf.as_str()),
@@ -398,7 +407,14 @@ pub async fn sign_in_at(base_url: &str, email: &str, password: &str) -> PageClie
         ])
         .send()
         .await
-        .expect("POST /login");
+        .expect("POST /login")
+}
+
+/// Signs in through the real form of the server at `base_url` and returns a
+/// browser-like client.
+pub async fn sign_in_at(base_url: &str, email: &str, password: &str) -> PageClient {
+    let client = browser_client();
+    let response = post_sign_in(&client, base_url, email, password).await;
     assert_eq!(response.status(), 303, "sign-in should redirect");
     let page = client
         .get(format!("{base_url}/credentials"))

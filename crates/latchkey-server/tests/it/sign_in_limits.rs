@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use latchkey_store::Store;
 
-use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, hidden_field};
+use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, hidden_field, post_sign_in};
 
 /// A browser-like client whose requests come, as the proxy in front says, from `address`.
 fn browser_at(address: &str) -> reqwest::Client {
@@ -28,25 +28,7 @@ async fn sign_in(
     email: &str,
     password: &str,
 ) -> reqwest::Response {
-    let page = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .expect("GET /login")
-        .text()
-        .await
-        .expect("page");
-    let login_csrf = hidden_field(&page, "login_csrf").expect("login_csrf field");
-    client
-        .post(app.url("/login"))
-        .form(&[
-            ("login_csrf", login_csrf.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("POST /login")
+    post_sign_in(client, &app.base_url, email, password).await
 }
 
 fn retry_after(response: &reqwest::Response) -> u64 {
