@@ -132,6 +132,9 @@ pub fn router() -> Router<AppState> {
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/credentials.css", get(credentials_stylesheet))
         .route("/assets/app.js", get(script))
+        // Browsers ask for /favicon.ico whatever the page names; both get the SVG.
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
 }
 
 // --- view models (field names are the templates' contract) ----------------------------
@@ -390,6 +393,10 @@ async fn credentials_stylesheet() -> impl IntoResponse {
         "text/css; charset=utf-8",
         include_str!("../../assets/credentials.css"),
     )
+}
+
+async fn favicon() -> impl IntoResponse {
+    asset("image/svg+xml", include_str!("../../assets/favicon.svg"))
 }
 
 async fn script() -> impl IntoResponse {

@@ -723,3 +723,23 @@ async fn an_administrator_adds_a_user_who_can_sign_in_and_a_duplicate_email_is_r
     assert!(!users.contains("noname@example.com"));
     assert!(!users.contains("not-an-email"));
 }
+
+/// Every page has an icon (no 404 for the favicon browsers ask for) and the menu leads
+/// to the API reference.
+#[tokio::test]
+async fn pages_have_an_icon_and_the_menu_links_the_api_reference() {
+    let app = TestApp::spawn().await;
+    let person = app.sign_in_as_admin().await;
+    let (status, page) = page_text(&person.client, person.url("/credentials")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("href=\"/favicon.svg\""), "{page}");
+    assert!(page.contains("href=\"/docs/api\""), "{page}");
+    for path in ["/favicon.ico", "/favicon.svg"] {
+        let icon = bare_client().get(app.url(path)).send().await.expect("GET");
+        assert_eq!(icon.status(), 200, "{path}");
+        assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+        assert!(icon.text().await.expect("svg").starts_with("<svg"));
+    }
+    let (status, _) = page_text(&person.client, person.url("/docs/api")).await;
+    assert_eq!(status, 200);
+}
