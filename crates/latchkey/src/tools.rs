@@ -89,8 +89,15 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
             let bytes = URL_SAFE_NO_PAD.decode(parts.get(i).copied().unwrap_or_default())?;
             Ok(serde_json::from_slice(&bytes)?)
         };
-        // The decoded token is JSON already, so both outputs print it the same way.
-        let decoded = serde_json::json!({ "header": part(0)?, "claims": part(1)? });
+        let claims = part(1)?;
+        let mut decoded = serde_json::json!({ "header": part(0)?, "claims": claims });
+        // People read `exp` as a time; scripts (`--output json`) get the claims alone.
+        if matches!(args.output, Output::Text)
+            && let Some(exp) = claims["exp"].as_i64()
+            && let Some(expires) = chrono::DateTime::from_timestamp(exp, 0)
+        {
+            decoded["expires"] = expires_in_words(expires, chrono::Utc::now()).into();
+        }
         println!("{}", serde_json::to_string_pretty(&decoded)?);
     } else {
         match args.output {
@@ -102,6 +109,22 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `2026-12-02 04:58 UTC (in 59 min)`, or `(… ago)` once past.
+fn expires_in_words(
+    expires: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let minutes = (expires - now).num_minutes();
+    let when = match minutes {
+        0 => "now".to_owned(),
+        m if m > 0 && m < 120 => format!("in {m} min"),
+        m if m > 0 => format!("in {} h {} min", m / 60, m % 60),
+        m if m > -120 => format!("{} min ago", -m),
+        m => format!("{} h {} min ago", -m / 60, -m % 60),
+    };
+    format!("{} ({when})", expires.format("%Y-%m-%d %H:%M UTC"))
 }
 
 /// `latchkey call`: one authenticated request; the exit code says how it went (0 for

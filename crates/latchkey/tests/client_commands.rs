@@ -313,6 +313,11 @@ async fn token_and_call_work_and_call_exits_with_the_status_class() {
     let claims: serde_json::Value = serde_json::from_str(&decoded.stdout).expect("json");
     assert_eq!(claims["header"]["alg"], "EdDSA");
     assert_eq!(claims["claims"]["iss"], server.base_url.as_str());
+    let expires = claims["expires"].as_str().expect("exp in words");
+    assert!(
+        expires.ends_with(" UTC (in 59 min)") || expires.ends_with(" UTC (in 60 min)"),
+        "{expires}"
+    );
 
     let me = latchkey(&["call", "GET", "/v1/me"], Some(&path)).await;
     assert_eq!(me.code, 0, "{}", me.stderr);
@@ -352,6 +357,10 @@ async fn token_output_json_prints_the_token_or_its_claims_as_one_json_object() {
     assert_eq!(claims["header"]["alg"], "EdDSA");
     assert_eq!(claims["claims"]["iss"], server.base_url.as_str());
     assert_eq!(claims["claims"]["client_id"], file.client_id.as_str());
+    assert!(
+        claims.get("expires").is_none(),
+        "scripts get the claims alone"
+    );
 
     let wrong = latchkey(&["token", "--output", "yaml"], Some(&path)).await;
     assert_eq!(wrong.code, 2, "a usage error: {}", wrong.stderr);
