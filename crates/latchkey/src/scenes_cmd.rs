@@ -102,7 +102,9 @@ fn parse_sensor_file(text: &str) -> Result<SensorFile, String> {
 }
 
 /// A file checked before anything is sent: it exists, is a non-empty regular file, and
-/// has a UTF-8 absolute name (its `filename` and `resourceId` in the scene).
+/// has a UTF-8 name for the scene (its `filename` and `resourceId`): the path as given
+/// when it is relative and stays below the current folder, else the file's name. A
+/// local absolute path would tell the platform about this machine's folders.
 #[derive(Debug)]
 struct LocalFile {
     sensor: String,
@@ -121,10 +123,33 @@ fn check_file(file: &SensorFile) -> anyhow::Result<LocalFile> {
     if metadata.len() == 0 {
         anyhow::bail!("{shown} is empty");
     }
-    let filename = path
-        .to_str()
-        .with_context(|| format!("{shown}: the path is not valid UTF-8"))?
-        .to_owned();
+    let below = file.path.is_relative()
+        && file.path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+    let name = if below {
+        file.path
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(part) => part.to_str(),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    } else {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let utf8 = file.path.to_str().is_some() && !name.is_empty();
+    if !utf8 {
+        anyhow::bail!("{shown}: the path is not valid UTF-8");
+    }
+    let filename = name;
     Ok(LocalFile {
         sensor: file.sensor.clone(),
         path,
@@ -178,6 +203,17 @@ async fn upload(client: &Client, args: UploadArgs) -> anyhow::Result<()> {
         .iter()
         .map(check_file)
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut names = std::collections::BTreeSet::new();
+    for file in images.iter().chain(&point_clouds) {
+        if !names.insert(file.filename.as_str()) {
+            anyhow::bail!(
+                "two files would both be named {} in the scene; give them as paths \
+                 relative to one folder (run the command there), such as cam/{0} and \
+                 lidar/{0}",
+                file.filename
+            );
+        }
+    }
     match args.scene_type {
         SceneType::Cameras if !point_clouds.is_empty() => {
             anyhow::bail!("a cameras scene has no point clouds; use --type lidars-and-cameras")

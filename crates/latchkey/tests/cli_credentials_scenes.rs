@@ -363,3 +363,51 @@ async fn completions_print_a_bash_script() {
     assert!(run.stdout.contains("latchkey"), "{}", run.stdout);
     assert!(run.stdout.contains("scenes"), "{}", run.stdout);
 }
+
+/// A scene names its files by the path given relative to the current folder, or by
+/// their own name: never by this machine's absolute path. Two files that would get the
+/// same name are refused before the server hears of the scene.
+#[tokio::test]
+async fn scenes_upload_names_files_without_the_local_folders() {
+    let server = server().await;
+    let (workspace, developer) = developer_in_workspace(&server).await;
+    let credentials = server.write_file(
+        "namer.json",
+        &developer.credentials(json!({ "name": "namer" })).await,
+    );
+    let mut images = Vec::new();
+    for folder in ["left", "right"] {
+        let dir = server.path(folder);
+        std::fs::create_dir_all(&dir).expect("folder");
+        let image = dir.join("0001.png");
+        std::fs::write(&image, PNG).expect("png");
+        images.push(image);
+    }
+    let left = format!("CAM_LEFT={}", images[0].display());
+    let right = format!("CAM_RIGHT={}", images[1].display());
+    let run = latchkey(
+        &[
+            "scenes",
+            "upload",
+            "--workspace",
+            &workspace,
+            "--external-id",
+            "twins",
+            "--type",
+            "cameras",
+            "--image",
+            &left,
+            "--image",
+            &right,
+        ],
+        Some(&credentials),
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("two files would both be named 0001.png"),
+        "{}",
+        run.stderr
+    );
+}
