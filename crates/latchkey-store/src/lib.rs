@@ -49,6 +49,23 @@ pub use rows::{
 pub use scenes::{ImuRow, NewImu, NewScene, NewSceneFile, SceneFileRow, SceneRow, UploadTarget};
 pub use usage::UsageCount;
 
+/// What a revocation row revokes: one token, or every token of a grant.
+#[derive(Debug, Clone, Copy)]
+enum Revoked {
+    Token,
+    Grant,
+}
+
+impl Revoked {
+    /// Its table and id column.
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Revoked::Token => ("revoked_tokens", "jti"),
+            Revoked::Grant => ("revoked_grants", "grant_id"),
+        }
+    }
+}
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -403,24 +420,8 @@ impl Store {
         expires_at: DateTime<Utc>,
         revoked_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO revoked_tokens (jti, client_id, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti)
-        .bind(client_id)
-        .bind(millis(expires_at))
-        .bind(millis(revoked_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            self.record_change(&mut tx, Change::Token(jti), revoked_at)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.revoke(Revoked::Token, jti, client_id, expires_at, revoked_at)
+            .await
     }
 
     /// Every revoked token id that has not yet expired at `now`, with its expiry.
@@ -428,15 +429,7 @@ impl Store {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > $1")
-                .bind(millis(now))
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(jti, exp)| DateTime::from_timestamp_millis(exp).map(|e| (jti, e)))
-            .collect())
+        self.unexpired_revocations(Revoked::Token, now).await
     }
 
     // --- refresh-token grants ------------------------------------------------------
@@ -487,24 +480,8 @@ impl Store {
         expires_at: DateTime<Utc>,
         revoked_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO revoked_grants (grant_id, client_id, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (grant_id) DO NOTHING",
-        )
-        .bind(grant_id)
-        .bind(client_id)
-        .bind(millis(expires_at))
-        .bind(millis(revoked_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            self.record_change(&mut tx, Change::Grant(grant_id), revoked_at)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.revoke(Revoked::Grant, grant_id, client_id, expires_at, revoked_at)
+            .await
     }
 
     /// Every revoked grant id whose tokens have not all expired at `now`, with the
@@ -513,11 +490,54 @@ impl Store {
         &self,
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT grant_id, expires_at FROM revoked_grants WHERE expires_at > $1")
-                .bind(millis(now))
-                .fetch_all(&self.pool)
-                .await?;
+        self.unexpired_revocations(Revoked::Grant, now).await
+    }
+
+    /// Records a revoked token or grant, and the change in the feed when it is new.
+    async fn revoke(
+        &self,
+        revoked: Revoked,
+        id: &str,
+        client_id: &str,
+        expires_at: DateTime<Utc>,
+        revoked_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (table, column) = revoked.table();
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO {table} ({column}, client_id, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT ({column}) DO NOTHING"
+        ))
+        .bind(id)
+        .bind(client_id)
+        .bind(millis(expires_at))
+        .bind(millis(revoked_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            let change = match revoked {
+                Revoked::Token => Change::Token(id),
+                Revoked::Grant => Change::Grant(id),
+            };
+            self.record_change(&mut tx, change, revoked_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unexpired_revocations(
+        &self,
+        revoked: Revoked,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let (table, column) = revoked.table();
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT {column}, expires_at FROM {table} WHERE expires_at > $1"
+        ))
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, exp)| DateTime::from_timestamp_millis(exp).map(|e| (id, e)))

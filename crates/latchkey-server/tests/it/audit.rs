@@ -14,7 +14,7 @@ use latchkey_types::{CredentialsFile, ErrorBody};
 use serde_json::{Value, json};
 
 use crate::fixtures::Tenant;
-use crate::harness::{ADMIN_EMAIL, PageClient, TestApp, hidden_field};
+use crate::harness::{ADMIN_EMAIL, PageClient, TestApp, hidden_field, set_password_through};
 
 /// Writes the server does not record, on purpose: see `audit.rs` in the server.
 const EXEMPT: [(&str, &str); 2] = [
@@ -631,29 +631,7 @@ async fn setting_a_password_is_recorded_without_the_links_token() {
         created.json().await.expect("user");
     let link = created.data.set_password_url.expect("a set-password link");
     let token = link.rsplit('/').next().expect("token").to_owned();
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let page = client
-        .get(&link)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
-    let csrf = hidden_field(&page, "form_csrf").expect("form_csrf");
-    let set = client
-        .post(&link)
-        .form(&[
-            ("form_csrf", csrf.as_str()),
-            ("password", "a new long password"),
-        ])
-        .send()
-        .await
-        .expect("set");
+    let set = set_password_through(&link, "a new long password").await;
     assert_eq!(set.status(), 303);
 
     let event = event_with_request_id(&operator, &request_id(&set)).await;

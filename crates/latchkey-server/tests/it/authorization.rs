@@ -383,6 +383,7 @@ fn endpoints() -> Vec<Endpoint> {
         // routes/api.rs: the caller's own account.
         at(M::GET, "/v1/me", Kind::Own).lists("/user/id", "user"),
         at(M::GET, "/v1/credentials", Kind::Own).lists("/clientId", "client"),
+        at(M::GET, "/v1/credentials/{client}/usage", Kind::Own),
         at(M::POST, "/v1/credentials", Kind::OwnCreate)
             .body(|v| json!({ "name": format!("made-by-{}", v.get("col")) }))
             .answers(&[201]),
@@ -967,7 +968,8 @@ async fn columns(app: &TestApp) -> Vec<Column> {
     for (profile, credential) in PROFILES.into_iter().zip(credentials) {
         let (token, user_id, client_id) = match credential {
             Some((token, user_id, client_id)) => (Some(token), user_id, client_id),
-            None => (None, 0, String::new()),
+            // No credential: a well-formed id of none, so paths keep their shape.
+            None => (None, 0, "lkc_0000000000000000000000".to_owned()),
         };
         // A member of the workspace for this column alone to change and remove.
         let target = setup(

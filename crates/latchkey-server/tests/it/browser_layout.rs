@@ -123,6 +123,17 @@ async fn every_credential_action_fits_a_laptop_and_a_phone() {
                 assert_no_confirmation(&client, "Cancel closes the dialog").await;
             }
             screenshot(&client, &format!("credentials-{width}.png")).await;
+            client
+                .find(Locator::Id("avatar-button"))
+                .await
+                .expect("the avatar button")
+                .click()
+                .await
+                .expect("open the account menu");
+            assert_fits(&client, "#account-menu [role=menuitem]", "the account menu").await;
+            // Past the menu's 0.12 s fade-in, so the picture shows it as people see it.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            save_screenshot(&client, &format!("account-menu-{width}.png")).await;
 
             for (client_id, name) in &names {
                 let path = format!("/credentials/{client_id}");

@@ -410,6 +410,27 @@ pub async fn post_sign_in(
         .expect("POST /login")
 }
 
+/// Opens a set-password link in a fresh browser and submits its form with `password`;
+/// the form's answer (303 once the password is set).
+pub async fn set_password_through(link: &str, password: &str) -> reqwest::Response {
+    let client = browser_client();
+    let form = client
+        .get(link)
+        .send()
+        .await
+        .expect("GET the set-password link")
+        .text()
+        .await
+        .expect("the set-password page");
+    let csrf = hidden_field(&form, "form_csrf").expect("form_csrf field");
+    client
+        .post(link)
+        .form(&[("form_csrf", csrf.as_str()), ("password", password)])
+        .send()
+        .await
+        .expect("POST the set-password form")
+}
+
 /// Signs in through the real form of the server at `base_url` and returns a
 /// browser-like client.
 pub async fn sign_in_at(base_url: &str, email: &str, password: &str) -> PageClient {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use latchkey_store::Store;
 
-use crate::harness::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, hidden_field, post_sign_in};
+use crate::harness::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, hidden_field, post_sign_in, set_password_through,
+};
 
 /// A browser-like client whose requests come, as the proxy in front says, from `address`.
 fn browser_at(address: &str) -> reqwest::Client {
@@ -257,29 +259,7 @@ async fn a_password_set_through_a_link_ends_the_sessions_from_before() {
     .await
     .expect("link");
     store.close().await;
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let form = client
-        .get(&link)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
-    let csrf = hidden_field(&form, "form_csrf").expect("form_csrf");
-    let set = client
-        .post(&link)
-        .form(&[
-            ("form_csrf", csrf.as_str()),
-            ("password", "a brand new password"),
-        ])
-        .send()
-        .await
-        .expect("set");
+    let set = set_password_through(&link, "a brand new password").await;
     assert_eq!(set.status(), 303);
 
     for session in [&person, &other_device] {
